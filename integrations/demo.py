@@ -1,0 +1,36 @@
+"""The demo tenant: one document per pair, pointed at sandbox URLs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+X3_CLIENT_ID = "ml-connector"
+X3_CLIENT_SECRET = "x3-demo-secret"
+SN_CLIENT_ID = "ml-connector"
+SN_CLIENT_SECRET = "sn-demo-secret"
+SN_USER = "integration.user"
+
+
+def x3_servicenow_document(x3_url: str, sn_url: str, *, x3_refresh_token: str = "", slug: str = "acme",
+                           name: str = "Acme Manufacturing", settings: dict[str, Any] | None = None,
+                           schedules: dict[str, str] | None = None) -> dict[str, Any]:
+    """X3 over OAuth2 when a refresh token is given (the cloud lifecycle), else Basic."""
+    if x3_refresh_token:
+        x3_auth = {"method": "oauth2_refresh_token", "token_url": f"{x3_url}/token", "client_id": X3_CLIENT_ID,
+                   "client_secret": X3_CLIENT_SECRET, "refresh_token": x3_refresh_token}
+    else:
+        x3_auth = {"method": "basic", "username": "admin", "password": "x3-demo-pass"}
+    return {
+        "tenant": {"slug": slug, "name": name},
+        "connections": [
+            {"name": "x3", "system": "sage_x3", "url": x3_url, "folder": "SEED", "auth": x3_auth},
+            {"name": "sn", "system": "servicenow", "url": sn_url, "table_profile": "seed",
+             "settings": {"service_account": SN_USER},
+             "auth": {"method": "oauth2_client_credentials", "client_id": SN_CLIENT_ID,
+                      "client_secret": SN_CLIENT_SECRET}},
+        ],
+        "integrations": [
+            {"name": "x3-to-sn", "kind": "sage_x3__servicenow", "source": "x3", "target": "sn",
+             "settings": settings or {"page_size": 50}, "schedules": schedules or {"invoices": "daily"}},
+        ],
+    }

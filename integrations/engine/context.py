@@ -1,0 +1,83 @@
+"""Building what a run needs: clients for both connections, approved mappings, lineage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+
+from integrations.engine.audit import audit
+from integrations.engine.tokens import ConnectionTokenStore
+from integrations.flows.base import MappingLookup, StreamContext
+from integrations.models import Connection, Integration, Mapping, MappingStatus, SyncRecord
+from integrations.systems.http import CallCounter, HttpPolicy
+from integrations.systems.registry import client_builder
+from integrations.systems.spec import ConnectionSpec
+
+
+def connection_spec(connection: Connection) -> ConnectionSpec:
+    return ConnectionSpec(
+        system=connection.system,
+        url=connection.address,
+        auth_method=connection.auth_method,
+        company=connection.company,
+        settings=dict(connection.settings or {}),
+        secrets={k: str(v) for k, v in (connection.secrets or {}).items()},
+    )
+
+
+def http_policy() -> HttpPolicy:
+    return HttpPolicy(
+        timeout=settings.HTTP_TIMEOUT_SECONDS,
+        max_retries=settings.HTTP_MAX_RETRIES,
+        backoff_base=settings.HTTP_BACKOFF_BASE_SECONDS,
+        backoff_max=settings.HTTP_BACKOFF_MAX_SECONDS,
+    )
+
+
+def build_client(connection: Connection, counter: CallCounter, run_id: int | None = None,
+                 integration_id: int | None = None) -> Any:
+    """A vendor client for ``connection`` whose notable events land in the audit trail."""
+
+    def on_event(action: str, detail: dict[str, Any]) -> None:
+        audit(connection.tenant_id, action, detail.get("reason") or detail.get("error") or "",
+              connection_id=connection.pk, run_id=run_id, integration_id=integration_id, detail=detail)
+
+    builder = client_builder(connection.system)
+    return builder(connection_spec(connection), ConnectionTokenStore(connection), counter=counter,
+                   policy=http_policy(), on_event=on_event)
+
+
+def approved_mappings(integration: Integration) -> MappingLookup:
+    rows = Mapping.objects.filter(integration=integration, status=MappingStatus.APPROVED).values_list(
+        "kind", "source_code", "target_code", "target_external_id"
+    )
+    return MappingLookup({(kind, code): (target, ext) for kind, code, target, ext in rows})
+
+
+def lineage_lookup(integration: Integration):
+    def lookup(stream: str, keys: Iterable[str]) -> dict[str, tuple[str, dict[str, str]]]:
+        keys = list(set(keys))
+        if not keys:
+            return {}
+        rows = SyncRecord.objects.filter(integration=integration, stream=stream, source_key__in=keys).exclude(
+            target_id=""
+        ).values_list("source_key", "target_id", "target_refs")
+        return {key: (target, refs or {}) for key, target, refs in rows}
+
+    return lookup
+
+
+def stream_context(integration: Integration, counter: CallCounter, run_id: int | None = None,
+                   force: bool = False) -> StreamContext:
+    source = build_client(integration.source, counter, run_id, integration.pk)
+    target = build_client(integration.target, counter, run_id, integration.pk)
+    return StreamContext(
+        integration_settings=dict(integration.settings or {}),
+        source=source,
+        target=target,
+        mappings=approved_mappings(integration),
+        lineage=lineage_lookup(integration),
+        force=force,
+    )

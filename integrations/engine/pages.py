@@ -1,0 +1,235 @@
+"""Processing one page of records: bookkeeping in bulk, transform, idempotent write.
+
+Per page, whatever its size, the database sees a fixed handful of queries: one read of the
+known records, one bulk insert of new ones, one bulk update marking the write intent, one bulk
+update of the outcomes, one bulk insert of attempts and one of audit events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from integrations.engine.audit import audit_event, audit_many
+from integrations.flows.base import (
+    Conflict,
+    InvalidRecord,
+    NeedsMapping,
+    RecordStream,
+    SkipRecord,
+    SourceRecord,
+    StreamContext,
+    WriteItem,
+    WriteResult,
+    canonical_hash,
+    to_jsonable,
+)
+from integrations.models import ErrorClass, RecordStatus, SyncAttempt, SyncRecord, SyncRun
+from integrations.systems.errors import SyncError, SystemicError, TransientError
+
+# A page write that fails as a whole (a lost batch response...) is retried this many times in
+# the run, each time looking rows up by source identity first.
+PAGE_WRITE_ATTEMPTS = 3
+RETRY_BASE = timedelta(minutes=2)
+RETRY_MAX = timedelta(hours=6)
+
+RECORD_FIELDS = [
+    "business_key", "status", "source_cursor", "source_hash", "source_snapshot", "target_id", "target_url",
+    "target_refs", "error_class", "error_message", "missing", "attempts", "next_retry_at", "last_run", "synced_at",
+]
+
+
+@dataclass
+class Counts:
+    read: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    held: int = 0
+    failed: int = 0
+
+    def add_to(self, run: SyncRun) -> None:
+        for name in ("read", "created", "updated", "unchanged", "held", "failed"):
+            setattr(run, name, getattr(run, name) + getattr(self, name))
+
+
+@dataclass
+class PageOutcome:
+    counts: Counts = field(default_factory=Counts)
+    systemic: SyncError | None = None
+
+
+def next_retry(attempts: int) -> Any:
+    delay = min(RETRY_MAX, RETRY_BASE * (2 ** max(0, attempts - 1)))
+    return timezone.now() + delay
+
+
+def _fail(row: SyncRecord, error: SyncError | Exception, error_class: str) -> None:
+    row.status = RecordStatus.FAILED
+    row.error_class = error_class
+    row.error_message = str(error)[:4000]
+    row.missing = ""
+    row.next_retry_at = next_retry(row.attempts) if error_class == ErrorClass.TRANSIENT else None
+
+
+def process_page(
+    run: SyncRun,
+    stream: RecordStream,
+    ctx: StreamContext,
+    page: list[SourceRecord],
+    *,
+    actor: Any = None,
+    replay: bool = False,
+) -> PageOutcome:
+    """Take every record of ``page`` to a terminal state, persisted; see the module docstring."""
+    integration_id = run.integration_id
+    tenant_id = run.integration.tenant_id
+    outcome = PageOutcome()
+    counts = outcome.counts
+    counts.read = len(page)
+    keys = [record.key for record in page]
+    known = {
+        row.source_key: row
+        for row in SyncRecord.objects.filter(integration_id=integration_id, stream=stream.name, source_key__in=keys)
+    }
+    ctx.forget_lineage()
+    stream.prepare_page(ctx, page)
+    rows: dict[str, SyncRecord] = {}
+    payloads: dict[str, Any] = {}
+    items: list[WriteItem] = []
+    for record in page:
+        snapshot = to_jsonable(record.data)
+        digest = canonical_hash(snapshot)
+        row = known.get(record.key)
+        if (row is not None and row.status == RecordStatus.SYNCED and row.source_hash == digest
+                and not replay and not ctx.force):
+            counts.unchanged += 1
+            continue
+        if row is None:
+            row = SyncRecord(integration_id=integration_id, stream=stream.name, source_key=record.key)
+        row.business_key = record.business_key[:200]
+        row.source_snapshot = snapshot
+        row.source_hash = digest
+        row.source_cursor = record.cursor
+        row.last_run = run
+        row.error_class = ""
+        row.error_message = ""
+        row.missing = ""
+        row.next_retry_at = None
+        rows[record.key] = row
+        try:
+            payload = stream.transform(ctx, record)
+        except (NeedsMapping, Conflict) as exc:
+            row.status = RecordStatus.HELD
+            row.missing = SyncRecord.pack_missing(exc.missing)
+            row.error_message = str(exc)
+            continue
+        except InvalidRecord as exc:
+            row.attempts += 1
+            _fail(row, exc, ErrorClass.DATA)
+            continue
+        except SkipRecord as exc:
+            row.status = RecordStatus.SKIPPED
+            row.error_message = str(exc)
+            continue
+        except SyncError as exc:  # e.g. a record it depends on is not in the target yet
+            row.attempts += 1
+            _fail(row, exc, exc.kind)
+            continue
+        uncertain = bool(row.pk and not row.target_id and row.attempts > 0)
+        row.status = RecordStatus.PENDING
+        row.attempts += 1
+        payloads[record.key] = payload
+        items.append(WriteItem(record.key, payload, record, row.target_id, dict(row.target_refs or {}), uncertain))
+
+    # Write-ahead: the intent to write is on disk before the first byte goes out, so a crash
+    # after the target committed leaves a pending row that the next attempt looks up first.
+    new_rows = [row for row in rows.values() if row.pk is None]
+    pending_known = [row for row in rows.values() if row.pk is not None]
+    if new_rows:
+        SyncRecord.objects.bulk_create(new_rows)
+    if pending_known:
+        SyncRecord.objects.bulk_update(pending_known, RECORD_FIELDS)
+
+    results = _write(stream, ctx, items) if items else {}
+    now = timezone.now()
+    events = []
+    attempts = []
+    for key, row in rows.items():
+        result = results.get(key)
+        if row.status == RecordStatus.PENDING:
+            if result is None or result.error is not None:
+                error = result.error if result else TransientError("No result for this record")
+                _fail(row, error, error.kind)
+                if isinstance(error, SystemicError) and outcome.systemic is None:
+                    outcome.systemic = error
+            else:
+                row.status = RecordStatus.SYNCED
+                row.target_id = result.target_id or row.target_id
+                row.target_url = result.target_url or row.target_url
+                if result.target_refs:
+                    row.target_refs = {**(row.target_refs or {}), **result.target_refs}
+                row.synced_at = now
+        if row.status == RecordStatus.SYNCED:
+            action = result.action if result else "updated"
+            if action == "created":
+                counts.created += 1
+            elif action == "unchanged":
+                counts.unchanged += 1
+            else:
+                counts.updated += 1
+        elif row.status == RecordStatus.HELD:
+            counts.held += 1
+            events.append(audit_event(
+                tenant_id, "record.held", f"{row.business_key or key} held: {row.error_message}",
+                integration_id=integration_id, run_id=run.pk, actor=actor,
+                detail={"stream": stream.name, "key": key, "missing": row.missing_keys},
+            ))
+        elif row.status == RecordStatus.FAILED:
+            counts.failed += 1
+            events.append(audit_event(
+                tenant_id, "record.failed", f"{row.business_key or key} failed: {row.error_message[:300]}",
+                integration_id=integration_id, run_id=run.pk, actor=actor,
+                detail={"stream": stream.name, "key": key, "error_class": row.error_class},
+            ))
+        if row.status != RecordStatus.SKIPPED or key in payloads:
+            attempts.append(SyncAttempt(
+                record=row, run=run, number=row.attempts or 1, outcome=row.status,
+                action=(result.action if result and not result.error else ""),
+                payload=to_jsonable(payloads.get(key, {})), target_id=row.target_id,
+                error_class=row.error_class, error_message=row.error_message[:2000],
+            ))
+    if rows:
+        SyncRecord.objects.bulk_update(list(rows.values()), RECORD_FIELDS)
+        # bulk_create of the new rows filled their pks; attempts reference them
+        SyncAttempt.objects.bulk_create(attempts)
+    written = [row.business_key or key for key, row in rows.items() if row.status == RecordStatus.SYNCED]
+    if written:
+        events.append(audit_event(
+            tenant_id, "records.replayed" if replay else "records.posted",
+            f"{len(written)} {stream.name} record(s) written to the target",
+            integration_id=integration_id, run_id=run.pk, actor=actor,
+            detail={"stream": stream.name, "records": written[:200]},
+        ))
+    audit_many(events)
+    return outcome
+
+
+def _write(stream: RecordStream, ctx: StreamContext, items: list[WriteItem]) -> dict[str, WriteResult]:
+    last_error: SyncError | None = None
+    for _ in range(PAGE_WRITE_ATTEMPTS):
+        try:
+            return stream.write_page(ctx, items)
+        except SystemicError as exc:
+            return {item.key: WriteResult("", error=exc) for item in items}
+        except SyncError as exc:
+            last_error = exc
+            # The target may hold part of the page already: look rows up before writing again.
+            for item in items:
+                item.uncertain = True
+            if not isinstance(exc, TransientError):
+                break
+    return {item.key: WriteResult("", error=last_error) for item in items}

@@ -1,0 +1,248 @@
+"""Loading a tenant, its connections and integrations from one JSON document.
+
+Everything is validated before anything is written; errors name the JSON path. Applying runs
+in one transaction, so a bad document (or ``--dry-run``) changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.db import transaction
+
+from accounts.models import Tenant
+from integrations.engine.audit import audit
+from integrations.flows import flow_kinds, get_flow
+from integrations.models import AuthMethod, Connection, Integration, Schedule, StreamState, System
+from integrations.systems.redaction import redact
+
+# method → (required keys, optional keys); keys named in SECRET_KEYS are stored encrypted.
+AUTH_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "basic": (("username", "password"), ()),
+    "oauth2_client_credentials": (("client_id", "client_secret"), ("token_url", "scope", "service_account")),
+    "oauth2_refresh_token": (("client_id", "client_secret", "refresh_token"), ("token_url",)),
+    "session": (("sender_id", "sender_password", "user_id", "user_password"), ("company_id", "entity_id")),
+}
+SECRET_KEYS = frozenset({"password", "client_secret", "refresh_token", "sender_password", "user_password"})
+CONNECTION_KEYS = frozenset({
+    "name", "system", "url", "port", "folder", "company", "auth", "table_profile", "tables", "settings",
+})
+SCHEDULES = {s.value for s in Schedule}
+
+
+class DocumentError(ValueError):
+    """The document is invalid; ``errors`` lists "path: message" lines."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(errors))
+
+
+@dataclass
+class LoadPlan:
+    actions: list[str] = field(default_factory=list)
+
+
+def _require(obj: Any, path: str, errors: list[str], kind: type = dict) -> bool:
+    if not isinstance(obj, kind):
+        errors.append(f"{path}: must be {'an object' if kind is dict else 'a list' if kind is list else kind.__name__}")
+        return False
+    return True
+
+
+def _text(obj: dict, key: str, path: str, errors: list[str], required: bool = True) -> str:
+    value = obj.get(key)
+    if value is None or value == "":
+        if required:
+            errors.append(f"{path}.{key}: required")
+        return ""
+    if not isinstance(value, str):
+        errors.append(f"{path}.{key}: must be a string")
+        return ""
+    return value
+
+
+def validate(doc: Any) -> list[str]:
+    errors: list[str] = []
+    if not _require(doc, "$", errors):
+        return errors
+    unknown = set(doc) - {"tenant", "connections", "integrations", "members"}
+    errors.extend(f"$.{key}: unknown key" for key in sorted(unknown))
+    tenant = doc.get("tenant")
+    if _require(tenant, "$.tenant", errors):
+        slug = _text(tenant, "slug", "$.tenant", errors)
+        if slug and not slug.replace("-", "").replace("_", "").isalnum():
+            errors.append("$.tenant.slug: letters, digits, '-' and '_' only")
+        _text(tenant, "name", "$.tenant", errors)
+    names: dict[str, str] = {}
+    connections = doc.get("connections", [])
+    if _require(connections, "$.connections", errors, list):
+        for i, conn in enumerate(connections):
+            path = f"$.connections[{i}]"
+            if not _require(conn, path, errors):
+                continue
+            errors.extend(f"{path}.{key}: unknown key" for key in sorted(set(conn) - CONNECTION_KEYS))
+            name = _text(conn, "name", path, errors)
+            if name in names:
+                errors.append(f"{path}.name: duplicate connection name {name!r}")
+            system = _text(conn, "system", path, errors)
+            if system and system not in System.values:
+                errors.append(f"{path}.system: {system!r} is not one of {', '.join(System.values)}")
+            names[name] = system
+            url = _text(conn, "url", path, errors)
+            if url and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc):
+                if not (system == "servicenow" and url.isidentifier()):
+                    errors.append(f"{path}.url: must be an http(s) URL (or a ServiceNow instance name)")
+            port = conn.get("port")
+            if port is not None and (not isinstance(port, int) or not 0 < port < 65536):
+                errors.append(f"{path}.port: must be an integer between 1 and 65535")
+            if system == "sage_x3" and not (conn.get("folder") or conn.get("company")):
+                errors.append(f"{path}.folder: required for Sage X3 (the X3 folder / endpoint name)")
+            profile = conn.get("table_profile")
+            if profile is not None and profile not in ("seed", "apo"):
+                errors.append(f"{path}.table_profile: must be 'seed' or 'apo'")
+            for key in ("tables", "settings"):
+                if key in conn:
+                    _require(conn[key], f"{path}.{key}", errors)
+            auth = conn.get("auth")
+            if _require(auth, f"{path}.auth", errors):
+                method = _text(auth, "method", f"{path}.auth", errors)
+                if method and method not in AUTH_KEYS:
+                    errors.append(f"{path}.auth.method: {method!r} is not one of {', '.join(AUTH_KEYS)}")
+                elif method:
+                    required, optional = AUTH_KEYS[method]
+                    for key in required:
+                        _text(auth, key, f"{path}.auth", errors)
+                    for key in sorted(set(auth) - set(required) - set(optional) - {"method"}):
+                        errors.append(f"{path}.auth.{key}: unknown key for method {method}")
+                    if method == "oauth2_refresh_token" and system == "sage_x3":
+                        _text(auth, "token_url", f"{path}.auth", errors)
+    kinds = dict(flow_kinds())
+    integrations = doc.get("integrations", [])
+    if _require(integrations, "$.integrations", errors, list):
+        seen: set[str] = set()
+        for i, integ in enumerate(integrations):
+            path = f"$.integrations[{i}]"
+            if not _require(integ, path, errors):
+                continue
+            errors.extend(f"{path}.{key}: unknown key" for key in sorted(
+                set(integ) - {"name", "kind", "source", "target", "enabled", "settings", "schedules"}))
+            name = _text(integ, "name", path, errors)
+            if name in seen:
+                errors.append(f"{path}.name: duplicate integration name {name!r}")
+            seen.add(name)
+            kind = _text(integ, "kind", path, errors)
+            if kind and kind not in kinds:
+                errors.append(f"{path}.kind: {kind!r} is not one of {', '.join(kinds)}")
+                continue
+            flow = get_flow(kind) if kind else None
+            for side in ("source", "target"):
+                ref = _text(integ, side, path, errors)
+                if ref and ref not in names:
+                    errors.append(f"{path}.{side}: no connection named {ref!r} in this document")
+                elif ref and flow:
+                    wanted = flow.source_system if side == "source" else flow.target_system
+                    if names[ref] != wanted:
+                        errors.append(f"{path}.{side}: {kind} needs a {wanted} connection, {ref!r} is {names[ref]}")
+            if "enabled" in integ and not isinstance(integ["enabled"], bool):
+                errors.append(f"{path}.enabled: must be true or false")
+            if "settings" in integ:
+                _require(integ["settings"], f"{path}.settings", errors)
+            schedules = integ.get("schedules", {})
+            if _require(schedules, f"{path}.schedules", errors) and flow:
+                for stream, value in schedules.items():
+                    spath = f"{path}.schedules.{stream}"
+                    if stream not in flow.stream_names():
+                        errors.append(f"{spath}: {kind} has no stream {stream!r} ({', '.join(flow.stream_names())})")
+                    elif not isinstance(value, str) or not (
+                            value in SCHEDULES or (value.startswith("cron:") and len(value.split()) == 5)):
+                        errors.append(f"{spath}: must be one of {', '.join(sorted(SCHEDULES))} or 'cron:<m h dom mon dow>'")
+    members = doc.get("members", [])
+    if _require(members, "$.members", errors, list):
+        for i, member in enumerate(members):
+            if _require(member, f"$.members[{i}]", errors):
+                _text(member, "username", f"$.members[{i}]", errors)
+                if member.get("role") not in ("viewer", "operator", "approver", "admin"):
+                    errors.append(f"$.members[{i}].role: must be viewer, operator, approver or admin")
+    return errors
+
+
+def _split_auth(conn: dict) -> tuple[str, dict, dict]:
+    auth = dict(conn["auth"])
+    method = auth.pop("method")
+    settings = {k: v for k, v in auth.items() if k not in SECRET_KEYS}
+    secrets = {k: v for k, v in auth.items() if k in SECRET_KEYS}
+    return method, settings, secrets
+
+
+def load_document(doc: Any, *, dry_run: bool = False, actor: Any = None) -> LoadPlan:
+    """Validate, then create or update everything in one transaction (rolled back on dry run)."""
+    errors = validate(doc)
+    if errors:
+        raise DocumentError(errors)
+    plan = LoadPlan()
+    with transaction.atomic():
+        tdoc = doc["tenant"]
+        tenant, created = Tenant.objects.get_or_create(slug=tdoc["slug"], defaults={"name": tdoc["name"]})
+        if not created and tenant.name != tdoc["name"]:
+            tenant.name = tdoc["name"]
+            tenant.save(update_fields=["name"])
+        plan.actions.append(f"{'create' if created else 'update'} tenant {tenant.slug}")
+        connections: dict[str, Connection] = {}
+        for conn in doc.get("connections", []):
+            method, auth_settings, secrets = _split_auth(conn)
+            settings = {**conn.get("settings", {}), **auth_settings}
+            if conn.get("table_profile"):
+                settings["table_profile"] = conn["table_profile"]
+            if conn.get("tables"):
+                settings["tables"] = conn["tables"]
+            obj = Connection.objects.filter(tenant=tenant, name=conn["name"]).first()
+            verb = "update" if obj else "create"
+            obj = obj or Connection(tenant=tenant, name=conn["name"])
+            obj.system = conn["system"]
+            obj.url = conn["url"] if "://" in conn["url"] else f"https://{conn['url']}.service-now.com"
+            obj.port = conn.get("port")
+            obj.company = conn.get("folder") or conn.get("company") or ""
+            obj.auth_method = AuthMethod(method) if method in AuthMethod.values else method
+            obj.settings = settings
+            obj.secrets = {**(obj.secrets or {}), **secrets}
+            if verb == "update":
+                obj.token_cache = {}  # credentials may have changed: start from a fresh token
+            obj.save()
+            connections[obj.name] = obj
+            plan.actions.append(f"{verb} connection {obj.name} ({obj.system}, {method})")
+            audit(tenant.pk, f"connection.{verb}d", f"{obj.name} loaded from a tenant document", actor=actor,
+                  connection_id=obj.pk, detail={"settings": redact(settings), "secrets_set": sorted(secrets)})
+        for integ in doc.get("integrations", []):
+            obj = Integration.objects.filter(tenant=tenant, name=integ["name"]).first()
+            verb = "update" if obj else "create"
+            obj = obj or Integration(tenant=tenant, name=integ["name"])
+            obj.kind = integ["kind"]
+            obj.source = connections.get(integ["source"]) or Connection.objects.get(tenant=tenant, name=integ["source"])
+            obj.target = connections.get(integ["target"]) or Connection.objects.get(tenant=tenant, name=integ["target"])
+            obj.enabled = integ.get("enabled", True)
+            obj.settings = integ.get("settings", {})
+            obj.save()
+            from integrations.engine.runner import ensure_streams
+
+            ensure_streams(obj)
+            for stream, value in integ.get("schedules", {}).items():
+                schedule, cron = (Schedule.CRON, value[5:]) if value.startswith("cron:") else (value, "")
+                StreamState.objects.filter(integration=obj, stream=stream).update(schedule=schedule, cron=cron)
+            plan.actions.append(f"{verb} integration {obj.name} ({obj.kind})")
+            audit(tenant.pk, f"integration.{verb}d", f"{obj.name} loaded from a tenant document", actor=actor,
+                  integration_id=obj.pk, detail={"kind": obj.kind, "settings": obj.settings,
+                                                 "schedules": integ.get("schedules", {})})
+        for member in doc.get("members", []):
+            from django.contrib.auth import get_user_model
+
+            from accounts.models import Membership
+
+            user, _ = get_user_model().objects.get_or_create(username=member["username"])
+            Membership.objects.update_or_create(user=user, tenant=tenant, defaults={"role": member["role"]})
+            plan.actions.append(f"member {user.username} as {member['role']}")
+        if dry_run:
+            transaction.set_rollback(True)
+    return plan

@@ -1,0 +1,71 @@
+"""Tokens cached on the Connection row (encrypted), shared by every worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import transaction
+
+from integrations.engine.audit import audit
+from integrations.models import Connection
+from integrations.systems.auth import Token
+
+
+def _stored(token: Token | None) -> dict:
+    if token is None:
+        return {}
+    # The encrypted JSON field stores scalars as strings: leave out empty values entirely.
+    return {k: v for k, v in token.to_dict().items() if v not in (None, "", {})}
+
+
+class ConnectionTokenStore:
+    """A :class:`~integrations.systems.auth.TokenStore` backed by ``Connection.token_cache``.
+
+    Reads are served from memory while the token is fresh, so a page of calls costs no query;
+    refreshes run under ``select_for_update`` on the row so two workers never both spend a
+    (rotating) refresh token.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection_id = connection.pk
+        self.tenant_id = connection.tenant_id
+        self._cached = Token.from_dict(connection.token_cache)
+
+    def load(self) -> Token | None:
+        if self._cached and self._cached.is_fresh():
+            return self._cached
+        row = Connection.objects.only("token_cache").get(pk=self.connection_id)
+        self._cached = Token.from_dict(row.token_cache)
+        return self._cached
+
+    def save(self, token: Token | None) -> None:
+        Connection.objects.filter(pk=self.connection_id).update(
+            token_cache=_stored(token),
+            token_expires_at=token.expires_at if token else None,
+            refresh_token_expires_at=token.refresh_expires_at if token else None,
+        )
+        refreshed = bool(token and token.access_token)
+        if refreshed:
+            Connection.objects.filter(pk=self.connection_id, needs_reauth=True).update(needs_reauth=False)
+        self._cached = token
+        audit(
+            self.tenant_id,
+            "connection.token_refreshed" if refreshed else "connection.token_invalidated",
+            "Access token refreshed" if refreshed else "Access token refused by the system and dropped",
+            connection_id=self.connection_id,
+            detail={
+                "expires_at": token.expires_at.isoformat() if token and token.expires_at else None,
+                "refresh_token_rotated": bool(token and token.refresh_token),
+                "refresh_expires_at": (
+                    token.refresh_expires_at.isoformat() if token and token.refresh_expires_at else None
+                ),
+            },
+        )
+
+    @contextmanager
+    def locked(self) -> Iterator[Token | None]:
+        with transaction.atomic():
+            row = Connection.objects.select_for_update().only("token_cache").get(pk=self.connection_id)
+            self._cached = Token.from_dict(row.token_cache)
+            yield self._cached

@@ -1,0 +1,229 @@
+"""What a flow declares: its streams, how they read, transform and write.
+
+Flows know their vendors (through ``systems/``) but not the database: the engine hands each
+stream a :class:`StreamContext` with the clients, the approved mappings and a lineage lookup,
+and persists what the stream returns. A new pair is one new module beside this one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from integrations.systems.errors import SyncError
+
+
+class NeedsMapping(Exception):
+    """The record cannot be written until these mapping keys (``kind:code``) are approved."""
+
+    def __init__(self, missing: Iterable[str]) -> None:
+        self.missing = sorted(set(missing))
+        super().__init__("Waiting for mapping: " + ", ".join(self.missing))
+
+
+class Conflict(Exception):
+    """Both sides changed the same record since the last sync: a person must decide."""
+
+    def __init__(self, message: str) -> None:
+        self.missing = ["conflict:review"]
+        super().__init__(message)
+
+
+class InvalidRecord(Exception):
+    """The source record cannot be sent as it is (a data error of this record only)."""
+
+
+class SkipRecord(Exception):
+    """Nothing to do for this record (e.g. the echo of our own write in the other direction)."""
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    return str(value)
+
+
+def canonical_hash(data: Any) -> str:
+    """A stable hash of a source snapshot: unchanged records are skipped by comparing it."""
+    encoded = json.dumps(data, sort_keys=True, default=_default, separators=(",", ":"))
+    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
+def to_jsonable(data: Any) -> Any:
+    """Decimals become strings (never floats) so snapshots keep exact amounts."""
+    return json.loads(json.dumps(data, default=_default))
+
+
+@dataclass
+class SourceRecord:
+    """One record read from a source page, in (cursor, key) order."""
+
+    key: str
+    cursor: str
+    data: dict[str, Any]
+    business_key: str = ""
+
+
+@dataclass
+class RefItem:
+    """One reference row (GL account, cost center...) read from one side."""
+
+    code: str
+    label: str = ""
+    external_id: str = ""
+    cursor: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class WriteItem:
+    """A transformed record for ``write_page``.
+
+    ``target_id``/``target_refs`` are what we know the target holds for it; ``uncertain``
+    says an earlier write may have committed without our seeing the answer, so the stream must
+    look the row up by source identity before creating it.
+    """
+
+    key: str
+    payload: Any
+    record: SourceRecord
+    target_id: str = ""
+    target_refs: dict[str, str] = field(default_factory=dict)
+    uncertain: bool = False
+
+
+@dataclass
+class WriteResult:
+    action: str  # created | updated | unchanged
+    target_id: str = ""
+    target_url: str = ""
+    target_refs: dict[str, str] = field(default_factory=dict)
+    error: SyncError | None = None
+
+
+class MappingLookup:
+    """Approved mappings of one integration: (kind, source_code) → (target_code, target_external_id)."""
+
+    def __init__(self, approved: dict[tuple[str, str], tuple[str, str]]) -> None:
+        self.approved = approved
+
+    def resolve(self, kind: str, code: str | None, missing: list[str]) -> tuple[str, str]:
+        """Return the target (code, external id), or note ``kind:code`` in ``missing``."""
+        if code in (None, ""):
+            return "", ""
+        found = self.approved.get((kind, str(code)))
+        if found is None:
+            missing.append(f"{kind}:{code}")
+            return "", ""
+        return found
+
+
+LineageFn = Callable[[str, Iterable[str]], dict[str, tuple[str, dict[str, str]]]]
+
+
+@dataclass
+class StreamContext:
+    """What a stream may use during one run."""
+
+    integration_settings: dict[str, Any]
+    source: Any
+    target: Any
+    mappings: MappingLookup
+    lineage: LineageFn
+    force: bool = False
+    _lineage_cache: dict[tuple[str, str], tuple[str, dict[str, str]] | None] = field(default_factory=dict)
+
+    def setting(self, name: str, default: Any) -> Any:
+        return self.integration_settings.get(name, default)
+
+    def prefetch(self, stream: str, keys: Iterable[str]) -> None:
+        """Load the lineage of many keys in one query (call from ``prepare_page``)."""
+        wanted = {k for k in keys if k and (stream, k) not in self._lineage_cache}
+        if not wanted:
+            return
+        found = self.lineage(stream, wanted)
+        for key in wanted:
+            self._lineage_cache[(stream, key)] = found.get(key)
+
+    def lineage_of(self, stream: str, key: str) -> tuple[str, dict[str, str]] | None:
+        """(target id, target refs) of a record another stream synced, or ``None``."""
+        if (stream, key) not in self._lineage_cache:
+            self.prefetch(stream, [key])
+        return self._lineage_cache.get((stream, key))
+
+    def forget_lineage(self) -> None:
+        self._lineage_cache.clear()
+
+
+class Stream:
+    """Base of every stream. Subclasses set the class attributes and implement the hooks."""
+
+    name: ClassVar[str]
+    label: ClassVar[str] = ""
+    # which connection of the integration is read ("source" or "target")
+    reads: ClassVar[str] = "source"
+    depends_on: ClassVar[tuple[str, ...]] = ()
+    default_schedule: ClassVar[str] = "daily"
+    is_reference: ClassVar[bool] = False
+
+    @classmethod
+    def enabled_by_default(cls, integration_settings: dict[str, Any]) -> bool:
+        return True
+
+    def read(self, ctx: StreamContext, since: str) -> Iterator[list[SourceRecord]]:
+        """Pages of records with cursor >= ``since``, ordered by (cursor, key)."""
+        raise NotImplementedError
+
+    def fetch_one(self, ctx: StreamContext, key: str) -> SourceRecord | None:
+        """Re-read one record for a replay; ``None`` when the source cannot (use the snapshot)."""
+        return None
+
+
+class RecordStream(Stream):
+    """Reads records from one side and writes them to the other."""
+
+    def prepare_page(self, ctx: StreamContext, records: list[SourceRecord]) -> None:
+        """Load what the page's transforms look up, in as few queries as possible."""
+        return None
+
+    def transform(self, ctx: StreamContext, record: SourceRecord) -> Any:
+        """Build the target payload; raise NeedsMapping / InvalidRecord / SkipRecord / Conflict."""
+        raise NotImplementedError
+
+    def write_page(self, ctx: StreamContext, items: list[WriteItem]) -> dict[str, WriteResult]:
+        """Write idempotently; return a result (or an error inside it) for every item's key."""
+        raise NotImplementedError
+
+
+class ReferenceStream(Stream):
+    """Reads reference data of one kind from one side into the portal's reference table."""
+
+    is_reference = True
+    kind: ClassVar[str]
+    default_schedule = "hourly"
+
+    def read(self, ctx: StreamContext, since: str) -> Iterator[list[RefItem]]:  # type: ignore[override]
+        raise NotImplementedError
+
+
+class Flow:
+    """One pair from the seeds: its kind, the systems it joins and its streams in order."""
+
+    kind: ClassVar[str]
+    label: ClassVar[str]
+    source_system: ClassVar[str]
+    target_system: ClassVar[str]
+    streams: ClassVar[tuple[type[Stream], ...]]
+
+    def stream(self, name: str) -> Stream:
+        for cls in self.streams:
+            if cls.name == name:
+                return cls()
+        raise KeyError(f"{self.kind} has no stream {name!r}; streams: {', '.join(self.stream_names())}")
+
+    def stream_names(self) -> list[str]:
+        return [cls.name for cls in self.streams]

@@ -1,0 +1,48 @@
+"""The portal's data model, one module per concern (see DESIGN.md section 3)."""
+
+from integrations.models.audit import AuditEvent, AuditImmutableError
+from integrations.models.connections import AuthMethod, Connection, System
+from integrations.models.integrations import Integration, Schedule, StreamState
+from integrations.models.mappings import (
+    Mapping,
+    MappingKind,
+    MappingReason,
+    MappingStatus,
+    ReferenceRecord,
+    Side,
+)
+from integrations.models.records import (
+    ErrorClass,
+    RecordStatus,
+    RunStatus,
+    SyncAttempt,
+    SyncRecord,
+    SyncRun,
+    Trigger,
+)
+from integrations.models.webhooks import WebhookEvent
+
+__all__ = [
+    "AuditEvent",
+    "AuditImmutableError",
+    "AuthMethod",
+    "Connection",
+    "ErrorClass",
+    "Integration",
+    "Mapping",
+    "MappingKind",
+    "MappingReason",
+    "MappingStatus",
+    "RecordStatus",
+    "ReferenceRecord",
+    "RunStatus",
+    "Schedule",
+    "Side",
+    "StreamState",
+    "SyncAttempt",
+    "SyncRecord",
+    "SyncRun",
+    "System",
+    "Trigger",
+    "WebhookEvent",
+]

@@ -1,0 +1,161 @@
+"""Reference data read from each side, and the mappings between them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from integrations.models.integrations import Integration
+
+
+class Side(models.TextChoices):
+    SOURCE = "source", "Source"
+    TARGET = "target", "Target"
+
+
+class MappingKind(models.TextChoices):
+    GL_ACCOUNT = "gl_account", "GL account"
+    COST_CENTER = "cost_center", "Cost center"
+    SUPPLIER = "supplier", "Supplier"
+    JOB_TYPE = "job_type", "Job type"
+
+
+class MappingStatus(models.TextChoices):
+    UNMAPPED = "unmapped", "Unmapped (no suggestion)"
+    SUGGESTED = "suggested", "Suggested"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
+class MappingReason(models.TextChoices):
+    EXACT_CODE = "exact_code", "Same code on both sides"
+    NAME_MATCH = "name_match", "Same name on both sides"
+    MANUAL = "manual", "Mapped by hand"
+    NONE = "", "No suggestion"
+
+
+class ReferenceRecord(models.Model):
+    """A GL account, cost center or supplier as read from one side of an integration."""
+
+    integration = models.ForeignKey(
+        Integration,
+        on_delete=models.CASCADE,
+        related_name="reference_records",
+    )
+    side = models.CharField(
+        max_length=8,
+        choices=Side.choices,
+    )
+    kind = models.CharField(
+        max_length=32,
+        choices=MappingKind.choices,
+    )
+    code = models.CharField(
+        max_length=128,
+    )
+    label = models.CharField(
+        max_length=300,
+        blank=True,
+    )
+    external_id = models.CharField(
+        max_length=128,
+        blank=True,
+        help_text="The system's own id (e.g. a ServiceNow sys_id).",
+    )
+    data = models.JSONField(
+        default=dict,
+        blank=True,
+    )
+    updated_at = models.DateTimeField(
+        auto_now=True,
+    )
+
+    class Meta:
+        ordering = ["kind", "code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "side", "kind", "code"],
+                name="reference_unique_code",
+                violation_error_message="This code is already recorded for this side.",
+            ),
+        ]
+        indexes = [
+            # autocomplete of target codes in the mapping screen searches label too
+            models.Index(fields=["integration", "side", "kind", "label"], name="reference_label_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.label}".strip()
+
+
+class Mapping(models.Model):
+    """Source code → target code for one kind. Only approved mappings are used by flows."""
+
+    integration = models.ForeignKey(
+        Integration,
+        on_delete=models.CASCADE,
+        related_name="mappings",
+    )
+    kind = models.CharField(
+        max_length=32,
+        choices=MappingKind.choices,
+    )
+    source_code = models.CharField(
+        max_length=128,
+    )
+    source_label = models.CharField(
+        max_length=300,
+        blank=True,
+    )
+    target_code = models.CharField(
+        max_length=128,
+        blank=True,
+    )
+    target_label = models.CharField(
+        max_length=300,
+        blank=True,
+    )
+    target_external_id = models.CharField(
+        max_length=128,
+        blank=True,
+    )
+    status = models.CharField(
+        max_length=16,
+        choices=MappingStatus.choices,
+        default=MappingStatus.UNMAPPED,
+    )
+    reason = models.CharField(
+        max_length=16,
+        choices=MappingReason.choices,
+        blank=True,
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(
+        null=True,
+        blank=True,
+    )
+    updated_at = models.DateTimeField(
+        auto_now=True,
+    )
+
+    class Meta:
+        ordering = ["kind", "source_code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["integration", "kind", "source_code"],
+                name="mapping_unique_source",
+                violation_error_message="This source code is already mapped.",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["integration", "status"], name="mapping_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.source_code} → {self.target_code or '?'}"

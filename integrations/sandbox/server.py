@@ -1,0 +1,179 @@
+"""Serve a simulator over real HTTP on loopback, for the demo, browser tests and benchmarks.
+
+Unlike the in-process adapter this exercises real sockets, timeouts and keep-alive. A
+:class:`DropResponse` closes the socket without writing a byte, so the client sees exactly
+what a lost response looks like in production (``RemoteDisconnected`` / ``ConnectionError``)
+after the write was committed.
+
+CLI::
+
+    python -m integrations.sandbox.server servicenow --port 8125
+    python -m integrations.sandbox.server sage_x3 --port 8124
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import socket
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+
+from .base import DropResponse, Faults, SimRequest, Simulator
+
+# name -> (module, class); imported lazily so a simulator module can be added independently.
+SIMULATORS = {
+    "servicenow": ("integrations.sandbox.servicenow", "ServiceNowSimulator"),
+    "sage_x3": ("integrations.sandbox.sage_x3", "SageX3Simulator"),
+}
+DEFAULT_PORTS = {"servicenow": 8125, "sage_x3": 8124}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, like the real systems
+    server: _SimHTTPServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        """Silence the per-request access log on stderr."""
+
+    def _read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()  # the blank line after the last chunk
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _serve(self) -> None:
+        host = self.headers.get("Host") or "{}:{}".format(*self.server.server_address[:2])
+        request = SimRequest(
+            method=self.command,
+            url=f"http://{host}{self.path}",
+            headers={key: value for key, value in self.headers.items()},
+            body=self._read_body(),
+        )
+        try:
+            response = self.server.sim.handle(request)
+        except DropResponse:
+            self.close_connection = True
+            with contextlib.suppress(OSError):  # the client may already be gone
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        except Exception as exc:  # a simulator bug must not hang the client
+            self.send_error(500, explain=repr(exc))
+            return
+        self.send_response(response.status)
+        for key, value in response.headers.items():
+            if key.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(key, value)
+        body = b"" if response.status in (204, 304) or self.command == "HEAD" else response.body
+        if response.status not in (204, 304):
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body:
+            self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _serve
+
+
+class _SimHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], sim: Simulator) -> None:
+        self.sim = sim
+        super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients hanging up mid-request are normal under fault injection: stay quiet."""
+        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)
+
+
+class SimServer:
+    """A running loopback server; a context manager that stops it on exit."""
+
+    def __init__(self, sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.sim = sim
+        self.httpd = _SimHTTPServer((host, port), sim)
+        self.host = host
+        self.port: int = self.httpd.server_address[1]
+        self.url = f"http://{host}:{self.port}"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, name=f"sim-{sim.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> SimServer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def serve(sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> SimServer:
+    """Start serving ``sim`` in a daemon thread; port 0 picks a free port (see ``.url``)."""
+    return SimServer(sim, host, port)
+
+
+def build_simulator(name: str, faults: Faults | None = None) -> Simulator:
+    """Instantiate a simulator by its CLI name, seeded with its demo data."""
+    module_name, class_name = SIMULATORS[name]
+    cls = getattr(importlib.import_module(module_name), class_name)
+    sim = cls(faults=faults)
+    sim.seed_demo()
+    return sim
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Serve a sandbox simulator over HTTP until killed.")
+    parser.add_argument("system", choices=sorted(SIMULATORS))
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=None, help="default: 8125 servicenow, 8124 sage_x3")
+    parser.add_argument("--error-rate", type=float, default=0.0)
+    parser.add_argument("--burst-429-rate", type=float, default=0.0)
+    parser.add_argument("--retry-after", type=int, default=1)
+    parser.add_argument("--drop-rate", type=float, default=0.0)
+    parser.add_argument("--latency", type=float, default=0.0)
+    parser.add_argument("--token-lifetime", type=int, default=None)
+    args = parser.parse_args(argv)
+    faults = Faults(
+        error_rate=args.error_rate,
+        burst_429_rate=args.burst_429_rate,
+        retry_after=args.retry_after,
+        drop_rate=args.drop_rate,
+        latency=args.latency,
+        token_lifetime=args.token_lifetime,
+    )
+    sim = build_simulator(args.system, faults)
+    port = DEFAULT_PORTS[args.system] if args.port is None else args.port
+    server = serve(sim, args.host, port)
+    print(f"{args.system} simulator listening on {server.url}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

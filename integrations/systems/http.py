@@ -1,0 +1,250 @@
+"""The one HTTP policy of every vendor client.
+
+Timeouts, bounded exponential backoff with jitter that honours ``Retry-After`` (seconds or an
+HTTP date), refresh-once-on-401, error classification, call counting and redaction of secrets
+from anything we log. Clients build on :class:`HttpClient` and only add their vendor's quirks
+through an ``error_classifier``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
+
+import requests
+
+from integrations.systems.errors import AuthError, DataError, SyncError, SystemicError, TransientError
+from integrations.systems.redaction import redact_text
+from integrations.systems.spec import EventSink, ignore_event
+
+logger = logging.getLogger(__name__)
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# Statuses after which the server certainly did not process the request: safe to resend a POST.
+NOT_PROCESSED_STATUSES = frozenset({429, 503})
+
+
+@dataclass
+class HttpPolicy:
+    """How hard to try. One instance per client; the defaults come from settings."""
+
+    timeout: float = 30.0
+    max_retries: int = 4
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    # A Retry-After longer than this is not slept through: the call fails as transient and the
+    # record is retried on the next run instead of holding a worker for an hour.
+    max_retry_after: float = 120.0
+    jitter: float = 0.2
+    sleep: Callable[[float], None] = time.sleep
+
+    def backoff(self, attempt: int, retry_after: float | None) -> float:
+        delay = min(self.backoff_max, self.backoff_base * (2**attempt))
+        delay *= 1 + random.uniform(0, self.jitter)  # noqa: S311 - jitter, not crypto
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return delay
+
+
+@dataclass
+class CallCounter:
+    """Counts HTTP calls of a run; shared by all clients of that run."""
+
+    calls: int = 0
+    budget: int = 0
+    sleeps: list[float] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, n: int = 1) -> None:
+        with self._lock:
+            self.calls += n
+
+    @property
+    def exhausted(self) -> bool:
+        return bool(self.budget) and self.calls >= self.budget
+
+
+class Auth(Protocol):
+    """How a client authenticates each request."""
+
+    def apply(self, headers: dict[str, str]) -> None: ...
+
+    def on_unauthorized(self, headers: dict[str, str]) -> bool:
+        """Called on a 401; return True when credentials were refreshed and one retry is due."""
+        ...
+
+
+class NoAuth:
+    def apply(self, headers: dict[str, str]) -> None:
+        return None
+
+    def on_unauthorized(self, headers: dict[str, str]) -> bool:
+        return False
+
+
+class BasicAuth:
+    def __init__(self, username: str, password: str) -> None:
+        self._auth = requests.auth._basic_auth_str(username, password)
+
+    def apply(self, headers: dict[str, str]) -> None:
+        headers["Authorization"] = self._auth
+
+    def on_unauthorized(self, headers: dict[str, str]) -> bool:
+        return False
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds: either delay-seconds or an HTTP-date (RFC 9110 10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def default_classifier(response: requests.Response) -> SyncError:
+    """Map an HTTP error status to a classified error; vendors refine this."""
+    status = response.status_code
+    detail = redact_text(response.text[:500]) if response.text else ""
+    if status == 401:
+        return AuthError("Credentials were refused", status=status, detail=detail)
+    if status == 403:
+        return SystemicError("Permission denied", status=status, detail=detail)
+    if status in RETRY_STATUSES or status >= 500:
+        return TransientError("Temporary failure", status=status, detail=detail,
+                              retry_after=parse_retry_after(response.headers.get("Retry-After")))
+    return DataError("Request rejected", status=status, detail=detail)
+
+
+Classifier = Callable[[requests.Response], SyncError | None]
+
+
+class HttpClient:
+    """A ``requests.Session`` wrapped in the portal's policy.
+
+    ``error_classifier`` may return a more precise error for a response (or ``None`` to fall
+    back to :func:`default_classifier`). ``secrets`` are masked verbatim in logged text.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        auth: Auth | None = None,
+        policy: HttpPolicy | None = None,
+        counter: CallCounter | None = None,
+        session: requests.Session | None = None,
+        error_classifier: Classifier | None = None,
+        default_headers: dict[str, str] | None = None,
+        secrets: tuple[str, ...] = (),
+        on_event: EventSink = ignore_event,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.auth = auth or NoAuth()
+        self.policy = policy or HttpPolicy()
+        self.counter = counter or CallCounter()
+        self.session = session or requests.Session()
+        self.error_classifier = error_classifier
+        self.default_headers = default_headers or {}
+        self.secrets = secrets
+        self.on_event = on_event
+
+    def url(self, path_or_url: str) -> str:
+        if path_or_url.startswith(("http://", "https://")):
+            return path_or_url
+        return f"{self.base_url}/{path_or_url.lstrip('/')}"
+
+    def request(
+        self,
+        method: str,
+        path_or_url: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: dict[str, str] | None = None,
+        idempotent: bool | None = None,
+        ok_statuses: tuple[int, ...] = (),
+    ) -> requests.Response:
+        """Send one logical request, retrying what may be retried; raise a classified error.
+
+        ``idempotent`` defaults from the method. A non-idempotent request is resent only when
+        the server certainly did not process it (429, 503, connection refused); otherwise the
+        error is raised with ``ambiguous=True`` so the caller can look the row up before
+        writing again.
+        """
+        method = method.upper()
+        url = self.url(path_or_url)
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
+        attempt = 0
+        refreshed = False
+        while True:
+            sent_headers = {**self.default_headers, **(headers or {})}
+            self.auth.apply(sent_headers)
+            self.counter.add()
+            try:
+                response = self.session.request(
+                    method, url, params=params, json=json, data=data, headers=sent_headers,
+                    timeout=self.policy.timeout,
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                not_sent = isinstance(exc, requests.ConnectTimeout) or "refused" in str(exc).lower()
+                error = TransientError(
+                    f"{method} {self._safe(url)} failed: {type(exc).__name__}",
+                    detail=self._safe(str(exc))[:300],
+                    ambiguous=not (idempotent or not_sent),
+                )
+                if (idempotent or not_sent) and attempt < self.policy.max_retries:
+                    self._wait(attempt, None, error)
+                    attempt += 1
+                    continue
+                raise error from None
+            status = response.status_code
+            if status == 401 and not refreshed and self.auth.on_unauthorized(sent_headers):
+                refreshed = True
+                self.on_event("connection.reauthenticated",
+                              {"method": method, "url": self._safe(url), "reason": "HTTP 401, token refreshed once"})
+                continue
+            if status < 400 or status in ok_statuses:
+                return response
+            error = (self.error_classifier and self.error_classifier(response)) or default_classifier(response)
+            if isinstance(error, TransientError):
+                retryable = idempotent or status in NOT_PROCESSED_STATUSES
+                if not retryable:
+                    error.ambiguous = True
+                too_long = error.retry_after is not None and error.retry_after > self.policy.max_retry_after
+                if retryable and not too_long and attempt < self.policy.max_retries:
+                    self._wait(attempt, error.retry_after, error)
+                    attempt += 1
+                    continue
+            raise error
+
+    def get_json(self, path_or_url: str, **kwargs: Any) -> Any:
+        return self.request("GET", path_or_url, **kwargs).json()
+
+    def _wait(self, attempt: int, retry_after: float | None, error: SyncError) -> None:
+        delay = self.policy.backoff(attempt, retry_after)
+        self.counter.sleeps.append(delay)
+        logger.info("retrying in %.2fs after %s", delay, error)
+        self.on_event("http.backoff", {"delay_seconds": round(delay, 3), "status": error.status,
+                                       "retry_after": error.retry_after, "error": str(error)[:300]})
+        self.policy.sleep(delay)
+
+    def _safe(self, text: str) -> str:
+        return redact_text(text, self.secrets)

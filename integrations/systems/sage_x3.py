@@ -1,0 +1,197 @@
+"""Sage X3 client: api1 REST queries with ``$links.$next`` paging, Basic or OAuth2 auth.
+
+Facts followed (API_FACTS section 2 and "Decisions"): ``/api1/x3/erp/{FOLDER}/{CLASS}?
+representation={REPR}.$query``; default page 20, ``count=`` for more; ``where=`` in the SData
+language with ``@...@`` date-time literals; records in ``$resources``; the next page's URL in
+``$links.$next.$url``; amounts are JSON numbers parsed straight to ``Decimal``. Representation
+and field names are customer-configurable, so every name comes from :class:`X3Shape`.
+OAuth2 (X3 cloud): 5-minute access tokens from a rotating 30-day refresh token.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import requests
+
+from integrations.systems.auth import BearerAuth, TokenManager, TokenStore, oauth2_fetcher
+from integrations.systems.errors import DataError, SyncError
+from integrations.systems.http import BasicAuth, CallCounter, HttpClient, HttpPolicy, default_classifier
+from integrations.systems.spec import ConnectionSpec, EventSink, ignore_event
+
+REFRESH_TOKEN_LIFETIME = timedelta(days=30)
+
+# Logical field → X3 field, per class. Overridable per connection with settings["x3_fields"] =
+# {"PINVOICE": {"gl_account": "ACCNUM"}}, and the representation per class with
+# settings["representations"] = {"PINVOICE": "ZPINV"}.
+DEFAULT_FIELDS: dict[str, dict[str, str]] = {
+    "BPSUPPLIER": {
+        "key": "BPSNUM", "name": "BPSNAM", "short_name": "BPSSHO", "country": "CRY", "currency": "CUR",
+        "payment_terms": "PTE", "address": "BPAADDLIG", "city": "CTY", "postal_code": "POSCOD",
+        "phone": "TEL", "web": "WEB", "contact": "CNTNAM", "updated": "UPDDATTIM",
+    },
+    "PORDER": {
+        "key": "POHNUM", "supplier": "BPSNUM", "order_date": "ORDDAT", "currency": "CUR", "total": "TOTAMTNOT",
+        "updated": "UPDDATTIM", "lines": "PORDERP", "line_no": "POPLIN", "item": "ITMREF",
+        "description": "ITMDES", "quantity": "QTYUOM", "unit_price": "GROPRI", "amount": "LINAMT", "uom": "PUU",
+    },
+    "PINVOICE": {
+        "key": "NUM", "supplier": "BPR", "supplier_invoice": "BPRVCR", "invoice_date": "BPRDAT",
+        "accounting_date": "ACCDAT", "currency": "CUR", "total_excl": "AMTNOT", "total_incl": "AMTATI",
+        "updated": "UPDDATTIM", "lines": "PINVOICED", "line_no": "PIDLIN", "po": "POHNUM", "po_line": "POPLIN",
+        "item": "ITMREF", "quantity": "QTYUOM", "unit_price": "NETPRI", "amount": "AMTNOTLIN",
+        "gl_account": "ACC", "cost_center": "CCE",
+    },
+    "GACCOUNT": {"key": "ACC", "label": "DES", "chart": "COA", "updated": "UPDDATTIM"},
+    "CACCE": {"key": "CCE", "label": "DES", "dimension": "DIE", "updated": "UPDDATTIM"},
+}
+# [U] The date-time literal form of `where` is not documented; configurable per connection.
+DEFAULT_WHERE = "{field} ge @{since}@"
+
+
+class X3Shape:
+    """Names of one class on one customer's X3: representation and fields."""
+
+    def __init__(self, klass: str, representation: str, fields: dict[str, str]) -> None:
+        self.klass = klass
+        self.representation = representation
+        self.fields = fields
+
+    def __getitem__(self, logical: str) -> str:
+        return self.fields[logical]
+
+    def get(self, record: dict[str, Any], logical: str, default: Any = None) -> Any:
+        return record.get(self.fields[logical], default)
+
+
+def classify(response: requests.Response) -> SyncError | None:
+    """X3 errors: ``$diagnoses`` messages when present ([U] shape), else the status."""
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    diagnoses = body.get("$diagnoses") if isinstance(body, dict) else None
+    if not diagnoses:
+        return None
+    message = "; ".join(str(d.get("$message", "")) for d in diagnoses if isinstance(d, dict))
+    error = default_classifier(response)
+    error.message = message or error.message
+    return error
+
+
+def parse_json(response: requests.Response) -> Any:
+    """Amounts arrive as JSON numbers: parse them straight to Decimal, never float."""
+    return json.loads(response.content or b"null", parse_float=Decimal)
+
+
+class SageX3Client:
+    """One X3 folder (Syracuse endpoint) as one connection sees it."""
+
+    def __init__(self, spec: ConnectionSpec, http: HttpClient) -> None:
+        self.spec = spec
+        self.http = http
+        self.folder = spec.company or spec.setting("folder", "SEED")
+        self.page_size = int(spec.setting("page_size", 200))
+        self.where_template = spec.setting("where_template", DEFAULT_WHERE)
+        overrides = spec.setting("x3_fields", {}) or {}
+        representations = spec.setting("representations", {}) or {}
+        self.shapes = {
+            klass: X3Shape(klass, representations.get(klass, klass), {**fields, **overrides.get(klass, {})})
+            for klass, fields in DEFAULT_FIELDS.items()
+        }
+
+    def shape(self, klass: str) -> X3Shape:
+        return self.shapes[klass]
+
+    def class_url(self, klass: str) -> str:
+        return f"/api1/x3/erp/{self.folder}/{klass}"
+
+    def iter_pages(self, klass: str, *, since: str = "", order_by: list[str] | None = None,
+                   count: int | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Pages of a class's ``$query`` facet, updated since ``since`` (inclusive), in order."""
+        shape = self.shapes[klass]
+        params: dict[str, Any] = {
+            "representation": f"{shape.representation}.$query",
+            "count": count or self.page_size,
+        }
+        if since:
+            params["where"] = self.where_template.format(field=shape["updated"], since=since)
+        order = order_by or [shape["updated"], shape["key"]]
+        params["orderBy"] = ", ".join(f"{name} asc" for name in order)
+        url: str | None = self.class_url(klass)
+        while url:
+            body = parse_json(self.http.request("GET", url, params=params))
+            resources = body.get("$resources") or []
+            if resources:
+                yield resources
+            next_link = ((body.get("$links") or {}).get("$next") or {}).get("$url")
+            url, params = (next_link, None) if next_link else (None, None)
+
+    def read(self, klass: str, key: str) -> dict[str, Any] | None:
+        """One record with its details (lines) through the ``$details`` facet."""
+        shape = self.shapes[klass]
+        try:
+            response = self.http.request(
+                "GET", f"{self.class_url(klass)}('{key}')", params={"representation": f"{shape.representation}.$details"}
+            )
+        except DataError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return parse_json(response)
+
+    def update(self, klass: str, key: str, payload: dict[str, Any]) -> dict[str, Any]:
+        shape = self.shapes[klass]
+        response = self.http.request(
+            "PUT", f"{self.class_url(klass)}('{key}')", params={"representation": f"{shape.representation}.$edit"},
+            json=payload,
+        )
+        return parse_json(response)
+
+    def create(self, klass: str, payload: dict[str, Any]) -> dict[str, Any]:
+        shape = self.shapes[klass]
+        response = self.http.request(
+            "POST", self.class_url(klass), params={"representation": f"{shape.representation}.$create"}, json=payload,
+        )
+        return parse_json(response)
+
+    def check(self) -> list[dict[str, Any]]:
+        lines = []
+        for klass in ("GACCOUNT", "BPSUPPLIER", "PORDER", "PINVOICE"):
+            try:
+                next(iter(self.iter_pages(klass, count=1)), None)
+                lines.append({"check": f"class:{klass}", "ok": True,
+                              "message": f"Read {klass} in folder {self.folder}"})
+            except SyncError as exc:
+                lines.append({"check": f"class:{klass}", "ok": False,
+                              "message": f"Cannot read {klass} in folder {self.folder}: {exc}"})
+                if exc.kind == "systemic":
+                    break
+        return lines
+
+
+def build_client(spec: ConnectionSpec, store: TokenStore, counter: CallCounter | None = None,
+                 policy: HttpPolicy | None = None, on_event: EventSink = ignore_event,
+                 session: requests.Session | None = None) -> SageX3Client:
+    base = spec.url.rstrip("/")
+    if spec.auth_method == "basic":
+        auth: Any = BasicAuth(spec.setting("username"), spec.secret("password"))
+    else:
+        token_http = HttpClient(base, policy=policy, counter=counter, session=session, error_classifier=classify,
+                                secrets=spec.secret_values())
+        fetch = oauth2_fetcher(
+            token_http, spec.setting("token_url") or f"{base}/token",
+            client_id=spec.setting("client_id"), client_secret=spec.secret("client_secret"),
+            grant="refresh_token" if spec.auth_method == "oauth2_refresh_token" else "client_credentials",
+            refresh_token=spec.secret("refresh_token"),
+            default_refresh_lifetime=REFRESH_TOKEN_LIFETIME,
+        )
+        auth = BearerAuth(TokenManager(fetch, store))
+    http = HttpClient(base, auth=auth, policy=policy, counter=counter, session=session, error_classifier=classify,
+                      default_headers={"Accept": "application/json"}, secrets=spec.secret_values(),
+                      on_event=on_event)
+    return SageX3Client(spec, http)

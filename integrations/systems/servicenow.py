@@ -1,0 +1,406 @@
+"""ServiceNow client: Table API reads, Batch API writes, OAuth2 / Basic auth, connection checks.
+
+Facts followed (API_FACTS section 1): every value is a string; list paging by
+``sysparm_offset``/``sysparm_limit`` with a ``Link`` header; a condition on an unknown column is
+silently ignored (so lookups only use configured columns, and results are re-checked); errors
+come in the ``{"error": {...}, "status": "failure"}`` envelope; an unknown table is HTTP 400
+"Invalid table"; the token endpoint answers 401 ``access_denied`` on bad credentials.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from integrations.systems.auth import BearerAuth, TokenManager, TokenStore, oauth2_fetcher
+from integrations.systems.errors import DataError, SyncError, SystemicError, TransientError
+from integrations.systems.http import BasicAuth, CallCounter, HttpClient, HttpPolicy, default_classifier
+from integrations.systems.spec import ConnectionSpec, EventSink, ignore_event
+
+# Logical table → name, per table profile (API_FACTS "Decisions"). Each is overridable per
+# connection with settings["tables"] = {"invoice": "x_custom_invoice", ...}.
+TABLE_PROFILES: dict[str, dict[str, str]] = {
+    "seed": {
+        "invoice": "sn_apo_invoice",
+        "invoice_line": "sn_apo_invoice_line",
+        "purchase_order": "proc_po",
+        "purchase_order_line": "proc_po_item",
+        "supplier": "proc_vendor",
+        "gl_account": "itfm_gl_accounts",
+        "cost_center": "cmn_cost_center",
+    },
+    "apo": {
+        "invoice": "sn_shop_invoice",
+        "invoice_line": "sn_shop_invoice_line",
+        "purchase_order": "sn_shop_purchase_order",
+        "purchase_order_line": "sn_shop_purchase_order_line",
+        "supplier": "sn_fin_supplier",
+        "gl_account": "sn_fin_gl_account",
+        "cost_center": "cmn_cost_center",
+    },
+}
+PROFILE_ROLES: dict[str, list[str]] = {
+    "seed": ["sn_apay.apo_user", "procurement_user"],
+    "apo": ["sn_ap_apm.accounts_payable_specialist", "sn_fin.procurement_user"],
+}
+# Which column holds the code / the label of a reference table; overridable with
+# settings["code_fields"] / settings["label_fields"] keyed by logical table.
+DEFAULT_CODE_FIELDS = {"gl_account": "account_number", "cost_center": "code", "supplier": "supplier_number"}
+DEFAULT_LABEL_FIELDS = {"gl_account": "name", "cost_center": "name", "supplier": "name"}
+DEFAULT_SOURCE_ID_FIELD = "u_source_key"
+LOOKUP_CHUNK = 100
+
+
+def instance_url(value: str) -> str:
+    """Accept an instance subdomain ("acme") or a full URL."""
+    value = value.strip().rstrip("/")
+    if "://" not in value:
+        if "." not in value:
+            return f"https://{value}.service-now.com"
+        return f"https://{value}"
+    return value
+
+
+def classify(response: requests.Response) -> SyncError | None:
+    """ServiceNow's error envelope, read into our classes."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    error = body.get("error") if isinstance(body, dict) else None
+    message = ""
+    detail = ""
+    if isinstance(error, dict):
+        message = str(error.get("message") or "")
+        detail = str(error.get("detail") or "")
+    elif isinstance(body, dict) and body.get("error_description"):
+        message = f"{body.get('error')}: {body.get('error_description')}"
+    status = response.status_code
+    if status == 400 and message.startswith("Invalid table"):
+        return SystemicError(message, status=status, detail=detail, code="invalid_table")
+    if status in (401, 403) or status == 429 or status >= 500:
+        base = default_classifier(response)
+        if message:
+            base.message = message
+            base.detail = detail
+        return base
+    if message:
+        return DataError(message, status=status, detail=detail)
+    return None
+
+
+@dataclass
+class BatchItem:
+    id: str
+    method: str
+    url: str
+    body: dict[str, Any] | None = None
+
+
+@dataclass
+class BatchOutcome:
+    id: str
+    status: int
+    body: Any
+    error: SyncError | None = None
+
+
+@dataclass
+class UpsertRow:
+    """A row to write, keyed by its source identity (stored in the source-id column)."""
+
+    key: str
+    payload: dict[str, str]
+    sys_id: str = ""
+    uncertain: bool = False
+
+
+@dataclass
+class UpsertOutcome:
+    action: str = ""
+    sys_id: str = ""
+    record: dict[str, Any] = field(default_factory=dict)
+    error: SyncError | None = None
+
+
+class ServiceNowClient:
+    """One ServiceNow instance, as one connection sees it."""
+
+    def __init__(self, spec: ConnectionSpec, http: HttpClient) -> None:
+        self.spec = spec
+        self.http = http
+        self.base_url = http.base_url
+        profile = spec.setting("table_profile", "seed")
+        if profile not in TABLE_PROFILES:
+            raise SystemicError(f"Unknown ServiceNow table profile {profile!r}; use one of {sorted(TABLE_PROFILES)}")
+        self.profile = profile
+        self.tables = {**TABLE_PROFILES[profile], **(spec.setting("tables", {}) or {})}
+        self.required_roles = list(spec.setting("required_roles", PROFILE_ROLES[profile]))
+        self.code_fields = {**DEFAULT_CODE_FIELDS, **(spec.setting("code_fields", {}) or {})}
+        self.label_fields = {**DEFAULT_LABEL_FIELDS, **(spec.setting("label_fields", {}) or {})}
+        self.source_id_field = spec.setting("source_id_field", DEFAULT_SOURCE_ID_FIELD)
+        self.page_size = int(spec.setting("page_size", 1000))
+        self.batch_size = int(spec.setting("batch_size", 200))
+
+    # --- reading ----------------------------------------------------------------------------
+    def table(self, logical: str) -> str:
+        return self.tables[logical]
+
+    def record_url(self, table: str, sys_id: str) -> str:
+        return f"{self.base_url}/nav_to.do?uri={table}.do?sys_id={sys_id}"
+
+    def list(self, table: str, query: str = "", *, fields: list[str] | None = None, limit: int | None = None,
+             offset: int = 0) -> tuple[list[dict[str, Any]], requests.Response]:
+        params: dict[str, Any] = {
+            "sysparm_limit": limit or self.page_size,
+            "sysparm_offset": offset,
+            "sysparm_exclude_reference_link": "true",
+        }
+        if query:
+            params["sysparm_query"] = query
+        if fields:
+            params["sysparm_fields"] = ",".join(fields)
+        response = self.http.request("GET", f"/api/now/table/{table}", params=params)
+        return response.json().get("result", []), response
+
+    def iter_pages(self, table: str, query: str = "", *, fields: list[str] | None = None,
+                   limit: int | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Every page of a query, following the ``Link: rel="next"`` header (offset paging)."""
+        limit = limit or self.page_size
+        offset = 0
+        while True:
+            rows, response = self.list(table, query, fields=fields, limit=limit, offset=offset)
+            if rows:
+                yield rows
+            has_next = 'rel="next"' in response.headers.get("Link", "")
+            if not rows or (not has_next and len(rows) < limit):
+                return
+            offset += len(rows)
+
+    def iter_updated_since(self, table: str, since: str, *, extra_query: str = "", fields: list[str] | None = None,
+                           skip_at_since: int = 0) -> Iterator[list[dict[str, Any]]]:
+        """Rows with ``sys_updated_on >= since`` in (sys_updated_on, sys_id) order, as keyset pages.
+
+        Each page restarts from the last timestamp seen, offset by how many rows at that exact
+        timestamp were already returned, so rows updated while we page are not skipped the way
+        a growing offset would skip them.
+        """
+        at_ts = skip_at_since
+        ts = since
+        while True:
+            conditions = [c for c in (f"sys_updated_on>={ts}" if ts else "", extra_query) if c]
+            query = "^".join([*conditions, "ORDERBYsys_updated_on", "ORDERBYsys_id"])
+            rows, _ = self.list(table, query, fields=fields, limit=self.page_size, offset=at_ts)
+            if not rows:
+                return
+            yield rows
+            if len(rows) < self.page_size:
+                return
+            last = rows[-1].get("sys_updated_on", "")
+            same = sum(1 for r in rows if r.get("sys_updated_on") == last)
+            at_ts = same + (at_ts if last == ts else 0)
+            ts = last
+
+    def lookup(self, table: str, column: str, values: list[str], fields: list[str]) -> dict[str, dict[str, Any]]:
+        """Rows whose ``column`` is one of ``values``, by that value (chunked IN queries).
+
+        ServiceNow ignores a condition on a missing column and would return every row, so each
+        returned row is checked against the asked values.
+        """
+        found: dict[str, dict[str, Any]] = {}
+        wanted = sorted({v for v in values if v})
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[start:start + LOOKUP_CHUNK]
+            query = f"{column}IN{','.join(chunk)}"
+            rows, _ = self.list(table, query, fields=[column, "sys_id", *fields], limit=len(chunk) + 1)
+            if len(rows) > len(chunk):
+                raise SystemicError(
+                    f"Looking up {table} by {column} matched more rows than asked for: "
+                    f"does the column {column} exist on {table}? Set the connection's source id field."
+                )
+            for row in rows:
+                value = str(row.get(column, ""))
+                if value in chunk:
+                    found[value] = row
+        return found
+
+    # --- writing ----------------------------------------------------------------------------
+    def batch(self, items: list[BatchItem]) -> dict[str, BatchOutcome]:
+        """Send items through the Batch API, ``batch_size`` per call, resending unserviced ones."""
+        outcomes: dict[str, BatchOutcome] = {}
+        pending = list(items)
+        rounds = 0
+        while pending:
+            rounds += 1
+            if rounds > 10:
+                for item in pending:
+                    outcomes[item.id] = BatchOutcome(item.id, 0, None, TransientError("Batch item never serviced"))
+                break
+            chunk, pending = pending[: self.batch_size], pending[self.batch_size:]
+            body = {
+                "batch_request_id": chunk[0].id,
+                "rest_requests": [self._batch_request(item) for item in chunk],
+            }
+            response = self.http.request("POST", "/api/now/v1/batch", json=body, idempotent=False)
+            data = response.json()
+            by_id = {item.id: item for item in chunk}
+            for served in data.get("serviced_requests", []):
+                outcomes[served["id"]] = self._batch_outcome(served)
+            unserviced = [by_id[i] for i in data.get("unserviced_requests", []) if i in by_id]
+            pending = unserviced + pending
+        return outcomes
+
+    @staticmethod
+    def _batch_request(item: BatchItem) -> dict[str, Any]:
+        request: dict[str, Any] = {
+            "id": item.id,
+            "method": item.method,
+            "url": item.url,
+            "headers": [
+                {"name": "Content-Type", "value": "application/json"},
+                {"name": "Accept", "value": "application/json"},
+            ],
+            "exclude_response_headers": True,
+        }
+        if item.body is not None:
+            request["body"] = base64.b64encode(json.dumps(item.body).encode("utf-8")).decode("ascii")
+        return request
+
+    @staticmethod
+    def _batch_outcome(served: dict[str, Any]) -> BatchOutcome:
+        status = int(served.get("status_code") or 0)
+        raw = served.get("body") or ""
+        try:
+            body = json.loads(base64.b64decode(raw)) if raw else None
+        except (ValueError, TypeError):
+            body = None
+        error: SyncError | None = None
+        if status >= 400 or status == 0:
+            envelope = body.get("error") if isinstance(body, dict) else None
+            message = (envelope or {}).get("message") or served.get("error_message") or served.get("status_text") or ""
+            detail = str((envelope or {}).get("detail") or "")
+            if status in (429, 502, 503, 504) or status >= 500 or status == 0:
+                error = TransientError(message or "Temporary failure", status=status, detail=detail)
+            elif status in (401, 403) or message.startswith("Invalid table"):
+                error = SystemicError(message or "Not authorised", status=status, detail=detail)
+            else:
+                error = DataError(message or "Rejected", status=status, detail=detail)
+        return BatchOutcome(served.get("id", ""), status, body, error)
+
+    def upsert(self, table: str, rows: list[UpsertRow]) -> dict[str, UpsertOutcome]:
+        """Create or update rows by source identity, through the Batch API.
+
+        Rows whose earlier write is uncertain are looked up by the source-id column first (one
+        query per chunk, not per row), so a write committed behind a lost response becomes an
+        update instead of a second row.
+        """
+        column = self.source_id_field
+        uncertain = [row.key for row in rows if row.uncertain and not row.sys_id]
+        if uncertain:
+            existing = self.lookup(table, column, uncertain, fields=[])
+            for row in rows:
+                if not row.sys_id and row.key in existing:
+                    row.sys_id = str(existing[row.key]["sys_id"])
+        items = []
+        for index, row in enumerate(rows):
+            payload = {**row.payload, column: row.key}
+            if row.sys_id:
+                items.append(BatchItem(str(index), "PATCH", f"/api/now/table/{table}/{row.sys_id}", payload))
+            else:
+                items.append(BatchItem(str(index), "POST", f"/api/now/table/{table}", payload))
+        served = self.batch(items)
+        results: dict[str, UpsertOutcome] = {}
+        for index, row in enumerate(rows):
+            outcome = served.get(str(index))
+            if outcome is None:
+                results[row.key] = UpsertOutcome(error=TransientError("No answer for this row"))
+            elif outcome.error:
+                results[row.key] = UpsertOutcome(error=outcome.error)
+            else:
+                record = (outcome.body or {}).get("result") or {}
+                sys_id = str(record.get("sys_id") or row.sys_id)
+                results[row.key] = UpsertOutcome("updated" if row.sys_id else "created", sys_id, record)
+        return results
+
+    def delete(self, table: str, sys_id: str) -> None:
+        self.http.request("DELETE", f"/api/now/table/{table}/{sys_id}", ok_statuses=(404,))
+
+    # --- connection test --------------------------------------------------------------------
+    def check(self) -> list[dict[str, Any]]:
+        """Credentials, the profile's tables and the service account's roles, as report lines."""
+        lines: list[dict[str, Any]] = []
+        try:
+            self.list("sys_db_object", "name=sys_user", fields=["name"], limit=1)
+            lines.append({"check": "credentials", "ok": True, "message": "Signed in to ServiceNow"})
+        except SyncError as exc:
+            lines.append({"check": "credentials", "ok": False, "message": f"Sign-in failed: {exc}"})
+            return lines
+        for logical, table in sorted(self.tables.items()):
+            lines.append(self._check_table(logical, table))
+        lines.extend(self._check_roles())
+        return lines
+
+    def _check_table(self, logical: str, table: str) -> dict[str, Any]:
+        try:
+            rows, _ = self.list("sys_db_object", f"name={table}", fields=["name", "label"], limit=1)
+            exists = any(row.get("name") == table for row in rows)
+            if not exists:  # sys_db_object may be unreadable: probe the table itself
+                self.list(table, limit=1, fields=["sys_id"])
+                exists = True
+        except SystemicError as exc:
+            if exc.code == "invalid_table":
+                exists = False
+            else:
+                return {"check": f"table:{table}", "ok": False, "message": f"Cannot read {table}: {exc}"}
+        except SyncError as exc:
+            return {"check": f"table:{table}", "ok": False, "message": f"Cannot read {table}: {exc}"}
+        if exists:
+            return {"check": f"table:{table}", "ok": True, "message": f"Table {table} ({logical}) is installed"}
+        return {"check": f"table:{table}", "ok": False,
+                "message": f"Table {table} ({logical}) is missing: is its plugin licensed and installed?"}
+
+    def _check_roles(self) -> list[dict[str, Any]]:
+        user = self.spec.setting("username") or self.spec.setting("service_account")
+        if not user:
+            return [{"check": "roles", "ok": False,
+                     "message": "Set the service account user name to check its roles"}]
+        query = f"user.user_name={user}^role.nameIN{','.join(self.required_roles)}"
+        try:
+            rows, _ = self.list("sys_user_has_role", query, fields=["role.name", "user.user_name"], limit=100)
+        except SyncError as exc:
+            return [{"check": "roles", "ok": False, "message": f"Cannot read the roles of {user}: {exc}"}]
+        held = {str(row.get("role.name", "")) for row in rows if str(row.get("user.user_name", user)) == user}
+        return [
+            {"check": f"role:{role}", "ok": role in held,
+             "message": f"{user} holds {role}" if role in held else f"{user} lacks the role {role}"}
+            for role in self.required_roles
+        ]
+
+
+def build_client(spec: ConnectionSpec, store: TokenStore, counter: CallCounter | None = None,
+                 policy: HttpPolicy | None = None, on_event: EventSink = ignore_event,
+                 session: requests.Session | None = None) -> ServiceNowClient:
+    base = instance_url(spec.url)
+    token_http = HttpClient(base, policy=policy, counter=counter, session=session, error_classifier=classify,
+                            secrets=spec.secret_values())
+    if spec.auth_method == "basic":
+        auth: Any = BasicAuth(spec.setting("username"), spec.secret("password"))
+    else:
+        grant = "password" if spec.auth_method == "oauth2_password" else "client_credentials"
+        fetch = oauth2_fetcher(
+            token_http, f"{base}/oauth_token.do",
+            client_id=spec.setting("client_id"), client_secret=spec.secret("client_secret"),
+            grant="refresh_token" if spec.secret("refresh_token") else grant,
+            refresh_token=spec.secret("refresh_token"),
+            username=spec.setting("username"), password=spec.secret("password"),
+        )
+        auth = BearerAuth(TokenManager(fetch, store))
+    http = HttpClient(base, auth=auth, policy=policy, counter=counter, session=session, error_classifier=classify,
+                      default_headers={"Accept": "application/json"}, secrets=spec.secret_values(),
+                      on_event=on_event)
+    return ServiceNowClient(spec, http)

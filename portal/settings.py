@@ -1,0 +1,184 @@
+"""Settings for the ml-connector portal.
+
+Every value comes from the environment (django-environ) and is checked here, so a bad value
+stops the process at start-up instead of surfacing as a confusing error mid-sync. The embedded
+default needs nothing else on the machine: SQLite and the django-q2 ORM broker. ``DATABASE_URL``
+switches to PostgreSQL; ``Q_BROKER_URL`` (or ``REDIS_URL``) switches the task broker to Redis.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+env = environ.Env()
+env_file = BASE_DIR / ".env"
+if env_file.exists():
+    environ.Env.read_env(str(env_file))
+
+DEBUG = env.bool("DEBUG", default=False)
+
+_DEV_SECRET = "dev-only-insecure-secret-key-change-me-0123456789abcdef"
+SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET if DEBUG or env.bool("PORTAL_DEV", default=True) else "")
+if not SECRET_KEY or len(SECRET_KEY) < 32:
+    raise ImproperlyConfigured("SECRET_KEY must be set to at least 32 characters")
+# Old keys stay readable during rotation: credentials encrypted with a fallback key are
+# decrypted with it and re-encrypted with SECRET_KEY by `manage.py rotate_secrets`.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
+# Salt(s) for django-fernet-encrypted-fields' key derivation; a list allows rotation too.
+SALT_KEY = env.list("ENCRYPTION_SALT", default=["ml-connector-field-encryption"])
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "django_q",
+    "accounts",
+    "integrations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "portal.wsgi.application"
+ASGI_APPLICATION = "portal.asgi.application"
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'portal.sqlite3'}"),
+}
+_engine = DATABASES["default"]["ENGINE"]
+if _engine.endswith("sqlite3"):
+    # Several processes (web, qcluster, sandbox) share the file: wait for locks instead of
+    # failing, and use WAL so readers don't block the writer.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+elif not _engine.endswith("postgresql"):
+    raise ImproperlyConfigured(f"DATABASE_URL must be SQLite or PostgreSQL, not {_engine}")
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+# Stored times are UTC; pages show them in this zone (the operators' local time).
+TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = env.str("STATIC_ROOT", default=str(VAR_DIR / "static"))
+
+LOGIN_URL = "admin:login"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
+    "PAGE_SIZE": env.int("API_PAGE_SIZE", default=100),
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ml-connector API",
+    "DESCRIPTION": "Tenant-scoped access to connections, integrations, runs, records, mappings and audit.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# --- task queue (django-q2) ------------------------------------------------------------------
+# django-q2's defaults are traps for sync work: max_attempts=0 retries forever, a `retry`
+# shorter than the longest task hands the same task to a second worker, and catch_up replays
+# every missed slot after downtime. Our own per-stream lock is the last line of defence.
+Q_TIMEOUT = env.int("Q_TIMEOUT", default=1800)
+Q_RETRY = env.int("Q_RETRY", default=Q_TIMEOUT + 300)
+if Q_RETRY <= Q_TIMEOUT:
+    raise ImproperlyConfigured("Q_RETRY must be greater than Q_TIMEOUT, or a task runs twice")
+Q_BROKER_URL = env.str("Q_BROKER_URL", default=env.str("REDIS_URL", default=""))
+Q_CLUSTER = {
+    "name": "ml-connector",
+    "workers": env.int("Q_WORKERS", default=2),
+    "timeout": Q_TIMEOUT,
+    "retry": Q_RETRY,
+    "max_attempts": env.int("Q_MAX_ATTEMPTS", default=1),
+    "catch_up": False,
+    "ack_failures": True,
+    "save_limit": 1000,
+    "label": "Task queue",
+    "poll": 1,
+}
+if Q_BROKER_URL:
+    if not Q_BROKER_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured("Q_BROKER_URL must be a redis:// URL")
+    Q_CLUSTER["redis"] = Q_BROKER_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+if Q_CLUSTER["max_attempts"] < 1:
+    raise ImproperlyConfigured("Q_MAX_ATTEMPTS must be at least 1 (0 means retry forever)")
+
+# --- the portal ------------------------------------------------------------------------------
+# A stream lock whose run has not heartbeaten for this long is considered dead and reclaimed.
+SYNC_LOCK_STALE_SECONDS = env.int("SYNC_LOCK_STALE_SECONDS", default=600)
+# Default per-run API call budget (0 = unlimited); integrations may override it.
+SYNC_CALL_BUDGET = env.int("SYNC_CALL_BUDGET", default=0)
+# HTTP policy for every vendor client.
+HTTP_TIMEOUT_SECONDS = env.float("HTTP_TIMEOUT_SECONDS", default=30.0)
+HTTP_MAX_RETRIES = env.int("HTTP_MAX_RETRIES", default=4)
+HTTP_BACKOFF_BASE_SECONDS = env.float("HTTP_BACKOFF_BASE_SECONDS", default=0.5)
+HTTP_BACKOFF_MAX_SECONDS = env.float("HTTP_BACKOFF_MAX_SECONDS", default=30.0)
+# Warn in the console this many days before an X3 refresh token runs out.
+REFRESH_TOKEN_WARNING_DAYS = env.int("REFRESH_TOKEN_WARNING_DAYS", default=5)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "integrations.systems.redaction.RedactingFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["redact"], "formatter": "plain"},
+    },
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"urllib3": {"level": "WARNING"}},
+}
