@@ -1,8 +1,9 @@
-"""URL configuration."""
+"""URL configuration: the admin console and the REST API."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/", include("integrations.api.urls")),
 ]

@@ -1,0 +1,70 @@
+"""django-q2 entry points: thin wrappers over the engine.
+
+Tasks take ids, not objects, so they can be queued, retried and scheduled. Every task is safe
+to run twice: the engine's per-stream lock and idempotent writes make a duplicate harmless.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django_q.tasks import async_task
+
+from integrations.engine.checks import test_connection
+from integrations.engine.replay import replay_records
+from integrations.engine.runner import run_integration, run_stream
+from integrations.models import Connection, Integration, Trigger
+
+
+def _user(actor_id: int | None) -> Any:
+    if actor_id is None:
+        return None
+    return get_user_model().objects.filter(pk=actor_id).first()
+
+
+def _integration(integration_id: int) -> Integration:
+    return Integration.objects.select_related("source", "target", "tenant").get(pk=integration_id)
+
+
+def run_stream_task(integration_id: int, stream: str, trigger: str = Trigger.SCHEDULE,
+                    actor_id: int | None = None) -> dict[str, Any]:
+    integration = _integration(integration_id)
+    if trigger == Trigger.SCHEDULE and not integration.enabled:
+        return {"skipped": "integration paused"}
+    run = run_stream(integration, stream, trigger=trigger, actor=_user(actor_id))
+    return {"run": run.pk, "status": run.status, **run.counts()}
+
+
+def run_integration_task(integration_id: int, actor_id: int | None = None,
+                         streams: list[str] | None = None, trigger: str = Trigger.MANUAL) -> list[dict[str, Any]]:
+    runs = run_integration(_integration(integration_id), trigger=trigger, actor=_user(actor_id), streams=streams)
+    return [{"run": r.pk, "stream": r.stream, "status": r.status, **r.counts()} for r in runs]
+
+
+def replay_task(record_ids: list[int], actor_id: int | None = None, reason: str = "",
+                trigger: str = Trigger.REPLAY) -> dict[str, Any]:
+    result = replay_records(record_ids, actor=_user(actor_id), reason=reason, trigger=trigger)
+    return result.__dict__
+
+
+def test_connection_task(connection_id: int, actor_id: int | None = None) -> dict[str, Any]:
+    return test_connection(Connection.objects.get(pk=connection_id), actor=_user(actor_id))
+
+
+# --- queueing helpers used by the admin, the API and commands ---------------------------------
+def queue_run(integration: Integration, actor: Any = None, streams: list[str] | None = None) -> str:
+    return async_task(run_integration_task, integration.pk, getattr(actor, "pk", None), streams,
+                      task_name=f"run {integration.name}", group=f"integration-{integration.pk}")
+
+
+def queue_replay(record_ids: list[int], actor: Any = None, reason: str = "", trigger: str = Trigger.REPLAY) -> str | None:
+    if not record_ids:
+        return None
+    return async_task(replay_task, list(record_ids), getattr(actor, "pk", None), reason, trigger,
+                      task_name=f"replay {len(record_ids)} record(s)")
+
+
+def queue_release(decision: Any, actor: Any = None) -> str | None:
+    """Re-queue the held records an approval released."""
+    return queue_replay(decision.released_ids, actor, "mapping approved", Trigger.MAPPING)
