@@ -1,0 +1,135 @@
+"""The demo: sandbox systems over HTTP, a demo tenant, a first sync, the portal and workers."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from integrations.demo import X3_CLIENT_ID, X3_CLIENT_SECRET, x3_servicenow_document
+from integrations.engine.mappings import approve
+from integrations.engine.replay import replay_records
+from integrations.engine.runner import run_integration
+from integrations.engine.schedules import sync_schedules
+from integrations.engine.tenants import load_document
+from integrations.models import Integration, Mapping, MappingStatus, RecordStatus, SyncRecord, Trigger
+
+SYSTEMS = {"sage_x3": 8124, "servicenow": 8125}
+
+
+class Command(BaseCommand):
+    help = "Start the sandbox systems, seed the demo tenant, run a first sync, then serve the portal and workers."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000, help="Portal port")
+        parser.add_argument("--sandbox-base-port", type=int, default=0,
+                            help="First sandbox port (default: X3 8124, ServiceNow 8125)")
+        parser.add_argument("--no-serve", action="store_true",
+                            help="Stop after the first sync (sandbox processes are stopped too)")
+
+    def handle(self, *args, host, port, sandbox_base_port, no_serve, **options):
+        self.children: list[subprocess.Popen] = []
+        try:
+            self._run(host, port, sandbox_base_port, no_serve)
+        finally:
+            self._stop_children()
+
+    def _run(self, host: str, port: int, base_port: int, no_serve: bool) -> None:
+        call_command("migrate", verbosity=0)
+        urls = {}
+        for offset, (system, default_port) in enumerate(SYSTEMS.items()):
+            sim_port = base_port + offset if base_port else default_port
+            urls[system] = f"http://127.0.0.1:{sim_port}"
+            self._spawn([sys.executable, "-m", "integrations.sandbox.server", system, "--port", str(sim_port)])
+        for system, url in urls.items():
+            self._wait_for(url, system)
+        self.stdout.write(f"Sandbox: Sage X3 at {urls['sage_x3']}, ServiceNow at {urls['servicenow']}")
+
+        refresh_token = self._pair_x3(urls["sage_x3"])
+        load_document(x3_servicenow_document(urls["sage_x3"], urls["servicenow"], x3_refresh_token=refresh_token),
+                      actor="demo")
+        integration = Integration.objects.select_related("source", "target", "tenant").get(
+            tenant__slug="acme", name="x3-to-sn")
+        self.stdout.write("First sync of Acme Manufacturing (X3 → ServiceNow over HTTP)...")
+        run_integration(integration, trigger=Trigger.MANUAL, actor="demo")
+        decision = approve(list(Mapping.objects.filter(integration=integration, status=MappingStatus.SUGGESTED)),
+                           actor="demo")
+        replay_records(decision.released_ids, actor="demo", reason="demo: suggested mappings approved",
+                       trigger=Trigger.MAPPING)
+        counts = {s: SyncRecord.objects.filter(integration=integration, status=s).count() for s in RecordStatus.values}
+        self.stdout.write(f"Synced {counts['synced']} records; {counts['held']} invoices held for an unmapped GL "
+                          f"account (approve it in Mappings to release them); {counts['failed']} failed.")
+        sync_schedules()
+
+        user_model = get_user_model()
+        password = secrets.token_urlsafe(12)
+        admin, _ = user_model.objects.get_or_create(username="admin", defaults={"email": "admin@example.com"})
+        admin.is_staff = admin.is_superuser = True
+        admin.set_password(password)
+        admin.save()
+        if no_serve:
+            self.stdout.write(self.style.SUCCESS(f"Demo ready (not serving). Login: admin / {password}"))
+            return
+        self._spawn([sys.executable, "manage.py", "qcluster"])
+        self._spawn([sys.executable, "manage.py", "runserver", "--noreload", f"{host}:{port}"])
+        self._wait_for(f"http://{host}:{port}/admin/login/", "portal")
+        self.stdout.write(self.style.SUCCESS(
+            f"\nml-connector demo is running.\n  Admin:    http://{host}:{port}/admin/\n"
+            f"  Login:    admin / {password}\n  API docs: http://{host}:{port}/api/docs/\n"
+            "Press Ctrl-C to stop."))
+        try:
+            while all(child.poll() is None for child in self.children):
+                time.sleep(1)
+        except KeyboardInterrupt:
+            self.stdout.write("Stopping...")
+            return
+        raise CommandError("A demo process stopped unexpectedly; see its output above.")
+
+    def _pair_x3(self, x3_url: str) -> str:
+        """The X3 cloud pairing flow: authorise, then exchange the code for a refresh token."""
+        redirect = "http://127.0.0.1/callback"
+        response = requests.get(f"{x3_url}/v1/token/authorise", allow_redirects=False, timeout=10, params={
+            "client_id": X3_CLIENT_ID, "redirect_uri": redirect, "state": "demo", "scope": "api"})
+        location = response.headers.get("Location", "")
+        code = (parse_qs(urlsplit(location).query).get("authorizationCode") or [""])[0]
+        if not code:
+            raise CommandError(f"X3 sandbox pairing failed: HTTP {response.status_code}")
+        token = requests.post(f"{x3_url}/token", timeout=10, data={
+            "grant_type": "authorization_code", "code": code, "redirect_uri": redirect,
+            "client_id": X3_CLIENT_ID, "client_secret": X3_CLIENT_SECRET}).json()
+        return token["refresh_token"]
+
+    def _spawn(self, command: list[str]) -> None:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.children.append(subprocess.Popen(command, cwd=settings.BASE_DIR, env=env, start_new_session=True))
+
+    def _wait_for(self, url: str, name: str, seconds: float = 30) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                requests.get(url, timeout=1)
+                return
+            except requests.RequestException:
+                time.sleep(0.2)
+        raise CommandError(f"{name} did not start at {url}")
+
+    def _stop_children(self) -> None:
+        for child in self.children:
+            if child.poll() is None:
+                os.killpg(child.pid, signal.SIGTERM)
+        for child in self.children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)

@@ -1,0 +1,57 @@
+"""List mappings with their suggestions; approve the suggested ones from a script."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from integrations.engine.mappings import approve
+from integrations.engine.replay import replay_records
+from integrations.management.commands._common import dump, get_integration
+from integrations.models import Mapping, MappingKind, MappingStatus, Trigger
+
+
+class Command(BaseCommand):
+    help = "List mappings; --approve-suggested approves every suggestion shown (audited) and releases held records."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--tenant", required=True)
+        parser.add_argument("--integration", required=True)
+        parser.add_argument("--kind", choices=MappingKind.values)
+        parser.add_argument("--status", choices=MappingStatus.values)
+        parser.add_argument("--approve-suggested", action="store_true")
+        parser.add_argument("--json", action="store_true")
+
+    def handle(self, *args, tenant, integration, kind, status, approve_suggested, json, **options):
+        integ = get_integration(tenant, integration)
+        qs = Mapping.objects.filter(integration=integ).select_related("integration__tenant")
+        if kind:
+            qs = qs.filter(kind=kind)
+        if status:
+            qs = qs.filter(status=status)
+        result: dict = {}
+        if approve_suggested:
+            if status and status != MappingStatus.SUGGESTED:
+                raise CommandError("--approve-suggested only approves mappings with status 'suggested'")
+            decision = approve(list(qs.filter(status=MappingStatus.SUGGESTED)), actor="cli")
+            replayed = replay_records(decision.released_ids, actor="cli", reason="mapping approved",
+                                      trigger=Trigger.MAPPING) if decision.released_ids else None
+            result["approved"] = decision.approved
+            result["released"] = len(decision.released_ids)
+            if replayed:
+                result["released_synced"] = replayed.synced
+                result["released_still_held"] = replayed.held
+        rows = [
+            {"kind": m.kind, "source_code": m.source_code, "source_label": m.source_label,
+             "target_code": m.target_code, "target_label": m.target_label, "status": m.status,
+             "reason": m.reason}
+            for m in qs.order_by("kind", "source_code")
+        ]
+        if json:
+            self.stdout.write(dump({**result, "mappings": rows}))
+            return
+        for m in rows:
+            self.stdout.write(f"{m['kind']:<12} {m['source_code']:<12} {m['source_label'][:28]:<28} → "
+                              f"{m['target_code'] or '?':<12} {m['target_label'][:28]:<28} {m['status']:<9} {m['reason']}")
+        if approve_suggested:
+            self.stdout.write(self.style.SUCCESS(
+                f"Approved {result['approved']} mapping(s); released {result['released']} held record(s)."))
