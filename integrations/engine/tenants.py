@@ -92,9 +92,9 @@ def validate(doc: Any) -> list[str]:
                 errors.append(f"{path}.system: {system!r} is not one of {', '.join(System.values)}")
             names[name] = system
             url = _text(conn, "url", path, errors)
-            if url and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc):
-                if not (system == "servicenow" and url.isidentifier()):
-                    errors.append(f"{path}.url: must be an http(s) URL (or a ServiceNow instance name)")
+            bad_url = url and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc)
+            if bad_url and not (system == "servicenow" and url.isidentifier()):
+                errors.append(f"{path}.url: must be an http(s) URL (or a ServiceNow instance name)")
             port = conn.get("port")
             if port is not None and (not isinstance(port, int) or not 0 < port < 65536):
                 errors.append(f"{path}.port: must be an integer between 1 and 65535")

@@ -33,6 +33,7 @@ class ManualClock:
         return self.now
 
     def set(self, moment: datetime) -> None:
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
         self.now = moment.replace(microsecond=0)
 
 

@@ -10,28 +10,12 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+from .clock import ManualClock  # noqa: F401 - re-exported for the X3 simulator's users
 from .sage_x3_schema import CLASSES, coerce_record
 from .sage_x3_seed import bulk_data, demo_data
-
-
-class ManualClock:
-    """A clock tests can move: ``clock.advance(301)`` makes a 300 s token expire."""
-
-    def __init__(self, start: datetime | None = None) -> None:
-        self.current = start or datetime(2026, 6, 1, 12, 0, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.current
-
-    def advance(self, seconds: float) -> datetime:
-        self.current += timedelta(seconds=seconds)
-        return self.current
-
-    def set(self, when: datetime) -> None:
-        self.current = when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 class X3Store:
