@@ -34,3 +34,45 @@ def x3_servicenow_document(x3_url: str, sn_url: str, *, x3_refresh_token: str = 
              "settings": settings or {"page_size": 50}, "schedules": schedules or {"invoices": "daily"}},
         ],
     }
+
+
+# --- Sage Intacct ↔ ServiceNow -----------------------------------------------------------------
+# The sandbox's demo company (integrations/sandbox/intacct_seed.py).
+INTACCT_GATEWAY_PATH = "/ia/xml/xmlgw.phtml"
+INTACCT_SENDER_ID = "mlconnector"
+INTACCT_SENDER_PASSWORD = "intacct-sender-pass"
+INTACCT_COMPANY_ID = "acme-demo"
+INTACCT_USER_ID = "xml_gateway"
+INTACCT_USER_PASSWORD = "intacct-user-pass"
+
+
+def intacct_servicenow_document(intacct_url: str, sn_url: str, *, slug: str = "acme-intacct",
+                                name: str = "Acme Distribution (Intacct)", entity_id: str = "",
+                                settings: dict[str, Any] | None = None,
+                                schedules: dict[str, str] | None = None) -> dict[str, Any]:
+    """An Intacct tenant: the XML gateway with a sender + API user session, ServiceNow over OAuth2.
+
+    ``intacct_url`` is the sandbox root (the gateway path is added) or a full gateway URL.
+    """
+    gateway = intacct_url if intacct_url.endswith(".phtml") else intacct_url.rstrip("/") + INTACCT_GATEWAY_PATH
+    auth: dict[str, Any] = {"method": "session", "sender_id": INTACCT_SENDER_ID,
+                            "sender_password": INTACCT_SENDER_PASSWORD, "user_id": INTACCT_USER_ID,
+                            "user_password": INTACCT_USER_PASSWORD}
+    if entity_id:
+        auth["entity_id"] = entity_id
+    return {
+        "tenant": {"slug": slug, "name": name},
+        "connections": [
+            {"name": "intacct", "system": "sage_intacct", "url": gateway, "company": INTACCT_COMPANY_ID,
+             "auth": auth},
+            {"name": "sn", "system": "servicenow", "url": sn_url, "table_profile": "seed",
+             "settings": {"service_account": SN_USER},
+             "auth": {"method": "oauth2_client_credentials", "client_id": SN_CLIENT_ID,
+                      "client_secret": SN_CLIENT_SECRET}},
+        ],
+        "integrations": [
+            {"name": "intacct-sn", "kind": "sage_intacct__servicenow", "source": "intacct", "target": "sn",
+             "settings": settings or {"page_size": 50},
+             "schedules": schedules or {"bills": "hourly", "approved_invoices": "hourly"}},
+        ],
+    }

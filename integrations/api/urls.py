@@ -1,3 +1,27 @@
-"""REST API routes (filled in by the API module)."""
+"""REST API routes, mounted at /api/ (see portal/urls.py)."""
 
-urlpatterns: list = []
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.routers import DefaultRouter
+
+from integrations.api import views
+
+router = DefaultRouter()
+router.register("connections", views.ConnectionViewSet, basename="connection")
+router.register("integrations", views.IntegrationViewSet, basename="integration")
+router.register("runs", views.RunViewSet, basename="run")
+router.register("records", views.RecordViewSet, basename="record")
+router.register("mappings", views.MappingViewSet, basename="mapping")
+router.register("audit", views.AuditEventViewSet, basename="audit")
+
+app_name = "api"
+
+urlpatterns = [
+    path("auth/token/", obtain_auth_token, name="token"),
+    path("me/", views.MeView.as_view(), name="me"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    # Swagger UI's assets come from drf-spectacular-sidecar (static files), never from a CDN.
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    *router.urls,
+]

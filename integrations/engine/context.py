@@ -36,17 +36,23 @@ def http_policy() -> HttpPolicy:
     )
 
 
+# Integration settings that tune the clients of its run (Integration.settings help text); they
+# override the connection's own value, as one connection may serve several integrations.
+CLIENT_SETTINGS = ("page_size", "batch_size")
+
+
 def build_client(connection: Connection, counter: CallCounter, run_id: int | None = None,
-                 integration_id: int | None = None) -> Any:
+                 integration_id: int | None = None, overrides: dict[str, Any] | None = None) -> Any:
     """A vendor client for ``connection`` whose notable events land in the audit trail."""
 
     def on_event(action: str, detail: dict[str, Any]) -> None:
         audit(connection.tenant_id, action, detail.get("reason") or detail.get("error") or "",
               connection_id=connection.pk, run_id=run_id, integration_id=integration_id, detail=detail)
 
+    spec = connection_spec(connection)
+    spec.settings.update({k: v for k, v in (overrides or {}).items() if v not in (None, "")})
     builder = client_builder(connection.system)
-    return builder(connection_spec(connection), ConnectionTokenStore(connection), counter=counter,
-                   policy=http_policy(), on_event=on_event)
+    return builder(spec, ConnectionTokenStore(connection), counter=counter, policy=http_policy(), on_event=on_event)
 
 
 def approved_mappings(integration: Integration) -> MappingLookup:
@@ -71,8 +77,9 @@ def lineage_lookup(integration: Integration):
 
 def stream_context(integration: Integration, counter: CallCounter, run_id: int | None = None,
                    force: bool = False) -> StreamContext:
-    source = build_client(integration.source, counter, run_id, integration.pk)
-    target = build_client(integration.target, counter, run_id, integration.pk)
+    tuning = {k: v for k, v in (integration.settings or {}).items() if k in CLIENT_SETTINGS}
+    source = build_client(integration.source, counter, run_id, integration.pk, tuning)
+    target = build_client(integration.target, counter, run_id, integration.pk, tuning)
     return StreamContext(
         integration_settings=dict(integration.settings or {}),
         source=source,

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from integrations.engine import locks
@@ -34,6 +34,14 @@ from integrations.systems.http import CallCounter
 logger = logging.getLogger(__name__)
 
 Progress = Callable[[SyncRun], None]
+
+
+class PageWriteFailed(Exception):
+    """A systemic error met while writing a page: it belongs to the written side, not the read one."""
+
+    def __init__(self, error: SyncError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def ensure_streams(integration: Integration) -> list[StreamState]:
@@ -91,6 +99,7 @@ def run_stream(integration: Integration, stream_name: str, *, trigger: str = Tri
         audit(integration.tenant_id, "run.skipped", f"{stream_name}: another run holds the lock",
               integration_id=integration.pk, run_id=run.pk, actor=actor)
         return run
+    _close_abandoned_runs(run)
     audit(integration.tenant_id, "run.started", f"{stream_name} started ({trigger})",
           integration_id=integration.pk, run_id=run.pk, actor=actor)
     if budget is None:
@@ -105,7 +114,8 @@ def run_stream(integration: Integration, stream_name: str, *, trigger: str = Tri
         phase = "read"
         status = _read_pages(run, state, token, stream, ctx, actor, progress, counter)
         run.status = status
-    except SyncError as exc:
+    except (SyncError, PageWriteFailed) as failure:
+        exc, phase = (failure.error, "write") if isinstance(failure, PageWriteFailed) else (failure, phase)
         run.status = RunStatus.FAILED
         run.error = str(exc)[:4000]
         _flag_connection(integration, stream, phase, exc)
@@ -124,6 +134,14 @@ def run_stream(integration: Integration, stream_name: str, *, trigger: str = Tri
     _finish(run, counter, integration, actor)
     locks.release(state, token)
     return run
+
+
+def _close_abandoned_runs(run: SyncRun) -> None:
+    """Runs of this stream still marked running while we hold its lock died without finishing."""
+    SyncRun.objects.filter(integration_id=run.integration_id, stream=run.stream, status=RunStatus.RUNNING,
+                           started_at__lte=run.started_at).exclude(pk=run.pk).update(
+        status=RunStatus.FAILED, finished_at=timezone.now(),
+        error="The worker stopped before finishing (its lock went stale and was reclaimed)")
 
 
 def _finish(run: SyncRun, counter: CallCounter, integration: Integration, actor: Any) -> None:
@@ -171,6 +189,11 @@ def _read_pages(run: SyncRun, state: StreamState, token: str, stream: Stream, ct
             counts.add_to(run)
         else:
             counts = Counts()
+        if outcome is not None and outcome.systemic is not None:
+            # Stop at once, without checkpointing: once a person has fixed the connection, the
+            # next run reads this page again instead of leaving its records behind as failed.
+            run.save(update_fields=[*SyncRun.COUNTERS])
+            raise PageWriteFailed(outcome.systemic)
         # Checkpoint only now: every record of the page has a terminal state on disk.
         last = page[-1].cursor
         page_ties = {(r.key if isinstance(r, SourceRecord) else r.code) for r in page if r.cursor == last}
@@ -182,8 +205,6 @@ def _read_pages(run: SyncRun, state: StreamState, token: str, stream: Stream, ct
         run.save(update_fields=[*SyncRun.COUNTERS])
         if progress:
             progress(run)
-        if outcome is not None and outcome.systemic is not None:
-            raise outcome.systemic
         if counter.exhausted:
             locks.heartbeat(state, token, resume={"cursor": since, "reason": "call budget reached",
                                                   "calls": counter.calls})
@@ -195,11 +216,17 @@ def _read_pages(run: SyncRun, state: StreamState, token: str, stream: Stream, ct
 
 def _retry_due(run: SyncRun, stream: RecordStream, ctx: Any, actor: Any, progress: Progress | None,
                counter: CallCounter) -> None:
-    """Failed-transient records whose retry time has come get another attempt in this run."""
+    """Failed-transient records whose retry time has come get another attempt in this run.
+
+    So do records left "pending" by a worker that died between writing its intent and the
+    outcome (we hold the stream's lock, so no live run owns them): their write may or may not
+    have reached the target, and the attempt looks them up by source identity first.
+    """
     due = SyncRecord.objects.filter(
-        integration=run.integration, stream=stream.name, status=RecordStatus.FAILED,
-        error_class=ErrorClass.TRANSIENT, next_retry_at__lte=timezone.now(),
-    ).order_by("next_retry_at")[:1000]
+        Q(status=RecordStatus.FAILED, error_class=ErrorClass.TRANSIENT, next_retry_at__lte=timezone.now())
+        | Q(status=RecordStatus.PENDING),
+        integration=run.integration, stream=stream.name,
+    ).exclude(last_run=run).order_by(F("next_retry_at").asc(nulls_first=True), "pk")[:1000]
     rows = list(due)
     if not rows:
         return
@@ -214,6 +241,6 @@ def _retry_due(run: SyncRun, stream: RecordStream, ctx: Any, actor: Any, progres
         if progress:
             progress(run)
         if outcome.systemic is not None:
-            raise outcome.systemic
+            raise PageWriteFailed(outcome.systemic)
         if counter.exhausted:
             return

@@ -23,7 +23,9 @@ AUTH_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "basic": (("username", "password"), ()),
     "oauth2_client_credentials": (("client_id", "client_secret"), ("token_url", "scope", "service_account")),
     "oauth2_refresh_token": (("client_id", "client_secret", "refresh_token"), ("token_url",)),
-    "session": (("sender_id", "sender_password", "user_id", "user_password"), ("company_id", "entity_id")),
+    # Sage Intacct: Web Services sender + API user; the company id may sit here or in "company".
+    "session": (("sender_id", "sender_password", "user_id", "user_password"),
+                ("company_id", "entity_id", "location_id")),
 }
 SECRET_KEYS = frozenset({"password", "client_secret", "refresh_token", "sender_password", "user_password"})
 CONNECTION_KEYS = frozenset({
@@ -119,6 +121,8 @@ def validate(doc: Any) -> list[str]:
                         errors.append(f"{path}.auth.{key}: unknown key for method {method}")
                     if method == "oauth2_refresh_token" and system == "sage_x3":
                         _text(auth, "token_url", f"{path}.auth", errors)
+                if system == "sage_intacct":
+                    errors.extend(_intacct_errors(conn, auth, method, path))
     kinds = dict(flow_kinds())
     integrations = doc.get("integrations", [])
     if _require(integrations, "$.integrations", errors, list):
@@ -169,12 +173,34 @@ def validate(doc: Any) -> list[str]:
     return errors
 
 
+def _intacct_errors(conn: dict, auth: dict, method: str, path: str) -> list[str]:
+    """Intacct signs in per sender, company and user: the company id is required, once."""
+    errors = []
+    if method and method != "session":
+        errors.append(f"{path}.auth.method: Sage Intacct signs in with 'session' (sender and user credentials)")
+    company, auth_company = conn.get("company"), auth.get("company_id")
+    if not (company or auth_company):
+        errors.append(f"{path}.company: required for Sage Intacct (the company id; or auth.company_id)")
+    elif company and auth_company and company != auth_company:
+        errors.append(f"{path}.auth.company_id: {auth_company!r} differs from company {company!r}")
+    entity, location = auth.get("entity_id"), auth.get("location_id")
+    if entity and location and entity != location:
+        errors.append(f"{path}.auth.location_id: {location!r} differs from entity_id {entity!r} (give one)")
+    return errors
+
+
 def _split_auth(conn: dict) -> tuple[str, dict, dict]:
     auth = dict(conn["auth"])
     method = auth.pop("method")
     settings = {k: v for k, v in auth.items() if k not in SECRET_KEYS}
     secrets = {k: v for k, v in auth.items() if k in SECRET_KEYS}
     return method, settings, secrets
+
+
+def _credential_fingerprint(conn: Connection) -> tuple:
+    """What a cached token was obtained with: if any of it changes, the token must go."""
+    return (conn.system, conn.url, conn.port, conn.company, str(conn.auth_method), conn.settings or {},
+            conn.secrets or {})
 
 
 def load_document(doc: Any, *, dry_run: bool = False, actor: Any = None) -> LoadPlan:
@@ -201,20 +227,23 @@ def load_document(doc: Any, *, dry_run: bool = False, actor: Any = None) -> Load
             obj = Connection.objects.filter(tenant=tenant, name=conn["name"]).first()
             verb = "update" if obj else "create"
             obj = obj or Connection(tenant=tenant, name=conn["name"])
+            before = _credential_fingerprint(obj)
             obj.system = conn["system"]
             obj.url = conn["url"] if "://" in conn["url"] else f"https://{conn['url']}.service-now.com"
             obj.port = conn.get("port")
-            obj.company = conn.get("folder") or conn.get("company") or ""
+            obj.company = conn.get("folder") or conn.get("company") or conn["auth"].get("company_id") or ""
             obj.auth_method = AuthMethod(method) if method in AuthMethod.values else method
             obj.settings = settings
             obj.secrets = {**(obj.secrets or {}), **secrets}
-            if verb == "update":
-                obj.token_cache = {}  # credentials may have changed: start from a fresh token
+            if verb == "update" and _credential_fingerprint(obj) != before:
+                # New credentials: start from a fresh token. Unchanged ones keep the cached token,
+                # whose refresh token may have rotated away from the one in the document (X3).
+                obj.token_cache = {}
             obj.save()
             connections[obj.name] = obj
             plan.actions.append(f"{verb} connection {obj.name} ({obj.system}, {method})")
             audit(tenant.pk, f"connection.{verb}d", f"{obj.name} loaded from a tenant document", actor=actor,
-                  connection_id=obj.pk, detail={"settings": redact(settings), "secrets_set": sorted(secrets)})
+                  connection_id=obj.pk, detail={"settings": redact(settings), "changed": sorted(secrets)})
         for integ in doc.get("integrations", []):
             obj = Integration.objects.filter(tenant=tenant, name=integ["name"]).first()
             verb = "update" if obj else "create"

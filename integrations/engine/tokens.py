@@ -40,6 +40,7 @@ class ConnectionTokenStore:
         return self._cached
 
     def save(self, token: Token | None) -> None:
+        previous = self._cached
         Connection.objects.filter(pk=self.connection_id).update(
             token_cache=_stored(token),
             token_expires_at=token.expires_at if token else None,
@@ -56,7 +57,9 @@ class ConnectionTokenStore:
             connection_id=self.connection_id,
             detail={
                 "expires_at": token.expires_at.isoformat() if token and token.expires_at else None,
-                "refresh_token_rotated": bool(token and token.refresh_token),
+                "refresh_token_rotated": bool(
+                    token and token.refresh_token and (previous is None or previous.refresh_token != token.refresh_token)
+                ),
                 "refresh_expires_at": (
                     token.refresh_expires_at.isoformat() if token and token.refresh_expires_at else None
                 ),

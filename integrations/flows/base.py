@@ -58,6 +58,12 @@ def to_jsonable(data: Any) -> Any:
     return json.loads(json.dumps(data, default=_default))
 
 
+def snapshot_and_hash(data: Any) -> tuple[Any, str]:
+    """``(to_jsonable(data), canonical_hash(data))`` from one serialisation instead of three."""
+    encoded = json.dumps(data, sort_keys=True, default=_default, separators=(",", ":"))
+    return json.loads(encoded), hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+
+
 @dataclass
 class SourceRecord:
     """One record read from a source page, in (cursor, key) order."""

@@ -20,6 +20,7 @@ from integrations.flows import register
 from integrations.flows.base import (
     Conflict,
     Flow,
+    InvalidRecord,
     NeedsMapping,
     RecordStream,
     ReferenceStream,
@@ -44,12 +45,14 @@ def text(value: Any) -> str:
 
 
 def amount(value: Any) -> str:
+    if type(value) is Decimal:  # the usual case (amounts are parsed to Decimal): no round trip
+        return str(value)
     return str(Decimal(str(value))) if value not in (None, "") else ""
 
 
 def renamed(ctx: StreamContext, table: str, payload: dict[str, str]) -> dict[str, str]:
     names = (ctx.setting("field_names", {}) or {}).get(table, {})
-    return {names.get(k, k): v for k, v in payload.items()}
+    return {names.get(k, k): v for k, v in payload.items()} if names else payload
 
 
 # --- reference data ---------------------------------------------------------------------------
@@ -276,13 +279,26 @@ class Invoices(X3RecordStream):
         d = record.data
         missing: list[str] = []
         rows = s.get(d, "lines") or []
+        # Every line must land on a GL account and a cost center: a blank one is not "nothing
+        # to map", it is an invoice that cannot be posted as it is (a data error of this record).
+        blank = [f"line {text(line.get(s['line_no']))} has no {label}"
+                 for line in rows for logical, label in (("gl_account", "GL account"), ("cost_center", "cost center"))
+                 if not text(line.get(s[logical])).strip()]
+        if blank:
+            raise InvalidRecord("; ".join(blank))
+        accounts = [(ctx.mappings.resolve("gl_account", text(line.get(s["gl_account"])), missing)[1],
+                     ctx.mappings.resolve("cost_center", text(line.get(s["cost_center"])), missing)[1])
+                    for line in rows]
+        if missing:  # a person must act first: held, whatever else the invoice still waits for
+            raise NeedsMapping(missing)
         lines = {}
-        for line in rows:
-            _, gl_id = ctx.mappings.resolve("gl_account", text(line.get(s["gl_account"])), missing)
-            _, cc_id = ctx.mappings.resolve("cost_center", text(line.get(s["cost_center"])), missing)
+        for line, (gl_id, cc_id) in zip(rows, accounts, strict=True):
             po_number = text(line.get(s["po"]))
             po_line = text(line.get(s["po_line"]))
-            po_id, po_refs = ctx.lineage_of("purchase_orders", po_number) or ("", {})
+            # A line on a PO waits (transient, retried) until that PO is in ServiceNow: posted
+            # now, it would keep an empty PO link for good, its hash unchanged ever after.
+            po_id = _synced_id(ctx, "purchase_orders", po_number)
+            po_refs = (ctx.lineage_of("purchase_orders", po_number) or ("", {}))[1]
             number = text(line.get(s["line_no"]))
             lines[number] = renamed(ctx, "invoice_line", {  # AP Invoice API line names
                 "line_number": number,
@@ -296,8 +312,6 @@ class Invoices(X3RecordStream):
                 "gl_account": gl_id,
                 "cost_center": cc_id,
             })
-        if missing:
-            raise NeedsMapping(missing)
         supplier = text(s.get(d, "supplier"))
         header = renamed(ctx, "invoice", {
             "supplier_invoice_number": text(s.get(d, "supplier_invoice")),

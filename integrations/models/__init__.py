@@ -11,6 +11,7 @@ from integrations.models.mappings import (
     ReferenceRecord,
     Side,
 )
+from integrations.models.queues import FailedRecord, HeldRecord
 from integrations.models.records import (
     ErrorClass,
     RecordStatus,
@@ -28,6 +29,8 @@ __all__ = [
     "AuthMethod",
     "Connection",
     "ErrorClass",
+    "FailedRecord",
+    "HeldRecord",
     "Integration",
     "Mapping",
     "MappingKind",

@@ -102,6 +102,8 @@ class SyncRun(models.Model):
         indexes = [
             # dashboard: last run per integration and stream
             models.Index(fields=["integration", "stream", "-started_at"], name="run_latest_idx"),
+            # console: runs filtered by status (failed, partial), newest first
+            models.Index(fields=["status", "-started_at"], name="run_status_idx"),
         ]
 
     def __str__(self) -> str:
@@ -221,6 +223,8 @@ class SyncRecord(models.Model):
             # the retry pass: failed transient records due for another attempt
             models.Index(fields=["integration", "stream", "status", "next_retry_at"], name="record_retry_idx"),
             models.Index(fields=["business_key"], name="record_business_key_idx"),
+            # console: the failed queue filtered by error class, newest first
+            models.Index(fields=["status", "error_class", "-updated_at"], name="record_error_class_idx"),
         ]
 
     def __str__(self) -> str:

@@ -9,6 +9,10 @@ CLI::
 
     python -m integrations.sandbox.server servicenow --port 8125
     python -m integrations.sandbox.server sage_x3 --port 8124
+    python -m integrations.sandbox.server sage_x3 --port 0 --benchmark --invoices 10000 --lines-per-invoice 5
+
+``--benchmark`` serves the benchmark data instead of the demo data (see :mod:`.bench`);
+``--port 0`` picks a free port, printed on the first line of output.
 """
 
 from __future__ import annotations
@@ -153,6 +157,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drop-rate", type=float, default=0.0)
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--token-lifetime", type=int, default=None)
+    parser.add_argument("--benchmark", action="store_true", help="seed the benchmark data, not the demo data")
+    parser.add_argument("--invoices", type=int, default=1000, help="sage_x3 --benchmark: invoices (one PO each)")
+    parser.add_argument("--lines-per-invoice", type=int, default=3, help="sage_x3 --benchmark: lines per invoice")
+    parser.add_argument("--suppliers", type=int, default=50, help="sage_x3 --benchmark: suppliers")
+    parser.add_argument("--page-max", type=int, default=None, help="sage_x3: largest page served")
+    parser.add_argument("--batch-max-items", type=int, default=None, help="servicenow: Batch API items per call")
     args = parser.parse_args(argv)
     faults = Faults(
         error_rate=args.error_rate,
@@ -162,7 +172,16 @@ def main(argv: list[str] | None = None) -> int:
         latency=args.latency,
         token_lifetime=args.token_lifetime,
     )
-    sim = build_simulator(args.system, faults)
+    if args.benchmark:
+        from .bench import SN_BATCH_MAX, X3_PAGE_MAX, build_benchmark_simulator
+
+        sim = build_benchmark_simulator(
+            args.system, invoices=args.invoices, lines_per_invoice=args.lines_per_invoice,
+            suppliers=args.suppliers, page_max=args.page_max or X3_PAGE_MAX,
+            batch_max_items=args.batch_max_items or SN_BATCH_MAX, faults=faults,
+        )
+    else:
+        sim = build_simulator(args.system, faults)
     port = DEFAULT_PORTS[args.system] if args.port is None else args.port
     server = serve(sim, args.host, port)
     print(f"{args.system} simulator listening on {server.url}", flush=True)

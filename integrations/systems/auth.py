@@ -60,7 +60,8 @@ class Token:
     def from_dict(cls, data: dict[str, Any] | None) -> Token | None:
         if not data or not data.get("access_token") and not data.get("refresh_token"):
             return None
-        parsed = dict(data)
+        # The store leaves out empty values: an invalidated token keeps only its refresh token.
+        parsed = {"access_token": "", **data}
         for key in ("expires_at", "issued_at", "refresh_expires_at"):
             parsed[key] = datetime.fromisoformat(parsed[key]) if parsed.get(key) else None
         if parsed["issued_at"] is None:

@@ -39,7 +39,9 @@ def is_secret_key(key: str) -> bool:
 def redact(value: Any) -> Any:
     """Return a copy of ``value`` with secret-looking entries masked (dicts, lists, strings)."""
     if isinstance(value, dict):
-        return {k: (MASK if isinstance(k, str) and is_secret_key(k) and v not in (None, "") else redact(v))
+        # A flag (``refresh_token_rotated: true``) cannot carry a secret: keep it readable.
+        return {k: (MASK if isinstance(k, str) and is_secret_key(k) and v not in (None, "") and not isinstance(v, bool)
+                    else redact(v))
                 for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from integrations.systems import sage_x3, servicenow
+from integrations.systems import intacct, sage_x3, servicenow
 
 BUILDERS: dict[str, Callable[..., Any]] = {
     "servicenow": servicenow.build_client,
     "sage_x3": sage_x3.build_client,
+    "sage_intacct": intacct.build_client,
 }
 
 

@@ -182,7 +182,7 @@ def build_client(spec: ConnectionSpec, store: TokenStore, counter: CallCounter |
         auth: Any = BasicAuth(spec.setting("username"), spec.secret("password"))
     else:
         token_http = HttpClient(base, policy=policy, counter=counter, session=session, error_classifier=classify,
-                                secrets=spec.secret_values())
+                                secrets=spec.secret_values(), on_event=on_event)
         fetch = oauth2_fetcher(
             token_http, spec.setting("token_url") or f"{base}/token",
             client_id=spec.setting("client_id"), client_secret=spec.secret("client_secret"),

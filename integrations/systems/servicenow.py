@@ -54,6 +54,13 @@ DEFAULT_CODE_FIELDS = {"gl_account": "account_number", "cost_center": "code", "s
 DEFAULT_LABEL_FIELDS = {"gl_account": "name", "cost_center": "name", "supplier": "name"}
 DEFAULT_SOURCE_ID_FIELD = "u_source_key"
 LOOKUP_CHUNK = 100
+# What a write asks back: a written row's id and version, not the whole row rendered with its
+# reference links (a thousand full rows per batch answer is most of the bytes of a sync).
+UPSERT_RESPONSE_FIELDS = "sys_id,sys_mod_count"
+_BATCH_ITEM_HEADERS = [
+    {"name": "Content-Type", "value": "application/json"},
+    {"name": "Accept", "value": "application/json"},
+]
 
 
 def instance_url(value: str) -> str:
@@ -261,10 +268,7 @@ class ServiceNowClient:
             "id": item.id,
             "method": item.method,
             "url": item.url,
-            "headers": [
-                {"name": "Content-Type", "value": "application/json"},
-                {"name": "Accept", "value": "application/json"},
-            ],
+            "headers": _BATCH_ITEM_HEADERS,
             "exclude_response_headers": True,
         }
         if item.body is not None:
@@ -297,7 +301,8 @@ class ServiceNowClient:
 
         Rows whose earlier write is uncertain are looked up by the source-id column first (one
         query per chunk, not per row), so a write committed behind a lost response becomes an
-        update instead of a second row.
+        update instead of a second row. Each outcome's ``record`` holds the row's ``sys_id`` and
+        ``sys_mod_count`` only (see :data:`UPSERT_RESPONSE_FIELDS`).
         """
         column = self.source_id_field
         uncertain = [row.key for row in rows if row.uncertain and not row.sys_id]
@@ -307,12 +312,13 @@ class ServiceNowClient:
                 if not row.sys_id and row.key in existing:
                     row.sys_id = str(existing[row.key]["sys_id"])
         items = []
+        fields = f"sysparm_fields={UPSERT_RESPONSE_FIELDS}"
         for index, row in enumerate(rows):
             payload = {**row.payload, column: row.key}
             if row.sys_id:
-                items.append(BatchItem(str(index), "PATCH", f"/api/now/table/{table}/{row.sys_id}", payload))
+                items.append(BatchItem(str(index), "PATCH", f"/api/now/table/{table}/{row.sys_id}?{fields}", payload))
             else:
-                items.append(BatchItem(str(index), "POST", f"/api/now/table/{table}", payload))
+                items.append(BatchItem(str(index), "POST", f"/api/now/table/{table}?{fields}", payload))
         served = self.batch(items)
         results: dict[str, UpsertOutcome] = {}
         for index, row in enumerate(rows):
@@ -387,7 +393,7 @@ def build_client(spec: ConnectionSpec, store: TokenStore, counter: CallCounter |
                  session: requests.Session | None = None) -> ServiceNowClient:
     base = instance_url(spec.url)
     token_http = HttpClient(base, policy=policy, counter=counter, session=session, error_classifier=classify,
-                            secrets=spec.secret_values())
+                            secrets=spec.secret_values(), on_event=on_event)
     if spec.auth_method == "basic":
         auth: Any = BasicAuth(spec.setting("username"), spec.secret("password"))
     else:

@@ -1,0 +1,261 @@
+"""Records: all of them, the Failed and Held queues, the lineage page, replay with a reason.
+
+These lists run over the biggest table: no full COUNT (capped paginator), filters whose
+choices come from small tables, a business-key search that an index answers, and one query
+for the page whatever its size.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections import defaultdict
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+
+from accounts.models import Role
+from integrations.admin import display
+from integrations.admin.base import ReadOnlyAdmin, request_id
+from integrations.admin.filters import AgeFilter, ScopedRelatedFilter, StreamFilter
+from integrations.engine.audit import audit_event, audit_many
+from integrations.models import AuditEvent, FailedRecord, HeldRecord, RecordStatus, SyncAttempt, SyncRecord
+from integrations.systems.redaction import redact
+from integrations.tasks import queue_replay
+
+# one request queues at most this many records; a bigger replay is several, narrowed by filters
+MAX_REPLAY = 10_000
+
+
+def request_replay(records: QuerySet, actor: Any, reason: str, req_id: str = "") -> int:
+    """Audit the operator's request per tenant, then queue the replay (the engine audits each record)."""
+    rows = list(records.order_by().values_list("pk", "integration__tenant_id", "integration_id")[:MAX_REPLAY])
+    if not rows:
+        return 0
+    by_tenant: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for pk, tenant_id, integration_id in rows:
+        by_tenant[tenant_id].append((pk, integration_id))
+    audit_many([
+        audit_event(tenant_id, "records.replay_requested", f"{len(items)} record(s) queued for replay: {reason}",
+                    actor=actor, request_id=req_id,
+                    integration_id=items[0][1] if len({i for _, i in items}) == 1 else None,
+                    detail={"reason": reason, "count": len(items), "records": [pk for pk, _ in items][:500]})
+        for tenant_id, items in by_tenant.items()
+    ])
+    ids = [pk for pk, _, _ in rows]
+    queue_replay(ids, actor, reason)
+    return len(ids)
+
+
+class ReplayForm(forms.Form):
+    reason = forms.CharField(
+        min_length=3,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Why these records are sent again; recorded in the audit trail with your name.",
+    )
+
+
+class RunFilter(admin.SimpleListFilter):
+    """The records one run touched (``?run=<id>``, linked from the runs page)."""
+
+    title = "run"
+    parameter_name = "run"
+
+    def lookups(self, request, model_admin):
+        value = self.value()
+        return [(value, f"run #{value}")] if value and value.isdigit() else []
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return queryset.filter(pk__in=SyncAttempt.objects.filter(run_id=self.value()).values("record_id"))
+        return queryset
+
+
+class MissingFilter(admin.SimpleListFilter):
+    """Held records waiting for one mapping key (``?missing=gl_account:61200``)."""
+
+    title = "waiting for"
+    parameter_name = "missing"
+
+    def lookups(self, request, model_admin):
+        return [(self.value(), self.value())] if self.value() else []
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(missing__contains=f"|{self.value()}|")
+        return queryset
+
+
+class RecordAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    """All records of the user's tenants; the change page is the record's lineage."""
+
+    tenant_field = "integration__tenant"
+    list_display = ("record", "stream", "status_badge", "error_class", "integration", "attempts", "updated")
+    list_display_links = None
+    list_select_related = ("integration",)
+    list_filter = (("integration", ScopedRelatedFilter), StreamFilter, "status", "error_class", AgeFilter, RunFilter)
+    search_fields = ("business_key",)
+    search_help_text = "Business key (invoice number, supplier code...): exact or starting with."
+    actions = ("replay_selected",)
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        # exact or prefix only, so record_business_key_idx answers instead of a table scan
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(Q(business_key=term) | Q(business_key__startswith=term)
+                               | Q(business_key__startswith=term.upper())), False
+
+    # --- columns ------------------------------------------------------------------------------
+    @admin.display(description="record", ordering="business_key")
+    def record(self, obj: SyncRecord):
+        url = reverse("admin:integrations_syncrecord_change", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, obj.business_key or obj.source_key)
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: SyncRecord):
+        return display.badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="updated", ordering="updated_at")
+    def updated(self, obj: SyncRecord) -> str:
+        return display.local(obj.updated_at)
+
+    @admin.display(description="error")
+    def error(self, obj: SyncRecord) -> str:
+        return obj.error_message[:160]
+
+    @admin.display(description="waiting for")
+    def waiting_for(self, obj: SyncRecord):
+        url = reverse("admin:integrations_mapping_changelist")
+        parts = [key.split(":", 1) for key in obj.missing_keys]
+        return format_html_join(
+            ", ", '<a href="{}?integration__id__exact={}&amp;kind__exact={}&amp;q={}">{}:{}</a>',
+            ((url, obj.integration_id, kind, code, kind, code) for kind, code in parts if code),
+        )
+
+    @admin.display(description="next retry", ordering="next_retry_at")
+    def next_retry(self, obj: SyncRecord) -> str:
+        return display.local(obj.next_retry_at)
+
+    # --- lineage ------------------------------------------------------------------------------
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context=None):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        record = self.get_object(request, object_id)
+        if record is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if self.model is not SyncRecord:
+            # one lineage page per record, whichever queue it was opened from
+            return HttpResponseRedirect(reverse("admin:integrations_syncrecord_change", args=[record.pk]))
+        attempts = list(SyncAttempt.objects.filter(record=record).select_related("run").order_by("number", "pk"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"Lineage of {record}",
+            "record": record,
+            "integration": record.integration,
+            "snapshot": display.pretty_json(record.source_snapshot),
+            "target": display.safe_link(record.target_url, record.target_id),
+            "attempts": attempt_rows(attempts),
+            "events": AuditEvent.objects.filter(record=record).order_by("-created_at", "-pk")[:50],
+            "can_replay": self.allows(request, Role.OPERATOR, record) and record.status in RecordStatus.replayable(),
+        }
+        return TemplateResponse(request, "admin/integrations/syncrecord/lineage.html", context)
+
+    # --- replay -------------------------------------------------------------------------------
+    @admin.action(description="Replay selected records…", permissions=("operate",))
+    def replay_selected(self, request: HttpRequest, queryset: QuerySet):
+        records = self.scoped(request, queryset, Role.OPERATOR).filter(status__in=RecordStatus.replayable())
+        form = ReplayForm(request.POST if request.POST.get("confirm") == "yes" else None)
+        if form.is_valid():
+            count = request_replay(records, request.user, form.cleaned_data["reason"], request_id(request))
+            self.message_user(request, f"Queued {count} record(s) for replay.")
+            return None
+        return self._confirm(request, records, form, hidden=[
+            ("action", "replay_selected"),
+            ("select_across", request.POST.get("select_across", "0")),
+            *((helpers.ACTION_CHECKBOX_NAME, pk) for pk in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)),
+        ])
+
+    def replay_view(self, request: HttpRequest, object_id: str):
+        record = self.object_for(request, object_id, Role.OPERATOR)
+        records = SyncRecord.objects.filter(pk=record.pk, status__in=RecordStatus.replayable())
+        form = ReplayForm(request.POST if request.method == "POST" else None)
+        if form.is_valid():
+            count = request_replay(records, request.user, form.cleaned_data["reason"], request_id(request))
+            self.message_user(request, f"Queued {count} record(s) for replay.")
+            return HttpResponseRedirect(reverse("admin:integrations_syncrecord_change", args=[record.pk]))
+        return self._confirm(request, records, form, hidden=[])
+
+    def _confirm(self, request: HttpRequest, records: QuerySet, form: ReplayForm, hidden: list[tuple[str, Any]]):
+        sample = list(records.select_related("integration")[:50])
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Replay records",
+            "form": form,
+            "sample": sample,
+            "count": records.order_by().values("pk")[:MAX_REPLAY + 1].count(),
+            "max_replay": MAX_REPLAY,
+            "hidden": hidden,
+        }
+        return TemplateResponse(request, "admin/integrations/replay_confirmation.html", context)
+
+    def get_urls(self):
+        return [
+            path("<path:object_id>/replay/", self.admin_site.admin_view(self.replay_view),
+                 name=self.url_name("replay")),
+            *super().get_urls(),
+        ]
+
+
+def attempt_rows(attempts: list[SyncAttempt]) -> list[dict[str, Any]]:
+    """Each attempt with its payload and the diff from the last attempt that sent something."""
+    rows, previous = [], None
+    for attempt in attempts:
+        text = json.dumps(redact(attempt.payload), indent=2, sort_keys=True, ensure_ascii=False, default=str)
+        diff = []
+        if attempt.payload and previous is not None and previous != text:
+            for line in difflib.unified_diff(previous.splitlines(), text.splitlines(), "before", "after", n=2,
+                                             lineterm=""):
+                if line.startswith(("---", "+++")):
+                    continue
+                kind = {"+": "add", "-": "del", "@": "hunk"}.get(line[:1], "same")
+                diff.append((kind, line))
+        rows.append({"attempt": attempt, "payload": text, "diff": diff,
+                     "same_as_before": bool(attempt.payload) and previous == text})
+        if attempt.payload:
+            previous = text
+    return rows
+
+
+@admin.register(SyncRecord)
+class SyncRecordAdmin(RecordAdmin):
+    pass
+
+
+@admin.register(FailedRecord)
+class FailedRecordAdmin(RecordAdmin):
+    list_display = ("record", "stream", "error_class", "error", "attempts", "next_retry", "integration", "updated")
+    list_filter = (("integration", ScopedRelatedFilter), StreamFilter, "error_class", AgeFilter, RunFilter)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).filter(status=RecordStatus.FAILED)
+
+
+@admin.register(HeldRecord)
+class HeldRecordAdmin(RecordAdmin):
+    list_display = ("record", "stream", "waiting_for", "attempts", "integration", "updated")
+    list_filter = (("integration", ScopedRelatedFilter), StreamFilter, MissingFilter, AgeFilter, RunFilter)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).filter(status=RecordStatus.HELD)

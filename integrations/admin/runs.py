@@ -1,0 +1,56 @@
+"""Runs: read-only history with counts, duration, API calls, and a link to their records."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
+
+from integrations.admin import display
+from integrations.admin.base import ReadOnlyAdmin
+from integrations.admin.filters import ScopedRelatedFilter, StreamFilter
+from integrations.models import SyncRun
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    tenant_field = "integration__tenant"
+    list_display = ("run", "integration", "stream", "status_badge", "trigger", "started", "took", "counts",
+                    "api_calls", "records", "triggered_by")
+    list_display_links = ("run",)
+    list_select_related = ("integration",)
+    list_filter = ("status", "trigger", ("integration", ScopedRelatedFilter), StreamFilter, "started_at")
+    search_fields = ("=stream", "=triggered_by")
+    fields = ("integration", "stream", "status_badge", "trigger", "triggered_by", "started", "finished", "took",
+              "read", "created", "updated", "unchanged", "held", "failed", "api_calls", "error", "records", "uuid")
+    readonly_fields = fields
+
+    @admin.display(description="run", ordering="pk")
+    def run(self, obj: SyncRun) -> str:
+        return f"#{obj.pk}"
+
+    @admin.display(description="status", ordering="status")
+    def status_badge(self, obj: SyncRun):
+        return display.badge(obj.status, obj.get_status_display())
+
+    @admin.display(description="started", ordering="started_at")
+    def started(self, obj: SyncRun) -> str:
+        return display.local(obj.started_at)
+
+    @admin.display(description="finished", ordering="finished_at")
+    def finished(self, obj: SyncRun) -> str:
+        return display.local(obj.finished_at)
+
+    @admin.display(description="took")
+    def took(self, obj: SyncRun) -> str:
+        return display.duration(obj.duration)
+
+    @admin.display(description="read · created · updated · unchanged · held · failed")
+    def counts(self, obj: SyncRun) -> str:
+        return " · ".join(str(getattr(obj, name)) for name in ("read", "created", "updated", "unchanged", "held",
+                                                                 "failed"))
+
+    @admin.display(description="records")
+    def records(self, obj: SyncRun):
+        url = reverse("admin:integrations_syncrecord_changelist")
+        return format_html('<a href="{}?run={}">records</a>', url, obj.pk)

@@ -1,0 +1,83 @@
+"""Measuring a benchmark process: peak memory, HTTP calls by kind. No Django in here."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from requests.adapters import HTTPAdapter
+
+AUTH_PATHS = ("/oauth_token.do", "/token", "/v1/token")
+
+
+def _status_kib(name: str) -> int | None:
+    try:
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith(name + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        return None
+    return None
+
+
+def reset_peak_rss() -> None:
+    """Start measuring the peak from here (Linux: ``clear_refs`` 5 resets VmHWM to the current RSS)."""
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
+        handle.write("5")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process, in MiB (VmHWM; ``ru_maxrss`` where /proc is missing)."""
+    kib = _status_kib("VmHWM")
+    if kib is None:
+        import resource
+
+        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(kib / 1024, 1)
+
+
+@dataclass
+class HttpTally:
+    """Every request that goes on the wire, by kind: auth (token endpoints), read (GET), write."""
+
+    counts: dict[str, int] = field(default_factory=lambda: {"read": 0, "write": 0, "auth": 0})
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, method: str, url: str) -> None:
+        path = urlsplit(url).path.rstrip("/")
+        kind = "auth" if path.endswith(AUTH_PATHS) else "read" if method in ("GET", "HEAD") else "write"
+        with self._lock:
+            self.counts[kind] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def snapshot(self) -> dict[str, int]:
+        return {**self.counts, "total": self.total}
+
+    def reset(self) -> None:
+        with self._lock:
+            self.counts = {"read": 0, "write": 0, "auth": 0}
+
+
+@contextlib.contextmanager
+def tally_http() -> Iterator[HttpTally]:
+    """Count what every ``requests`` session of this process sends, at the transport."""
+    tally = HttpTally()
+    original = HTTPAdapter.send
+
+    def send(self: HTTPAdapter, request: Any, *args: Any, **kwargs: Any) -> Any:
+        tally.add(request.method or "GET", request.url or "")
+        return original(self, request, *args, **kwargs)
+
+    HTTPAdapter.send = send  # type: ignore[method-assign]
+    try:
+        yield tally
+    finally:
+        HTTPAdapter.send = original  # type: ignore[method-assign]

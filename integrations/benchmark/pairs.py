@@ -1,0 +1,94 @@
+"""The pairs the benchmark knows: which simulators to start, the tenant, the bare client, the minimum.
+
+A pair declares its two sandbox systems, the tenant document that points the portal at them
+(at the largest page and batch the simulated systems allow), the module of its bare client,
+and how to count the fewest HTTP calls that can move its data. A new pair adds one entry.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from integrations.demo import SN_CLIENT_ID, SN_CLIENT_SECRET, SN_USER, x3_servicenow_document
+from integrations.sandbox.bench import SN_BATCH_MAX, X3_BENCH_USER, X3_PAGE_MAX
+
+# The Table API answers up to 10000 rows per page by default (API_FACTS 1.1).
+SN_PAGE_MAX = 10000
+
+
+@dataclass(frozen=True)
+class Pair:
+    name: str
+    kind: str
+    source: str  # sandbox system names, as the sandbox server CLI knows them
+    target: str
+    document: Callable[[str, str], dict[str, Any]]
+    bare_config: Callable[[str, str], dict[str, Any]]
+    bare_module: str
+    read_page: Callable[[str], int]  # table (or class) read -> the largest page its system serves
+    write_batch: int
+    warm: Callable[[str], None] = lambda url: None  # prepare the source's caches before either contender
+
+    def minimum_calls(self, reads: dict[str, int], writes: dict[str, int]) -> dict[str, int]:
+        """Reads at the largest page plus writes at the largest batch.
+
+        ``reads`` is rows per source table (or class), ``writes`` items per target table, as the
+        bare client counted them. Every table read needs one call even when empty; rows of a
+        table can only be sent once the rows they refer to exist, so each written table is
+        batched on its own (headers before their lines).
+        """
+        read_calls = sum(max(1, math.ceil(rows / self.read_page(table))) for table, rows in reads.items())
+        write_calls = sum(math.ceil(items / self.write_batch) for items in writes.values() if items)
+        return {"read": read_calls, "write": write_calls, "total": read_calls + write_calls}
+
+
+def _x3_servicenow_document(x3_url: str, sn_url: str) -> dict[str, Any]:
+    # page and batch sizes at the integration level too, where they override the connections'
+    doc = x3_servicenow_document(x3_url, sn_url, slug="bench", name="Benchmark",
+                                 settings={"page_size": X3_PAGE_MAX, "batch_size": SN_BATCH_MAX},
+                                 schedules={"invoices": "manual"})
+    x3, sn = doc["connections"]
+    x3["auth"] = {"method": "basic", "username": X3_BENCH_USER[0], "password": X3_BENCH_USER[1]}
+    x3["settings"] = {"page_size": X3_PAGE_MAX}
+    sn["settings"] = {**sn.get("settings", {}), "batch_size": SN_BATCH_MAX, "page_size": 1000}
+    return doc
+
+
+def _x3_servicenow_bare(x3_url: str, sn_url: str) -> dict[str, Any]:
+    return {"x3_url": x3_url, "sn_url": sn_url, "page_size": X3_PAGE_MAX, "batch_size": SN_BATCH_MAX,
+            "x3_basic": list(X3_BENCH_USER), "sn_client": [SN_CLIENT_ID, SN_CLIENT_SECRET], "sn_user": SN_USER}
+
+
+def _x3_warm(x3_url: str) -> None:
+    """Ask each class once in the order both contenders read it, so the simulator sorts it now."""
+    for klass, key in (("GACCOUNT", "ACC"), ("CACCE", "CCE"), ("BPSUPPLIER", "BPSNUM"), ("PORDER", "POHNUM"),
+                       ("PINVOICE", "NUM")):
+        requests.get(f"{x3_url}/api1/x3/erp/SEED/{klass}", auth=X3_BENCH_USER, timeout=300, params={
+            "representation": f"{klass}.$query", "count": 1, "orderBy": f"UPDDATTIM asc, {key} asc",
+        }).raise_for_status()
+
+
+def _x3_servicenow_page(table: str) -> int:
+    # X3 classes are upper case (GACCOUNT...); ServiceNow tables lower case (cmn_cost_center...)
+    return SN_PAGE_MAX if table.islower() else X3_PAGE_MAX
+
+
+PAIRS: dict[str, Pair] = {
+    "x3-servicenow": Pair(
+        name="x3-servicenow",
+        kind="sage_x3__servicenow",
+        source="sage_x3",
+        target="servicenow",
+        document=_x3_servicenow_document,
+        bare_config=_x3_servicenow_bare,
+        bare_module="integrations.benchmark.bare_x3_servicenow",
+        read_page=_x3_servicenow_page,
+        write_batch=SN_BATCH_MAX,
+        warm=_x3_warm,
+    ),
+}

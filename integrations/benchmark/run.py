@@ -1,0 +1,152 @@
+"""One benchmark: sandbox systems in their own processes, the bare client, the portal, the figures.
+
+Order of play, all on loopback HTTP:
+
+1. start the source simulator seeded with N invoices of K lines (plus their suppliers, one
+   purchase order per invoice and the reference data, every code mappable), and warm its
+   sorted views so neither contender pays for them;
+2. start a fresh target simulator and run the bare client against it (its own process);
+3. start another fresh target simulator and run the portal's sync in a worker process against
+   a throwaway SQLite database, then an unchanged re-sync;
+4. with ``admin_rows``, build that many records and audit events in another throwaway
+   database and time the admin changelists over them.
+
+The result is a flat, ordered dict of figures (see :data:`TARGETS` for the checked ones).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from integrations.benchmark.pairs import PAIRS
+from integrations.benchmark.processes import Sandbox, run_json
+
+WORKER = "integrations.benchmark.worker"
+
+# figure -> (comparison, bound); what issue 5 asks of the portal
+TARGETS: dict[str, tuple[str, float]] = {
+    "sync.overhead_ratio": ("<=", 1.5),
+    "sync.http_calls_vs_minimum": ("<=", 1.1),
+    "sync.db_queries_per_record": ("<=", 3.0),
+    "resync.http_writes": ("<=", 0),
+    "admin.records.server_ms": ("<", 500),
+    "admin.audit.server_ms": ("<", 500),
+}
+
+
+def _memory_gib() -> float:
+    try:
+        with open("/proc/meminfo", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("MemTotal:"):
+                    return round(int(line.split()[1]) / 1024 / 1024, 1)
+    except OSError:
+        pass
+    return 0.0
+
+
+def machine() -> dict[str, Any]:
+    return {"machine.cores": os.cpu_count() or 0, "machine.memory_gib": _memory_gib(),
+            "machine.python": platform.python_version(), "machine.platform": platform.platform(terse=True)}
+
+
+def _portal_env(database: Path) -> dict[str, str]:
+    # DEBUG off whatever the caller's environment says: Django keeps every query in DEBUG.
+    return {"DATABASE_URL": f"sqlite:///{database}", "DEBUG": "false", "PYTHONUNBUFFERED": "1"}
+
+
+def run_benchmark(pair_name: str = "x3-servicenow", records: int = 10_000, lines_per_invoice: int = 5,
+                  admin_rows: int = 0, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the benchmark; returns the figures (see the module docstring)."""
+    say = progress or (lambda message: None)
+    pair = PAIRS[pair_name]
+    figures: dict[str, Any] = {"pair": pair.name, "invoices": records, "lines_per_invoice": lines_per_invoice,
+                               **machine(), "database": "sqlite (throwaway file)"}
+    with tempfile.TemporaryDirectory(prefix="ml-connector-bench-") as tmp:
+        workdir = Path(tmp)
+        if records:
+            say(f"Seeding the {pair.source} sandbox with {records} invoices x {lines_per_invoice} lines...")
+            with Sandbox(pair.source, "--invoices", str(records), "--lines-per-invoice", str(lines_per_invoice),
+                         log=workdir / "source.log") as source:
+                pair.warm(source.url)
+                say("Bare client: the same HTTP calls, no bookkeeping, no database...")
+                with Sandbox(pair.target, log=workdir / "target-bare.log") as target:
+                    before = source.cpu_seconds() + target.cpu_seconds()
+                    bare = run_json(pair.bare_module, pair.bare_config(source.url, target.url), workdir)
+                    bare["server_cpu_seconds"] = source.cpu_seconds() + target.cpu_seconds() - before
+                say("Portal: full sync through the engine, then an unchanged re-sync...")
+                with Sandbox(pair.target, log=workdir / "target-portal.log") as target:
+                    before = source.cpu_seconds() + target.cpu_seconds()
+                    portal = run_json(WORKER, {"task": "sync", "kind": pair.kind,
+                                               "document": pair.document(source.url, target.url)},
+                                      workdir, env=_portal_env(workdir / "portal.sqlite3"))
+                    portal["server_cpu_seconds"] = source.cpu_seconds() + target.cpu_seconds() - before
+            figures.update(sync_figures(pair.minimum_calls(bare["reads"], bare["writes"]), bare, portal))
+        if admin_rows:
+            say(f"Admin: building {admin_rows} records and audit events, then timing the changelists...")
+            admin = run_json(WORKER, {"task": "admin", "rows": admin_rows}, workdir,
+                             env=_portal_env(workdir / "admin.sqlite3"))
+            figures.update({f"admin.{key}": value for key, value in admin.items()})
+    figures.update(checks(figures))
+    return figures
+
+
+def sync_figures(minimum: dict[str, int], bare: dict[str, Any], portal: dict[str, Any]) -> dict[str, Any]:
+    sync, resync = portal["sync"], portal["resync"]
+    records = sum(portal["records"].values())
+    wall = sync["wall_seconds"]
+    calls = sync["http"]["total"]
+    out: dict[str, Any] = {
+        "records": records,
+        "records.synced": portal["records"].get("synced", 0),
+        "records.held": portal["records"].get("held", 0),
+        "records.failed": portal["records"].get("failed", 0),
+        "target_rows": sum(bare["writes"].values()),
+        "sync.wall_seconds": round(wall, 3),
+        "sync.records_per_second": round(records / wall, 1) if wall else 0,
+        "sync.target_rows_per_second": round(sum(bare["writes"].values()) / wall, 1) if wall else 0,
+        "sync.http_calls": calls,
+        "sync.http_reads": sync["http"]["read"],
+        "sync.http_writes": sync["http"]["write"],
+        "sync.http_auth": sync["http"]["auth"],
+        "sync.http_calls_minimum": minimum["total"],
+        "sync.http_calls_vs_minimum": round(calls / minimum["total"], 3) if minimum["total"] else 0,
+        "sync.db_queries": sync["queries"],
+        "sync.db_queries_per_record": round(sync["queries"] / records, 3) if records else 0,
+        "sync.peak_rss_mb": portal["peak_rss_mb"],
+        "sync.cpu_seconds": round(sync["cpu_seconds"], 3),
+        "sync.server_cpu_seconds": round(portal["server_cpu_seconds"], 3),
+        "bare.wall_seconds": round(bare["wall_seconds"], 3),
+        "bare.cpu_seconds": round(bare["cpu_seconds"], 3),
+        "bare.server_cpu_seconds": round(bare["server_cpu_seconds"], 3),
+        "bare.http_calls": sum(bare["calls"].values()),
+        "bare.peak_rss_mb": bare["peak_rss_mb"],
+        "sync.overhead_ratio": round(wall / bare["wall_seconds"], 3) if bare["wall_seconds"] else 0,
+        "resync.wall_seconds": round(resync["wall_seconds"], 3),
+        "resync.http_calls": resync["http"]["total"],
+        "resync.http_reads": resync["http"]["read"],
+        "resync.http_writes": resync["http"]["write"],
+        "resync.records_written": resync["runs"]["created"] + resync["runs"]["updated"],
+        "resync.db_queries": resync["queries"],
+    }
+    for name, seconds in sync["runs"]["seconds"].items():
+        out[f"sync.stream.{name}.seconds"] = seconds
+    failed = {**sync["runs"]["errors"], **resync["runs"]["errors"]}
+    for name, error in failed.items():
+        out[f"error.{name}"] = error[:300]
+    return out
+
+
+def checks(figures: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for name, (op, bound) in TARGETS.items():
+        if name in figures:
+            value = figures[name]
+            ok = value <= bound if op == "<=" else value < bound
+            out[f"check.{name}"] = f"{'pass' if ok else 'FAIL'} ({op} {bound:g})"
+    return out

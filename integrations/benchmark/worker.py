@@ -1,0 +1,129 @@
+"""The syncing process of the benchmark: the real engine and clients, against a throwaway database.
+
+Started by :mod:`integrations.benchmark.run` with ``DATABASE_URL`` pointing at a temporary
+SQLite file, so the user's data is never touched; its peak memory is the sync's own. It
+migrates that database, loads the benchmark tenant, then runs the full sync (reference data,
+every suggested mapping approved as an approver would, then the record streams) and an
+unchanged re-sync, counting database queries and HTTP calls. Prints one JSON line.
+
+``python -m integrations.benchmark.worker CONFIG.json``
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+
+def _setup() -> None:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    import django
+
+    django.setup()
+
+
+class QueryCounter:
+    """A ``connection.execute_wrapper`` that only counts (no SQL kept, so memory stays flat).
+
+    An ``executemany`` counts as one query per parameter set: the database runs the statement
+    that many times, even if the driver sends them together.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if many:
+            params = list(params)
+            self.count += len(params)
+        else:
+            self.count += 1
+        return execute(sql, params, many, context)
+
+
+def _runs_summary(runs: list[Any]) -> dict[str, Any]:
+    totals = {name: 0 for name in ("read", "created", "updated", "unchanged", "held", "failed", "api_calls")}
+    for run in runs:
+        for name in totals:
+            totals[name] += getattr(run, name)
+    totals["statuses"] = {run.stream: run.status for run in runs}
+    totals["errors"] = {run.stream: run.error for run in runs if run.error}
+    totals["seconds"] = {run.stream: round((run.finished_at - run.started_at).total_seconds(), 3) for run in runs}
+    return totals
+
+
+def sync(config: dict[str, Any]) -> dict[str, Any]:
+    from django.core.management import call_command
+    from django.db import connection
+
+    from integrations.benchmark.measure import peak_rss_mb, reset_peak_rss, tally_http
+    from integrations.engine.mappings import approve
+    from integrations.engine.runner import ensure_streams, run_integration
+    from integrations.engine.tenants import load_document
+    from integrations.flows import get_flow
+    from integrations.models import Integration, Mapping, MappingStatus, SyncRecord
+
+    call_command("migrate", verbosity=0)
+    load_document(config["document"], actor="benchmark")
+    integration = Integration.objects.select_related("source", "target", "tenant").get(kind=config["kind"])
+    flow = get_flow(integration.kind)
+    references = [cls.name for cls in flow.streams if cls.is_reference]
+    records = [s.stream for s in ensure_streams(integration) if s.enabled and s.stream not in references]
+
+    profile = os.environ.get("BENCH_PROFILE")
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+    queries = QueryCounter()
+    reset_peak_rss()
+    with tally_http() as tally, connection.execute_wrapper(queries):
+        started, cpu = time.perf_counter(), time.process_time()
+        if profiler:
+            profiler.enable()
+        runs = run_integration(integration, actor="benchmark", streams=references)
+        # An approver accepts every suggestion before the invoices move (all codes match here).
+        approve(list(Mapping.objects.filter(integration=integration, status=MappingStatus.SUGGESTED)
+                     .select_related("integration")), actor="benchmark")
+        runs += run_integration(integration, actor="benchmark", streams=records)
+        if profiler:
+            profiler.disable()
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        full = {"wall_seconds": wall, "cpu_seconds": cpu, "http": tally.snapshot(), "queries": queries.count,
+                "runs": _runs_summary(runs)}
+
+        tally.reset()
+        queries.count = 0
+        started = time.perf_counter()
+        reruns = run_integration(integration, actor="benchmark", streams=references + records)
+        resync = {"wall_seconds": time.perf_counter() - started, "http": tally.snapshot(),
+                  "queries": queries.count, "runs": _runs_summary(reruns)}
+    if profiler:
+        profiler.dump_stats(profile)
+    by_status: dict[str, int] = {}
+    for status in SyncRecord.objects.filter(integration=integration).values_list("status", flat=True).iterator():
+        by_status[status] = by_status.get(status, 0) + 1
+    return {"sync": full, "resync": resync, "records": by_status, "peak_rss_mb": peak_rss_mb()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    with open(argv[0], encoding="utf-8") as handle:
+        config = json.load(handle)
+    _setup()
+    if config.get("task") == "admin":
+        from integrations.benchmark.admin_timing import admin_timing
+
+        result = admin_timing(config)
+    else:
+        result = sync(config)
+    print(json.dumps(result, default=str), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

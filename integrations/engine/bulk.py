@@ -1,0 +1,115 @@
+"""Bulk writes for the per-page bookkeeping, without the ORM's per-value machinery.
+
+Measured with ``manage.py benchmark`` (10,000 invoices of 5 lines): ``bulk_update`` compiled one
+``CASE WHEN`` branch per row and column and cost more than every HTTP call of the sync; even
+``bulk_create`` spends most of its time preparing each value through the generic field API.
+These helpers write the same rows with plain parametrised SQL (multi-row ``INSERT``, and one
+``UPDATE ... WHERE id = %s`` executed for many rows), preparing values with one adapter per
+column chosen once: the backend's own adapters for date-times and JSON (so SQLite and
+PostgreSQL get exactly what the ORM would send), and the model field's full preparation for
+any value the fast path does not recognise. No signals fire, as with ``bulk_create``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from django.db import connections, models, router, transaction
+from django.utils import timezone
+
+Adapter = Callable[[Any], Any]
+_TEXT = frozenset({"CharField", "TextField", "URLField", "SlugField", "EmailField"})
+_INTEGER = frozenset({"IntegerField", "PositiveIntegerField", "BigIntegerField", "SmallIntegerField",
+                      "PositiveSmallIntegerField", "PositiveBigIntegerField", "ForeignKey", "OneToOneField"})
+
+
+def _adapter(field: models.Field, connection: Any) -> Adapter:
+    def generic(value: Any) -> Any:
+        return field.get_db_prep_save(value, connection)
+
+    kind = field.get_internal_type()
+    if kind in _TEXT:
+        return lambda value: value if value is None or type(value) is str else generic(value)
+    if kind in _INTEGER:
+        return lambda value: value if value is None or type(value) is int else generic(value)
+    if kind == "BooleanField":
+        return lambda value: value if value is None or type(value) is bool else generic(value)
+    if kind == "DateTimeField":
+        adapt = connection.ops.adapt_datetimefield_value
+        last: list[Any] = [None, None]  # rows of a batch share one "now": adapt it once
+
+        def adapt_datetime(value: Any) -> Any:
+            if value is last[0] and value is not None:
+                return last[1]
+            if type(value) is not datetime or value.tzinfo is None:
+                return generic(value)
+            last[:] = [value, adapt(value)]
+            return last[1]
+
+        return adapt_datetime
+    if kind == "JSONField":
+        adapt_json, encoder = connection.ops.adapt_json_value, field.encoder
+        return lambda value: None if value is None else adapt_json(value, encoder)
+    return generic
+
+
+def _columns(model: type[models.Model], names: Iterable[str] | None,
+             connection: Any) -> list[tuple[models.Field, Adapter]]:
+    meta = model._meta
+    fields = ([meta.get_field(name) for name in names] if names is not None
+              else [f for f in meta.concrete_fields if not f.primary_key])
+    return [(field, _adapter(field, connection)) for field in fields]
+
+
+def _stamp(objs: list[models.Model], fields: list[models.Field], adding: bool) -> None:
+    """What ``pre_save`` does for ``auto_now`` / ``auto_now_add`` columns, once for the batch."""
+    now = timezone.now()
+    for field in fields:
+        if getattr(field, "auto_now", False) or (adding and getattr(field, "auto_now_add", False)):
+            for obj in objs:
+                setattr(obj, field.attname, now)
+
+
+def insert_many(model: type[models.Model], objs: list[models.Model]) -> None:
+    """INSERT every concrete column but the primary key, as multi-row statements.
+
+    The pks are not read back (``executemany`` and multi-row inserts cannot portably return
+    them in order): select the rows by a unique key afterwards when they are needed.
+    """
+    if not objs:
+        return
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    columns = _columns(model, None, connection)
+    fields = [field for field, _ in columns]
+    _stamp(objs, fields, adding=True)
+    quote = connection.ops.quote_name
+    size = max(1, connection.ops.bulk_batch_size(fields, objs))
+    # Identifiers come from the model and are quoted; every value is a parameter.
+    head = f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) VALUES "  # noqa: S608
+    one = f"({', '.join(['%s'] * len(fields))})"
+    with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
+        for start in range(0, len(objs), size):
+            batch = objs[start:start + size]
+            params = [adapt(getattr(obj, field.attname)) for obj in batch for field, adapt in columns]
+            cursor.execute(head + ", ".join([one] * len(batch)), params)
+
+
+def update_many(model: type[models.Model], objs: list[models.Model], names: list[str]) -> None:
+    """UPDATE the ``names`` columns of rows that exist, by pk: one statement, run for every row."""
+    if not objs:
+        return
+    alias = router.db_for_write(model)
+    connection = connections[alias]
+    columns = _columns(model, names, connection)
+    _stamp(objs, [field for field, _ in columns], adding=False)
+    meta = model._meta
+    quote = connection.ops.quote_name
+    sql = "UPDATE {} SET {} WHERE {} = %s".format(  # noqa: S608 - quoted identifiers, values as parameters
+        quote(meta.db_table), ", ".join(f"{quote(field.column)} = %s" for field, _ in columns), quote(meta.pk.column))
+    params = [[adapt(getattr(obj, field.attname)) for field, adapt in columns] + [obj.pk] for obj in objs]
+    # One transaction: in autocommit, SQLite would commit (and sync the disk) once per row.
+    with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
+        cursor.executemany(sql, params)

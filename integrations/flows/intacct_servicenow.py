@@ -1,0 +1,263 @@
+"""Sage Intacct ↔ ServiceNow (seed: sage-intacct--servicenow.txt).
+
+Order: GL accounts and departments (Intacct) and GL accounts and cost centers (ServiceNow),
+read hourly from both sides for mapping suggestions; vendors Intacct → ServiceNow suppliers;
+AP bills with lines Intacct → ServiceNow invoice staging (lines need an approved GL account
+and cost-center mapping, or the bill is held); then invoices approved in ServiceNow back to
+Intacct (:mod:`integrations.flows.intacct_approvals`).
+
+Intacct is the integration's source connection, ServiceNow its target. ServiceNow column names
+follow the AP Invoice API naming (API_FACTS 1.7), renamable per integration with
+``settings["field_names"] = {"invoice": {"subtotal": "u_net"}}`` as in the X3 flow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from integrations.flows import register
+from integrations.flows.base import (
+    Flow,
+    NeedsMapping,
+    RecordStream,
+    ReferenceStream,
+    RefItem,
+    SkipRecord,
+    SourceRecord,
+    StreamContext,
+    WriteItem,
+    WriteResult,
+)
+from integrations.flows.intacct_approvals import (
+    SOURCE_SYSTEM,
+    ApprovedInvoices,
+    amount,
+    renamed,
+    source_system_field,
+    synced_id,
+    text,
+)
+from integrations.flows.servicenow_common import ServiceNowReference, upsert_with_lines
+from integrations.systems.intacct import iso_date, to_cursor
+
+
+# --- reference data ---------------------------------------------------------------------------
+class IntacctReference(ReferenceStream):
+    """GL accounts / departments read from Intacct in (WHENMODIFIED, RECORDNO) order."""
+
+    reads = "source"
+    obj: str
+    code_field: str
+
+    def read(self, ctx: StreamContext, since: str) -> Iterator[list[RefItem]]:
+        fields = ["RECORDNO", self.code_field, "TITLE", "STATUS", "WHENMODIFIED"]
+        for page in ctx.source.iter_changed(self.obj, since, fields=fields):
+            yield [
+                RefItem(code=text(row.get(self.code_field)), label=text(row.get("TITLE")),
+                        external_id=text(row.get("RECORDNO")), cursor=to_cursor(text(row.get("WHENMODIFIED"))),
+                        data={"status": text(row.get("STATUS"))})
+                for row in page
+                if row.get(self.code_field)
+            ]
+
+
+class IntacctGlAccounts(IntacctReference):
+    name = "intacct_gl_accounts"
+    label = "GL accounts (Sage Intacct)"
+    kind = "gl_account"
+    obj = "GLACCOUNT"
+    code_field = "ACCOUNTNO"
+
+
+class IntacctDepartments(IntacctReference):
+    name = "intacct_departments"
+    label = "Departments (Sage Intacct)"
+    kind = "cost_center"
+    obj = "DEPARTMENT"
+    code_field = "DEPARTMENTID"
+
+
+class SnGlAccounts(ServiceNowReference):
+    name = "sn_gl_accounts"
+    label = "GL accounts (ServiceNow)"
+    kind = "gl_account"
+    reads = "target"
+
+
+class SnCostCenters(ServiceNowReference):
+    name = "sn_cost_centers"
+    label = "Cost centers (ServiceNow)"
+    kind = "cost_center"
+    reads = "target"
+
+
+# --- records ----------------------------------------------------------------------------------
+def _dig(data: Any, *path: str) -> str:
+    for step in path:
+        data = data.get(step) if isinstance(data, dict) else None
+    return text(data)
+
+
+def _lookup_first(items: list[WriteItem]) -> list[WriteItem]:
+    """Never-synced rows are looked up by source identity before a create: ServiceNow may hold
+    them already (a lost response, or an invoice that started in ServiceNow and was linked)."""
+    for item in items:
+        if not item.target_id:
+            item.uncertain = True
+    return items
+
+
+class Vendors(RecordStream):
+    name = "vendors"
+    label = "Vendors (Intacct → ServiceNow suppliers)"
+
+    def _record(self, row: dict[str, Any]) -> SourceRecord:
+        key = text(row.get("VENDORID"))
+        return SourceRecord(key=key, cursor=to_cursor(text(row.get("WHENMODIFIED"))), data=row,
+                            business_key=text(row.get("NAME")) or key)
+
+    def read(self, ctx: StreamContext, since: str) -> Iterator[list[SourceRecord]]:
+        for page in ctx.source.iter_changed("VENDOR", since, key_field="VENDORID"):
+            yield [self._record(row) for row in page if row.get("VENDORID")]
+
+    def fetch_one(self, ctx: StreamContext, key: str) -> SourceRecord | None:
+        found = ctx.source.find("VENDOR", [{"VENDORID": key}], fields=["*"])
+        return self._record(found[0]) if 0 in found else None
+
+    def transform(self, ctx: StreamContext, record: SourceRecord) -> dict[str, str]:
+        d = record.data
+        contact = d.get("DISPLAYCONTACT") or {}
+        return renamed(ctx, "supplier", {
+            ctx.target.code_fields["supplier"]: record.key,
+            "name": text(d.get("NAME")),
+            "short_name": _dig(contact, "PRINTAS"),
+            "street": _dig(contact, "MAILADDRESS", "ADDRESS1"),
+            "city": _dig(contact, "MAILADDRESS", "CITY"),
+            "zip": _dig(contact, "MAILADDRESS", "ZIP"),
+            "country": _dig(contact, "MAILADDRESS", "COUNTRY"),
+            "currency": text(d.get("CURRENCY")),
+            "payment_terms": text(d.get("TERMNAME")),
+            "phone": _dig(contact, "PHONE1"),
+            "website": _dig(contact, "URL1"),
+            "contact": _dig(contact, "CONTACTNAME"),
+            "active": "true" if text(d.get("STATUS")) == "active" else "false",
+        })
+
+    def write_page(self, ctx: StreamContext, items: list[WriteItem]) -> dict[str, WriteResult]:
+        return upsert_with_lines(ctx, "supplier", _lookup_first(items))
+
+
+class Bills(RecordStream):
+    name = "bills"
+    label = "AP bills (Intacct → ServiceNow AP invoices)"
+    depends_on = ("vendors", "intacct_gl_accounts", "sn_gl_accounts", "intacct_departments", "sn_cost_centers")
+
+    def read(self, ctx: StreamContext, since: str) -> Iterator[list[SourceRecord]]:
+        # The scan only needs keys and times; whole bills (with lines) come from one `read` per page.
+        for page in ctx.source.iter_changed("APBILL", since, fields=["RECORDNO", "WHENMODIFIED"]):
+            full = {text(r.get("RECORDNO")): r for r in ctx.source.read("APBILL", [text(r["RECORDNO"]) for r in page])}
+            records = [
+                SourceRecord(key=key, cursor=to_cursor(text(row.get("WHENMODIFIED"))), data=full[key],
+                             business_key=text(full[key].get("RECORDID")) or key)
+                for row in page
+                if (key := text(row.get("RECORDNO"))) in full  # a bill deleted since the scan is gone
+            ]
+            if records:
+                yield records
+
+    def fetch_one(self, ctx: StreamContext, key: str) -> SourceRecord | None:
+        rows = ctx.source.read("APBILL", [key])
+        if not rows:
+            return None
+        row = rows[0]
+        return SourceRecord(key=key, cursor=to_cursor(text(row.get("WHENMODIFIED"))), data=row,
+                            business_key=text(row.get("RECORDID")) or key)
+
+    def prepare_page(self, ctx: StreamContext, records: list[SourceRecord]) -> None:
+        ctx.prefetch("vendors", [text(r.data.get("VENDORID")) for r in records])
+        ctx.prefetch(self.name, [r.key for r in records])
+        ctx.prefetch(ApprovedInvoices.name, [found[0] for r in records if (found := ctx.lineage_of(self.name, r.key))])
+
+    def transform(self, ctx: StreamContext, record: SourceRecord) -> dict[str, Any]:
+        synced = ctx.lineage_of(self.name, record.key)
+        posted = ctx.lineage_of(ApprovedInvoices.name, synced[0]) if synced else None
+        if posted and posted[1].get("intacct_modified") == record.cursor:
+            raise SkipRecord("This change is our own post of the approved invoice; not sent back")
+        d = record.data
+        missing: list[str] = []
+        lines: dict[str, dict[str, str]] = {}
+        for line in d.get("APBILLITEMS") or []:
+            _, gl_id = ctx.mappings.resolve("gl_account", text(line.get("ACCOUNTNO")), missing)
+            _, cc_id = ctx.mappings.resolve("cost_center", text(line.get("DEPARTMENTID")), missing)
+            number = text(line.get("LINE_NO")) or text(line.get("RECORDNO"))
+            lines[number] = renamed(ctx, "invoice_line", {
+                "line_number": number,
+                "line_description": text(line.get("ENTRYDESCRIPTION")),
+                "line_amount_invoiced": amount(line.get("TRX_AMOUNT") or line.get("AMOUNT")),
+                "gl_account": gl_id,
+                "cost_center": cc_id,
+            })
+        if missing:
+            raise NeedsMapping(missing)
+        total = amount(d.get("TRX_TOTALENTERED") or d.get("TOTALENTERED"))
+        header = renamed(ctx, "invoice", {
+            "supplier_invoice_number": text(d.get("DOCNUMBER")) or text(d.get("RECORDID")),
+            "supplier": synced_id(ctx, "vendors", text(d.get("VENDORID"))),
+            "invoice_date": iso_date(text(d.get("WHENCREATED"))),
+            "accounting_date": iso_date(text(d.get("WHENPOSTED"))),
+            "due_date": iso_date(text(d.get("WHENDUE"))),
+            "currency": text(d.get("CURRENCY")),
+            "subtotal": total,
+            "amount_invoiced": total,
+            "short_description": text(d.get("DESCRIPTION")),
+            source_system_field(ctx): SOURCE_SYSTEM,
+        })
+        return {"header": header, "lines": lines, "parent_field": "invoice"}
+
+    def write_page(self, ctx: StreamContext, items: list[WriteItem]) -> dict[str, WriteResult]:
+        self._adopt_invoices_started_in_servicenow(ctx, items)
+        results = upsert_with_lines(ctx, "invoice", _lookup_first(items), line_table="invoice_line")
+        for item in items:  # what we last read from Intacct, to tell a two-sided edit from an echo
+            results[item.key].target_refs["intacct_read"] = item.record.cursor
+        return results
+
+
+    @staticmethod
+    def _adopt_invoices_started_in_servicenow(ctx: StreamContext, items: list[WriteItem]) -> None:
+        """A bill we created from a ServiceNow invoice carries that invoice's number as its RECORDID.
+
+        Normally the invoice is linked to the bill right after the post; should that link have
+        failed, the bill is matched here by number to the unlinked invoice (and its lines by line
+        number), so it is updated in place and never staged a second time.
+        """
+        sn = ctx.target
+        fresh = {text(i.record.data.get("RECORDID")): i
+                 for i in items if not i.target_id and i.record.data.get("RECORDID")}
+        if not fresh:
+            return
+        rows = sn.lookup(sn.table("invoice"), "number", list(fresh), fields=[sn.source_id_field])
+        adopted: dict[str, WriteItem] = {}
+        for number, row in rows.items():
+            item = fresh[number]
+            if text(row.get(sn.source_id_field)) in ("", item.key):
+                item.target_id = text(row.get("sys_id"))
+                adopted[item.target_id] = item
+        ids = list(adopted)
+        for start in range(0, len(ids), 100):
+            query = f"invoiceIN{','.join(ids[start:start + 100])}"
+            for page in sn.iter_pages(sn.table("invoice_line"), query, fields=["sys_id", "invoice", "line_number"]):
+                for line in page:
+                    owner = adopted.get(text(line.get("invoice")))
+                    if owner is not None and text(line.get("line_number")):
+                        owner.target_refs.setdefault(text(line.get("line_number")), text(line.get("sys_id")))
+
+
+@register
+class SageIntacctServiceNow(Flow):
+    kind = "sage_intacct__servicenow"
+    label = "Sage Intacct ↔ ServiceNow"
+    source_system = "sage_intacct"
+    target_system = "servicenow"
+    streams = (IntacctGlAccounts, SnGlAccounts, IntacctDepartments, SnCostCenters, Vendors, Bills,
+               ApprovedInvoices)

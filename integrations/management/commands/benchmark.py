@@ -1,0 +1,40 @@
+"""Benchmark a pair end to end over real HTTP against the sandbox; see integrations.benchmark."""
+
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from integrations.benchmark.pairs import PAIRS
+from integrations.benchmark.processes import BenchmarkError
+from integrations.benchmark.run import run_benchmark
+
+
+class Command(BaseCommand):
+    help = ("Seed the sandbox systems with N invoices, sync them through the portal and through a bare client, "
+            "re-sync unchanged, and print wall time, records/s, HTTP calls vs the minimum, queries per record, "
+            "peak RSS and the overhead ratio (one 'name=value' line per figure). Uses throwaway databases.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--pair", default="x3-servicenow", choices=sorted(PAIRS))
+        parser.add_argument("--records", type=int, default=10_000, help="invoices to seed (default 10000)")
+        parser.add_argument("--lines-per-invoice", type=int, default=5, help="lines per invoice (default 5)")
+        parser.add_argument("--admin", action="store_true",
+                            help="also build --admin-rows records and audit events and time the admin changelists")
+        parser.add_argument("--admin-rows", type=int, default=1_000_000, help=f"rows for --admin (default {1_000_000})")
+        parser.add_argument("--json", action="store_true", dest="as_json", help="print all figures as one JSON object")
+
+    def handle(self, *args, pair, records, lines_per_invoice, admin, admin_rows, as_json, **options):
+        if records < 0 or lines_per_invoice < 1:
+            raise CommandError("--records must be >= 0 and --lines-per-invoice >= 1")
+        progress = None if as_json else (lambda message: self.stderr.write(message))
+        try:
+            figures = run_benchmark(pair, records, lines_per_invoice, admin_rows if admin else 0, progress=progress)
+        except BenchmarkError as exc:
+            raise CommandError(str(exc)) from exc
+        if as_json:
+            self.stdout.write(json.dumps(figures, indent=2))
+        else:
+            for name, value in figures.items():
+                self.stdout.write(f"{name}={value}")

@@ -1,0 +1,451 @@
+"""Sage Intacct client: one XML gateway, API sessions, readByQuery paging, uniqueid writes.
+
+Facts followed (API_FACTS section 4):
+
+- Every request is ``POST`` of ``<request><control>…</control><operation>…</operation>
+  </request>`` to the gateway; the control block carries the sender id and password, a
+  control id, ``uniqueid`` and ``dtdversion`` 3.0, the operation its authentication.
+- ``getAPISession`` exchanges sender + user credentials for a session id and the endpoint to
+  use from then on. The session is a :class:`~integrations.systems.auth.Token` (access token =
+  session id, ``extra["endpoint"]``), cached encrypted by the token store for at most 50
+  minutes, refreshed before it runs out, and refreshed once when a call is refused at the
+  authentication level (an expired session). ``extra`` also names the sender, company and
+  user it belongs to; a cached session for anyone else is discarded, never reused.
+- Every response is parsed whatever its HTTP status, because Intacct answers HTTP 200 with
+  ``<errormessage>`` at control, authentication or function level. Those become classified
+  errors (:class:`IntacctErrorItem`: errorno, description, description2, correction).
+- ``readByQuery`` has no ORDER BY: :meth:`IntacctClient.iter_changed` turns it into pages in
+  (WHENMODIFIED, key) order with bounded memory, so the engine's checkpoints stay safe.
+- Creates and updates go out with ``uniqueid=true`` and a function ``controlid`` derived from
+  the record and its content; a repeat is refused with "A successful transaction has already
+  been recorded with the control id …", which :meth:`IntacctClient.write` resolves to the
+  existing record instead of failing (or creating a second bill).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from integrations.systems.auth import Token, TokenManager, TokenStore, utcnow
+from integrations.systems.errors import AuthError, SyncError, SystemicError
+from integrations.systems.http import CallCounter, HttpClient, HttpPolicy
+from integrations.systems.intacct_envelope import (
+    XML_HEADERS,
+    Credentials,
+    Function,
+    FunctionResult,
+    IntacctAuthError,
+    IntacctSystemicError,
+    IntacctTransientError,
+    classify,
+    control_error,
+    error_from,
+    fn_get_api_session,
+    fn_read,
+    fn_read_by_query,
+    fn_read_more,
+    parse_response,
+    quote,
+    request_xml,
+)
+from integrations.systems.intacct_xml import child_text, element
+from integrations.systems.redaction import redact_text
+from integrations.systems.spec import ConnectionSpec, EventSink, ignore_event
+
+GATEWAY_URL = "https://api.intacct.com/ia/xml/xmlgw.phtml"
+SESSION_MAX_AGE = timedelta(minutes=50)
+MAX_PAGE_SIZE = 1000
+DEFAULT_SCAN_WINDOW = 5000
+DEFAULT_WRITE_BATCH = 50
+WHEN_FORMAT = "%m/%d/%Y %H:%M:%S"  # WHENMODIFIED on the wire [C]; its time zone is [U]
+CURSOR_FORMAT = "%Y-%m-%d %H:%M:%S"  # how we store it: sortable
+
+
+def to_cursor(when: str) -> str:
+    """``MM/DD/YYYY HH:MM:SS`` (WHENMODIFIED) → sortable ``YYYY-MM-DD HH:MM:SS``."""
+    return datetime.strptime(when.strip(), WHEN_FORMAT).strftime(CURSOR_FORMAT) if when else ""
+
+
+def from_cursor(cursor: str) -> str:
+    return datetime.strptime(cursor, CURSOR_FORMAT).strftime(WHEN_FORMAT)
+
+
+def iso_date(value: str) -> str:
+    """An Intacct date ``MM/DD/YYYY`` (optionally with a time) → ``YYYY-MM-DD``."""
+    if not value:
+        return ""
+    return datetime.strptime(value.strip()[:10], "%m/%d/%Y").strftime("%Y-%m-%d")
+
+
+def intacct_date(value: str) -> str:
+    """``YYYY-MM-DD`` (optionally with a time) → Intacct's ``MM/DD/YYYY``."""
+    if not value:
+        return ""
+    return datetime.strptime(value.strip()[:10], "%Y-%m-%d").strftime("%m/%d/%Y")
+
+
+def derived_controlid(*parts: str) -> str:
+    """A function controlid derived from the record and its content: same post, same id."""
+    digest = hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:24]
+    return f"mlc-{digest}"
+
+
+@dataclass
+class WriteOp:
+    """One create or update. ``identity`` finds the record a refused duplicate create made."""
+
+    key: str
+    action: str  # "create" | "update"
+    obj: str
+    values: dict[str, Any]
+    controlid: str
+    identity: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class WriteOutcome:
+    record_no: str = ""
+    duplicate: bool = False
+    error: SyncError | None = None
+
+
+# --- sessions ---------------------------------------------------------------------------------
+class SessionKeyedStore:
+    """A token store that only hands out a session of these sender, company and user.
+
+    The Connection already holds one cache per sender/company/user; checking the key inside
+    the token as well means a changed credential or a copied cache can never borrow a session.
+    """
+
+    def __init__(self, inner: TokenStore, key: dict[str, str]) -> None:
+        self.inner = inner
+        self.key = key
+
+    def _matching(self, token: Token | None) -> Token | None:
+        if token is None or not token.access_token:
+            return token
+        if any(str(token.extra.get(k, "")) != v for k, v in self.key.items()):
+            return None
+        return token
+
+    def load(self) -> Token | None:
+        return self._matching(self.inner.load())
+
+    def save(self, token: Token | None) -> None:
+        self.inner.save(token)
+
+    @contextmanager
+    def locked(self) -> Iterator[Token | None]:
+        with self.inner.locked() as token:
+            yield self._matching(token)
+
+
+def _allowed_endpoint(endpoint: str, gateway: str) -> bool:
+    """The session's endpoint must be the gateway's host or an https Intacct host."""
+    got, base = urlsplit(endpoint), urlsplit(gateway)
+    if got.scheme not in ("http", "https") or not got.hostname:
+        return False
+    if (got.hostname, got.scheme) == (base.hostname, base.scheme):
+        return True
+    return got.scheme == "https" and (got.hostname == "intacct.com" or got.hostname.endswith(".intacct.com"))
+
+
+def session_fetcher(http: HttpClient, gateway: str, creds: Credentials,
+                    clock: Callable[[], datetime] = utcnow) -> Callable[[Token | None], Token]:
+    """``getAPISession`` with the sender and user credentials (in its own request, as documented)."""
+
+    def fetch(current: Token | None) -> Token:
+        login = element("login", {"userid": creds.user_id, "companyid": creds.company_id,
+                                  "password": creds.user_password, "locationid": creds.location_id or None})
+        body = request_xml(creds, login, [fn_get_api_session(creds.location_id)])
+        response = http.request("POST", gateway, data=body, headers=XML_HEADERS, idempotent=True)
+        parsed = parse_response(response.content, response.status_code)
+        if parsed.control_status != "success" or parsed.control_errors:
+            raise control_error(parsed.control_errors, response.status_code)
+        if parsed.auth_failed:
+            raise error_from(IntacctAuthError, "authentication", parsed.auth_errors, fallback="sign-in refused")
+        if not parsed.results:
+            raise IntacctTransientError("getAPISession returned no result", ambiguous=False)
+        result = parsed.results[0]
+        if result.error is not None:
+            error = result.error
+            raise error if error.kind == "transient" else error_from(IntacctAuthError, "function", result.errors)
+        api = result.data.find("api") if result.data is not None else None
+        session_id, endpoint = child_text(api, "sessionid"), child_text(api, "endpoint") or gateway
+        if not session_id:
+            raise IntacctAuthError("getAPISession returned no session id")
+        if not _allowed_endpoint(endpoint, gateway):
+            host = urlsplit(endpoint).hostname
+            raise IntacctSystemicError(f"getAPISession pointed at an unexpected endpoint host {host!r}")
+        now = clock()
+        expires = now + SESSION_MAX_AGE
+        if parsed.session_timeout is not None:
+            expires = min(expires, parsed.session_timeout)
+        return Token(access_token=session_id, expires_at=expires, issued_at=now,
+                     extra={"endpoint": endpoint, **creds.session_key()})
+
+    return fetch
+
+
+# --- the client -------------------------------------------------------------------------------
+class IntacctClient:
+    """One Intacct company (optionally one entity) as one connection sees it."""
+
+    def __init__(self, spec: ConnectionSpec, http: HttpClient, tokens: TokenManager, creds: Credentials,
+                 on_event: EventSink = ignore_event) -> None:
+        self.spec = spec
+        self.http = http
+        self.tokens = tokens
+        self.creds = creds
+        self.on_event = on_event
+        self.gateway = http.base_url
+        self.page_size = _bounded(spec.setting("page_size", MAX_PAGE_SIZE), "page_size", 1, MAX_PAGE_SIZE)
+        self.write_batch = _bounded(spec.setting("write_batch", DEFAULT_WRITE_BATCH), "write_batch", 1, 100)
+        self.scan_window = _bounded(spec.setting("scan_window", DEFAULT_SCAN_WINDOW), "scan_window", 1, 100_000)
+
+    @property
+    def location_id(self) -> str:
+        return self.creds.location_id
+
+    # --- the gateway ------------------------------------------------------------------------
+    def execute(self, functions: Sequence[Function], *, unique: bool = False,
+                transaction: bool = False) -> list[FunctionResult]:
+        """Send functions in one request with the cached session; one re-sign-in if it was refused."""
+        idempotent = unique or all(f.read_only for f in functions)
+        for attempt in (1, 2):
+            token = self.tokens.token()
+            endpoint = str(token.extra.get("endpoint") or self.gateway)
+            body = request_xml(self.creds, element("sessionid", token.access_token), functions, unique=unique,
+                               transaction=transaction)
+            try:
+                response = self.http.request("POST", endpoint, data=body, headers=XML_HEADERS, idempotent=idempotent)
+            except AuthError as exc:  # HTTP 401 (XMLGW_JPP0002) on a dead session
+                if attempt == 1:
+                    self._drop_session(token, str(exc))
+                    continue
+                raise
+            parsed = parse_response(response.content, response.status_code)
+            if parsed.control_status != "success" or parsed.control_errors:
+                raise control_error(parsed.control_errors, response.status_code)
+            if parsed.auth_failed:
+                if attempt == 1:
+                    self._drop_session(token, "; ".join(e.text() for e in parsed.auth_errors))
+                    continue
+                raise error_from(IntacctAuthError, "authentication", parsed.auth_errors, fallback="session refused")
+            return self._match(functions, parsed.results)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _match(self, functions: Sequence[Function], results: list[FunctionResult]) -> list[FunctionResult]:
+        by_id = {r.controlid: r for r in results if r.controlid}
+        matched = []
+        for index, function in enumerate(functions):
+            result = by_id.get(function.controlid) or (results[index] if index < len(results) else None)
+            if result is None:
+                result = FunctionResult(function.name, function.controlid, "failure",
+                                        error=IntacctTransientError("No result for this function", ambiguous=True))
+            matched.append(result)
+        return matched
+
+    def _drop_session(self, token: Token, reason: str) -> None:
+        self.tokens.invalidate(token.access_token)
+        self.on_event("connection.reauthenticated",
+                      {"reason": f"Intacct session refused, signing in again: {redact_text(reason)[:200]}"})
+
+    def call(self, function: Function, *, unique: bool = False) -> FunctionResult:
+        return self.execute([function], unique=unique)[0].raise_for_error()
+
+    # --- reading ----------------------------------------------------------------------------
+    def iter_query(self, obj: str, query: str = "", fields: Sequence[str] = ("*",),
+                   page_size: int | None = None) -> Iterator[list[dict[str, Any]]]:
+        """``readByQuery`` then ``readMore`` by ``resultId`` until ``numremaining`` is 0."""
+        size = _bounded(page_size or self.page_size, "page_size", 1, MAX_PAGE_SIZE)
+        result = self.call(fn_read_by_query(obj, query, fields, size))
+        while True:
+            records = result.records()
+            if records:
+                yield records
+            remaining = int(result.attr("numremaining", "0") or 0)
+            result_id = result.attr("resultId")
+            if remaining <= 0 or not result_id or not records:
+                return
+            result = self.call(fn_read_more(result_id))
+
+    def iter_changed(self, obj: str, since: str, *, key_field: str = "RECORDNO", fields: Sequence[str] = ("*",),
+                     extra_query: str = "") -> Iterator[list[dict[str, Any]]]:
+        """Records with WHENMODIFIED >= ``since`` (a cursor), in (WHENMODIFIED, key) order.
+
+        readByQuery cannot sort, and a checkpoint after an unsorted page could skip records.
+        So each pass scans the matching records keeping only the ``scan_window`` smallest by
+        (WHENMODIFIED, key), yields those in order, and when some were left out starts the
+        next pass from the last WHENMODIFIED yielded, skipping the keys already yielded at it.
+        Memory stays bounded by the window, whatever the number of changed records.
+        """
+        lower, done_at_lower = since, set[str]()
+        wanted = list(fields) if "*" in fields else sorted({*fields, key_field, "WHENMODIFIED"})
+        while True:
+            conditions = [f"WHENMODIFIED >= {quote(from_cursor(lower))}"] if lower else []
+            if extra_query:
+                conditions.append(f"({extra_query})")
+            kept: list[tuple[tuple[str, tuple[int, str]], dict[str, Any]]] = []
+            overflow = False
+            for page in self.iter_query(obj, " AND ".join(conditions), wanted):
+                for row in page:
+                    cursor, key = to_cursor(str(row.get("WHENMODIFIED") or "")), str(row.get(key_field) or "")
+                    if lower and cursor == lower and key in done_at_lower:
+                        continue
+                    kept.append(((cursor, _natural(key)), row))
+                if len(kept) > 2 * self.scan_window:
+                    kept.sort(key=lambda pair: pair[0])
+                    del kept[self.scan_window:]
+                    overflow = True
+            kept.sort(key=lambda pair: pair[0])
+            if len(kept) > self.scan_window:
+                del kept[self.scan_window:]
+                overflow = True
+            if not kept:
+                return
+            rows = [row for _, row in kept]
+            for start in range(0, len(rows), self.page_size):
+                yield rows[start:start + self.page_size]
+            if not overflow:
+                return
+            last = kept[-1][0][0]
+            at_last = {str(row.get(key_field)) for (cursor, _), row in kept if cursor == last}
+            done_at_lower = at_last | (done_at_lower if last == lower else set())
+            lower = last
+
+    def read(self, obj: str, keys: Sequence[str], fields: Sequence[str] = ("*",)) -> list[dict[str, Any]]:
+        """Whole records (with their lines) by RECORDNO, up to 100 keys per function."""
+        keys = [k for k in dict.fromkeys(keys) if k]
+        functions = [fn_read(obj, keys[i:i + 100], fields) for i in range(0, len(keys), 100)]
+        records: list[dict[str, Any]] = []
+        for start in range(0, len(functions), 10):
+            for result in self.execute(functions[start:start + 10]):
+                records.extend(result.raise_for_error().records())
+        return records
+
+    def find(self, obj: str, identities: Sequence[dict[str, str]], fields: Sequence[str] = ("RECORDNO",)
+             ) -> dict[int, dict[str, Any]]:
+        """Records matching each identity (field → value), by the identity's index."""
+        found: dict[int, dict[str, Any]] = {}
+        indexed = [(i, ident) for i, ident in enumerate(identities) if ident]
+        for start in range(0, len(indexed), 40):
+            chunk = indexed[start:start + 40]
+            query = " OR ".join(
+                "(" + " AND ".join(f"{name} = {quote(value)}" for name, value in sorted(ident.items())) + ")"
+                for _, ident in chunk
+            )
+            names = ["*"] if "*" in fields else sorted({*fields, "RECORDNO", *(n for _, ident in chunk for n in ident)})
+            for page in self.iter_query(obj, query, names):
+                for row in page:
+                    for index, ident in chunk:
+                        if all(str(row.get(name, "")) == value for name, value in ident.items()):
+                            found.setdefault(index, row)
+        return found
+
+    # --- writing ----------------------------------------------------------------------------
+    def write(self, ops: Sequence[WriteOp]) -> dict[str, WriteOutcome]:
+        """Creates and updates with ``uniqueid=true``, ``write_batch`` functions per request.
+
+        A function refused as already recorded is resolved to the existing record (an
+        update's own RECORDNO; a create's record found by its identity). A request that fails
+        as a whole raises, so the engine can retry the page: the repeats are refused the same
+        way, so nothing is written twice.
+        """
+        outcomes: dict[str, WriteOutcome] = {}
+        unresolved: list[WriteOp] = []
+        for start in range(0, len(ops), self.write_batch):
+            chunk = list(ops[start:start + self.write_batch])
+            functions = [Function(op.action, element(op.action, element(op.obj, op.values)), op.controlid)
+                         for op in chunk]
+            for op, result in zip(chunk, self.execute(functions, unique=True), strict=True):
+                if result.ok:
+                    records = result.records()
+                    record_no = str(records[0].get("RECORDNO", "")) if records else ""
+                    outcomes[op.key] = WriteOutcome(record_no or str(op.values.get("RECORDNO", "")))
+                elif result.duplicate:
+                    outcomes[op.key] = WriteOutcome(str(op.values.get("RECORDNO", "")), duplicate=True)
+                    if not outcomes[op.key].record_no:
+                        unresolved.append(op)
+                else:
+                    outcomes[op.key] = WriteOutcome(error=result.error)
+        if unresolved:
+            found = self.find(unresolved[0].obj, [op.identity for op in unresolved])
+            for index, op in enumerate(unresolved):
+                row = found.get(index)
+                if row is None:
+                    outcomes[op.key].error = IntacctTransientError(
+                        f"Intacct refused {op.controlid} as already recorded, but the record was not found yet")
+                else:
+                    outcomes[op.key].record_no = str(row.get("RECORDNO", ""))
+        return outcomes
+
+    # --- connection test --------------------------------------------------------------------
+    def check(self) -> list[dict[str, Any]]:
+        lines: list[dict[str, Any]] = []
+        try:
+            token = self.tokens.token()
+            lines.append({"check": "credentials", "ok": True,
+                          "message": f"Signed in to company {self.creds.company_id} as {self.creds.user_id}; "
+                                     f"endpoint {token.extra.get('endpoint')}"})
+        except SyncError as exc:
+            lines.append({"check": "credentials", "ok": False, "message": f"Sign-in failed: {exc}"})
+            return lines
+        for obj in ("GLACCOUNT", "DEPARTMENT", "VENDOR", "APBILL"):
+            try:
+                self.call(fn_read_by_query(obj, "", ["RECORDNO"], 1))
+                lines.append({"check": f"object:{obj}", "ok": True, "message": f"Read {obj}"})
+            except SyncError as exc:
+                lines.append({"check": f"object:{obj}", "ok": False, "message": f"Cannot read {obj}: {exc}"})
+                if exc.kind == "systemic" and isinstance(exc, AuthError):
+                    break
+        return lines
+
+
+def _natural(key: str) -> tuple[int, str]:
+    """RECORDNOs sort as numbers, other keys as text."""
+    return (0, key.zfill(20)) if key.isdigit() else (1, key)
+
+
+def _bounded(value: Any, name: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise SystemicError(f"Intacct setting {name} must be a whole number, not {value!r}") from None
+    if not low <= number <= high:
+        raise SystemicError(f"Intacct setting {name} must be between {low} and {high}, not {number}")
+    return number
+
+
+def credentials(spec: ConnectionSpec) -> Credentials:
+    creds = Credentials(
+        sender_id=str(spec.setting("sender_id")), sender_password=spec.secret("sender_password"),
+        company_id=str(spec.company or spec.setting("company_id")), user_id=str(spec.setting("user_id")),
+        user_password=spec.secret("user_password"),
+        location_id=str(spec.setting("entity_id") or spec.setting("location_id")),
+    )
+    missing = [name for name in ("sender_id", "sender_password", "company_id", "user_id", "user_password")
+               if not getattr(creds, name)]
+    if missing:
+        raise SystemicError(f"Intacct connection is missing {', '.join(missing)}")
+    return creds
+
+
+def build_client(spec: ConnectionSpec, store: TokenStore, counter: CallCounter | None = None,
+                 policy: HttpPolicy | None = None, on_event: EventSink = ignore_event,
+                 session: requests.Session | None = None) -> IntacctClient:
+    gateway = (spec.url or GATEWAY_URL).rstrip("/")
+    creds = credentials(spec)
+    http = HttpClient(gateway, policy=policy, counter=counter, session=session, error_classifier=classify,
+                      secrets=spec.secret_values(), on_event=on_event)
+    fetch = session_fetcher(http, gateway, creds)
+    tokens = TokenManager(fetch, SessionKeyedStore(store, creds.session_key()))
+    return IntacctClient(spec, http, tokens, creds, on_event)

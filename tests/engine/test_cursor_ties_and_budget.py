@@ -1,0 +1,97 @@
+"""Records sharing one update second across page boundaries all arrive, even when a run is cut short.
+
+X3 stamps UPDDATTIM to the second, so a bulk change gives many records the same stamp. Reads
+restart inclusively from the watermark (``>=``) and skip the keys already done at it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+
+from integrations.engine.runner import run_integration, run_stream
+from integrations.models import AuditEvent, RecordStatus, RunStatus, StreamState, SyncAttempt, SyncRecord
+from tests.support import REFERENCE_STREAMS, SUPPLIER, set_integration_settings, source_key_counts
+
+pytestmark = pytest.mark.django_db
+
+BULK_SECOND = datetime(2026, 1, 6, 7, 30, 0, tzinfo=UTC)  # after every demo supplier
+TIED = [f"TIE{n:03d}" for n in range(1, 24)]  # 23 suppliers in one second: more than three pages
+
+
+@pytest.fixture
+def tied(integration, x3_sim):
+    template = x3_sim.get("BPSUPPLIER", "SUP001")
+    for key in TIED:
+        x3_sim.upsert("BPSUPPLIER", {**template, "BPSNUM": key, "BPSNAM": f"Bulk import {key}",
+                                     "UPDDATTIM": BULK_SECOND})
+    run_integration(integration, streams=REFERENCE_STREAMS)
+    set_integration_settings(integration, page_size=7)  # splits the demo's 5-per-second groups too
+    return integration
+
+
+def all_suppliers(x3_sim) -> list[str]:
+    return sorted(s["BPSNUM"] for s in x3_sim.records("BPSUPPLIER"))
+
+
+def assert_each_supplier_written_exactly_once(x3_sim, sn_sim) -> None:
+    counts = source_key_counts(sn_sim, SUPPLIER)
+    assert sorted(counts) == all_suppliers(x3_sim), "nothing lost"
+    assert set(counts.values()) == {1}, "nothing doubled"
+    assert {row["sys_mod_count"] for row in sn_sim.rows(SUPPLIER)} == {"0"}, "not even rewritten"
+    attempts = Counter(SyncAttempt.objects.filter(record__stream="suppliers").values_list("record__source_key",
+                                                                                         flat=True))
+    assert sorted(attempts) == all_suppliers(x3_sim) and set(attempts.values()) == {1}
+
+
+def test_records_sharing_one_second_across_page_boundaries_all_arrive_once(tied, x3_sim, sn_sim):
+    run = run_stream(tied, "suppliers")
+
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.read == 48 and run.created == 48
+    assert_each_supplier_written_exactly_once(x3_sim, sn_sim)
+    state = StreamState.objects.get(integration=tied, stream="suppliers")
+    assert state.cursor == "2026-01-06T07:30:00Z"
+    assert state.tie_keys == TIED, "the watermark remembers every key done at its second"
+
+
+def test_a_run_cut_by_its_call_budget_is_partial_and_the_next_runs_resume_without_loss_or_doubles(
+        tied, x3_sim, sn_sim):
+    set_integration_settings(tied, page_size=7, call_budget=5)
+    runs, stopped_inside_the_bulk_second = [], False
+    for _ in range(15):
+        run = run_stream(tied, "suppliers")
+        runs.append(run)
+        state = StreamState.objects.get(integration=tied, stream="suppliers")
+        if run.status != RunStatus.PARTIAL:
+            break
+        assert run.api_calls >= 5
+        assert state.resume["reason"] == "call budget reached" and state.resume["cursor"] == state.cursor
+        assert AuditEvent.objects.get(action="run.finished", run_id=run.pk).detail["status"] == RunStatus.PARTIAL
+        if state.cursor == "2026-01-06T07:30:00Z" and len(state.tie_keys) < len(TIED):
+            stopped_inside_the_bulk_second = True
+
+    statuses = [r.status for r in runs]
+    assert statuses[-1] == RunStatus.SUCCEEDED, statuses
+    assert statuses.count(RunStatus.PARTIAL) >= 3, "the budget really cut the work into several runs"
+    assert stopped_inside_the_bulk_second, "at least one run stopped in the middle of the tied second"
+    assert sum(r.created for r in runs) == 48 and sum(r.updated for r in runs) == 0
+    assert_each_supplier_written_exactly_once(x3_sim, sn_sim)
+    assert StreamState.objects.get(integration=tied, stream="suppliers").resume == {}
+
+
+def test_a_record_stamped_later_in_the_watermark_second_is_still_picked_up(tied, x3_sim, sn_sim):
+    run_stream(tied, "suppliers")
+    template = x3_sim.get("BPSUPPLIER", "SUP001")
+    x3_sim.upsert("BPSUPPLIER", {**template, "BPSNUM": "TIE000", "BPSNAM": "Late in the same second",
+                                 "UPDDATTIM": BULK_SECOND})
+
+    run = run_stream(tied, "suppliers")
+
+    assert (run.created, run.updated) == (1, 0)
+    assert source_key_counts(sn_sim, SUPPLIER)["TIE000"] == 1
+    assert SyncRecord.objects.get(stream="suppliers", source_key="TIE000").status == RecordStatus.SYNCED
+    assert StreamState.objects.get(integration=tied, stream="suppliers").tie_keys == sorted(["TIE000", *TIED])
+    assert_each_supplier_written_exactly_once(x3_sim, sn_sim)
