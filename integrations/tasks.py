@@ -11,6 +11,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django_q.tasks import async_task
 
+from integrations.engine.audit import audit
 from integrations.engine.checks import test_connection
 from integrations.engine.replay import replay_records
 from integrations.engine.runner import run_integration, run_stream
@@ -56,6 +57,21 @@ def test_connection_task(connection_id: int, actor_id: int | None = None) -> dic
 def queue_run(integration: Integration, actor: Any = None, streams: list[str] | None = None) -> str:
     return async_task(run_integration_task, integration.pk, getattr(actor, "pk", None), streams,
                       task_name=f"run {integration.name}", group=f"integration-{integration.pk}")
+
+
+def request_run(integration: Integration, actor: Any = None, streams: list[str] | None = None,
+                request_id: str = "", via: str = "") -> str:
+    """Audit an operator's "run now", then queue it; returns the django-q task id."""
+    audit(integration.tenant_id, "integration.run_requested",
+          f"{integration.name}: run requested" + (f" {via}" if via else "")
+          + (f" ({', '.join(streams)})" if streams else " (all enabled streams)"),
+          actor=actor, integration_id=integration.pk, request_id=request_id, detail={"streams": streams or []})
+    return queue_run(integration, actor, streams or None)
+
+
+def queue_test(connection: Connection, actor: Any = None) -> str:
+    return async_task(test_connection_task, connection.pk, getattr(actor, "pk", None),
+                      task_name=f"test {connection.name}", group=f"connection-{connection.pk}")
 
 
 def queue_replay(record_ids: list[int], actor: Any = None, reason: str = "", trigger: str = Trigger.REPLAY) -> str | None:

@@ -9,7 +9,6 @@ from django.contrib import admin, messages
 from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
-from django_q.tasks import async_task
 
 from accounts.models import Role
 from integrations.admin import display
@@ -19,15 +18,9 @@ from integrations.engine.audit import audit
 from integrations.engine.tenants import SECRET_KEYS
 from integrations.models import Connection
 from integrations.systems.redaction import redact, redact_text
-from integrations.tasks import test_connection_task
+from integrations.tasks import queue_test
 
 SET = "••••• set"
-
-
-def queue_test(connection: Connection, actor: Any = None) -> str:
-    """Queue a connection test (tasks.py has queue helpers for runs and replays, not for this)."""
-    return async_task(test_connection_task, connection.pk, getattr(actor, "pk", None),
-                      task_name=f"test {connection.name}", group=f"connection-{connection.pk}")
 
 
 def _secret_input(key: str) -> forms.CharField:

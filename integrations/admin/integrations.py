@@ -18,27 +18,12 @@ from integrations.admin.base import TenantScopedAdmin, request_id
 from integrations.admin.dashboard import schedules_due, streams_with_latest_runs
 from integrations.admin.filters import ScopedRelatedFilter
 from integrations.engine.audit import audit_event, audit_many
+from integrations.engine.operations import set_enabled
 from integrations.engine.runner import ensure_streams
 from integrations.engine.schedules import sync_schedules
 from integrations.flows import flow_kinds, get_flow
 from integrations.models import Integration, RecordStatus, StreamState, SyncRecord, SyncRun
-from integrations.tasks import queue_run
-
-
-def set_enabled(integrations: list[Integration], enabled: bool, actor: Any = None, request_id: str = "") -> int:
-    """Pause or resume integrations, drop or restore their django-q schedules, audit it.
-
-    Not in the engine (yet): the console is its only caller.
-    """
-    changed = [i for i in integrations if i.enabled != enabled]
-    Integration.objects.filter(pk__in=[i.pk for i in changed]).update(enabled=enabled)
-    verb = "resumed" if enabled else "paused"
-    for integration in changed:
-        integration.enabled = enabled
-        sync_schedules(integration)
-    audit_many([audit_event(i.tenant_id, f"integration.{verb}", f"{i.name} {verb}", actor=actor,
-                            integration_id=i.pk, request_id=request_id) for i in changed])
-    return len(changed)
+from integrations.tasks import request_run
 
 
 def count_subquery(status: str) -> Subquery:
@@ -238,9 +223,7 @@ class IntegrationAdmin(TenantScopedAdmin, admin.ModelAdmin):
         self.message_user(request, f"Resumed {count} integration(s).")
 
     def _queue(self, request: HttpRequest, integration: Integration) -> None:
-        audit_many([audit_event(integration.tenant_id, "integration.run_requested", f"{integration.name}: run now",
-                                actor=request.user, integration_id=integration.pk, request_id=request_id(request))])
-        queue_run(integration, request.user)
+        request_run(integration, request.user, request_id=request_id(request), via="in the console")
 
     def get_urls(self):
         return [

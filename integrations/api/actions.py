@@ -12,9 +12,7 @@ from typing import Any
 
 from django.db import transaction
 
-from integrations import tasks
 from integrations.engine.audit import audit
-from integrations.engine.schedules import sync_schedules
 from integrations.engine.tenants import AUTH_KEYS, SECRET_KEYS
 from integrations.models import Connection, Integration
 from integrations.systems.redaction import redact
@@ -97,20 +95,6 @@ def save_connection(connection: Connection | None, data: dict[str, Any], *, acto
     return connection
 
 
-def set_enabled(integration: Integration, enabled: bool, *, actor: Any, request_id: str = "") -> bool:
-    """Pause or resume scheduled syncs; returns whether anything changed. Manual runs still work."""
-    with transaction.atomic():
-        changed = Integration.objects.filter(pk=integration.pk, enabled=not enabled).update(enabled=enabled)
-        integration.enabled = enabled
-        if changed:
-            audit(integration.tenant_id, "integration.resumed" if enabled else "integration.paused",
-                  f"{integration.name} {'resumed' if enabled else 'paused'} through the API",
-                  actor=actor, integration_id=integration.pk, request_id=request_id)
-            # keep django-q's schedules in step: a paused integration has none
-            sync_schedules(integration)
-    return bool(changed)
-
-
 def update_integration(integration: Integration, data: dict[str, Any], *, actor: Any,
                        request_id: str = "") -> Integration:
     before = {"name": integration.name, "settings": dict(integration.settings or {})}
@@ -127,12 +111,3 @@ def update_integration(integration: Integration, data: dict[str, Any], *, actor:
                   detail={"changed": changed, "before": redact(before),
                           "after": redact({name: getattr(integration, name) for name in before})})
     return integration
-
-
-def request_run(integration: Integration, streams: list[str] | None, *, actor: Any, request_id: str = "") -> str:
-    """Audit the request, then queue the run; returns the django-q task id."""
-    audit(integration.tenant_id, "integration.run_requested",
-          f"{integration.name}: run requested through the API"
-          + (f" ({', '.join(streams)})" if streams else " (all enabled streams)"),
-          actor=actor, integration_id=integration.pk, request_id=request_id, detail={"streams": streams or []})
-    return tasks.queue_run(integration, actor, streams or None)

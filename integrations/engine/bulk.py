@@ -72,11 +72,13 @@ def _stamp(objs: list[models.Model], fields: list[models.Field], adding: bool) -
                 setattr(obj, field.attname, now)
 
 
-def insert_many(model: type[models.Model], objs: list[models.Model]) -> None:
+def insert_many(model: type[models.Model], objs: list[models.Model], *, stamp: bool = True) -> None:
     """INSERT every concrete column but the primary key, as multi-row statements.
 
     The pks are not read back (``executemany`` and multi-row inserts cannot portably return
     them in order): select the rows by a unique key afterwards when they are needed.
+    ``stamp=False`` keeps the objects' own ``auto_now``/``auto_now_add`` values (bulk loads of
+    history); by default they get "now", as ``save`` would give them.
     """
     if not objs:
         return
@@ -84,7 +86,8 @@ def insert_many(model: type[models.Model], objs: list[models.Model]) -> None:
     connection = connections[alias]
     columns = _columns(model, None, connection)
     fields = [field for field, _ in columns]
-    _stamp(objs, fields, adding=True)
+    if stamp:
+        _stamp(objs, fields, adding=True)
     quote = connection.ops.quote_name
     size = max(1, connection.ops.bulk_batch_size(fields, objs))
     # Identifiers come from the model and are quoted; every value is a parameter.

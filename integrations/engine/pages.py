@@ -235,7 +235,7 @@ def _process_page(run: SyncRun, stream: RecordStream, ctx: StreamContext, page: 
             ))
         if row.status != RecordStatus.SKIPPED or key in payloads:
             attempts.append(SyncAttempt(
-                record=row, run=run, number=row.attempts or 1, outcome=row.status,
+                record_id=row.pk, run_id=run.pk, number=row.attempts or 1, outcome=row.status,
                 action=(result.action if result and not result.error else ""),
                 payload=_jsonable(payloads.get(key, {})), target_id=row.target_id,
                 error_class=row.error_class, error_message=row.error_message[:2000],

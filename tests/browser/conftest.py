@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from integrations.sandbox.sage_x3 import SageX3Simulator
 from integrations.sandbox.server import serve
@@ -24,6 +25,8 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 PASSWORD = "browser-test-pass"
+# a full-page PNG of a rendered console page weighs tens of kilobytes; a blank one, a few
+MIN_SCREENSHOT_BYTES = 20_000
 
 # Playwright's sync API runs an event loop in this thread; Django's ORM calls from the test
 # body are then flagged as "async unsafe" although they are plain synchronous calls.
@@ -34,6 +37,16 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/browser" in str(item.fspath):
             item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(autouse=True)
+def _tasks_run_inline(settings, monkeypatch):
+    """No qcluster here: what the console queues (runs, replays, releases, connection tests)
+    runs inline, in the live server's thread, before the page it answers is rendered."""
+    from django_q.conf import Conf
+
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": True}
+    monkeypatch.setattr(Conf, "SYNC", True)
 
 
 @pytest.fixture(scope="session")
@@ -53,6 +66,7 @@ def page(chromium):
     context = chromium.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     page.set_default_timeout(15000)
+    expect.set_options(timeout=15000)
     yield page
     context.close()
 
@@ -99,3 +113,17 @@ def screenshot(page, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def assert_screenshot(page, name: str) -> Path:
+    """Take the screenshot and check a real page was captured, not an empty canvas."""
+    path = screenshot(page, name)
+    assert path.is_file(), path
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    assert path.stat().st_size > MIN_SCREENSHOT_BYTES, f"{path} is only {path.stat().st_size} bytes"
+    return path
+
+
+def messages(page):
+    """The admin's message list (success, warning...) at the top of the page."""
+    return page.locator("ul.messagelist")

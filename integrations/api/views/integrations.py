@@ -11,13 +11,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import Role
-from integrations.api.actions import request_run, set_enabled, update_integration
+from integrations.api.actions import update_integration
 from integrations.api.filters import CHOICE, INT, SINCE, UNTIL, Filter, parameters
 from integrations.api.pagination import RunCursor, SmallPages
 from integrations.api.serializers import IntegrationSerializer, RunNowSerializer, RunSerializer, TaskQueuedSerializer
 from integrations.api.views.base import TenantScopedViewSet
+from integrations.engine.operations import set_enabled
 from integrations.flows import get_flow
 from integrations.models import Integration, RunStatus, SyncRun, Trigger
+from integrations.tasks import request_run
 
 INTEGRATION_FILTERS = (
     Filter("tenant", "tenant__slug", help="Tenant slug."),
@@ -64,8 +66,8 @@ class IntegrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixin
         serializer = RunNowSerializer(data=request.data,
                                       context={"stream_names": get_flow(integration.kind).stream_names()})
         serializer.is_valid(raise_exception=True)
-        task_id = request_run(integration, serializer.validated_data.get("streams"), actor=request.user,
-                              request_id=self.request_id)
+        task_id = request_run(integration, request.user, serializer.validated_data.get("streams"),
+                              request_id=self.request_id, via="through the API")
         return Response({"task_id": task_id}, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(summary="Pause scheduled syncs (operator); manual runs still work",
@@ -81,7 +83,8 @@ class IntegrationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixin
 
     def _set_enabled(self, enabled: bool) -> Response:
         integration = self.get_object()
-        set_enabled(integration, enabled, actor=self.request.user, request_id=self.request_id)
+        set_enabled([integration], enabled, actor=self.request.user, request_id=self.request_id,
+                    via="through the API")
         return Response(IntegrationSerializer(integration, context=self.get_serializer_context()).data)
 
 

@@ -1,0 +1,84 @@
+"""``manage.py benchmark`` at a tiny size: real sandbox processes, real engine, throwaway databases.
+
+No timing is asserted (CI machines differ); the figures must parse and agree with each other.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.management import call_command
+
+from integrations.management.commands import benchmark as command
+
+INVOICES, LINES = 30, 2
+
+
+@pytest.fixture(scope="module")
+def figures() -> dict:
+    """One run of the command as a script would: ``--json``, with a small ``--admin`` pass."""
+    import io
+
+    out = io.StringIO()
+    call_command("benchmark", "--records", str(INVOICES), "--lines-per-invoice", str(LINES), "--admin",
+                 "--admin-rows", "400", "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def test_every_record_of_the_seeded_ledger_is_synced(figures):
+    suppliers = 50
+    assert figures["invoices"] == INVOICES and figures["lines_per_invoice"] == LINES
+    assert figures["records"] == suppliers + 2 * INVOICES  # one purchase order per invoice
+    assert figures["records.synced"] == figures["records"]
+    assert figures["records.held"] == figures["records.failed"] == 0
+    assert figures["target_rows"] == suppliers + 2 * INVOICES * (1 + LINES)  # headers and their lines
+    assert not [name for name in figures if name.startswith("error.")]
+
+
+def test_http_calls_are_counted_against_the_minimum_of_the_pair(figures):
+    assert figures["sync.http_calls"] == (figures["sync.http_reads"] + figures["sync.http_writes"]
+                                          + figures["sync.http_auth"])
+    assert figures["sync.http_calls"] >= figures["sync.http_calls_minimum"] > 0
+    # reads: 5 X3 classes and 2 ServiceNow reference tables, one page each at this size; writes:
+    # suppliers, purchase orders, their lines, invoices, their lines, one batch each
+    assert figures["sync.http_calls_minimum"] == 7 + 5
+    assert figures["bare.http_calls"] == figures["sync.http_calls"]  # the same calls, by construction
+    assert figures["sync.http_calls_vs_minimum"] == pytest.approx(
+        figures["sync.http_calls"] / figures["sync.http_calls_minimum"], abs=0.001)
+
+
+def test_an_unchanged_resync_reads_once_per_stream_and_writes_nothing(figures):
+    assert figures["resync.http_writes"] == 0
+    assert figures["resync.records_written"] == 0
+    assert figures["resync.http_reads"] == 7
+    assert figures["check.resync.http_writes"].startswith("pass")
+
+
+def test_database_and_memory_figures_are_present_and_sane(figures):
+    assert 0 < figures["sync.db_queries_per_record"] <= 3
+    assert figures["sync.db_queries_per_record"] == pytest.approx(
+        figures["sync.db_queries"] / figures["records"], abs=0.001)
+    assert figures["sync.peak_rss_mb"] > 0 and figures["bare.peak_rss_mb"] > 0
+    assert figures["sync.wall_seconds"] > 0 and figures["bare.wall_seconds"] > 0
+    assert figures["sync.overhead_ratio"] == pytest.approx(
+        figures["sync.wall_seconds"] / figures["bare.wall_seconds"], rel=0.01)
+    assert figures["machine.cores"] >= 1
+
+
+def test_admin_changelists_answer_with_a_bounded_number_of_queries(figures):
+    assert figures["admin.rows"] == 400
+    for page in ("records", "records_failed_queue", "audit", "audit_by_action"):
+        assert figures[f"admin.{page}.server_ms"] > 0
+        assert 0 < figures[f"admin.{page}.queries"] <= 15
+        assert f"admin.{page}.status" not in figures  # every page answered 200
+        assert f"admin.{page}.operator.server_ms" in figures
+
+
+def test_without_json_each_figure_is_one_name_value_line(monkeypatch):
+    monkeypatch.setattr(command, "run_benchmark", lambda *args, **kwargs: {"sync.wall_seconds": 1.5, "pair": "p"})
+    import io
+
+    out = io.StringIO()
+    call_command("benchmark", "--records", "1", stdout=out, stderr=io.StringIO())
+    assert out.getvalue().splitlines() == ["sync.wall_seconds=1.5", "pair=p"]
