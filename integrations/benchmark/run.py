@@ -92,6 +92,9 @@ def run_benchmark(pair_name: str = "x3-servicenow", records: int = 10_000, lines
             admin = run_json(WORKER, {"task": "admin", "rows": admin_rows}, workdir,
                              env=_portal_env(workdir / "admin.sqlite3"))
             figures.update({f"admin.{key}": value for key, value in admin.items()})
+    pressure = cpu_pressure()
+    if pressure is not None:  # other work competing for the CPUs makes wall times noisy
+        figures["machine.cpu_pressure_avg60_pct"] = pressure
     figures.update(checks(figures))
     return figures
 
@@ -127,6 +130,10 @@ def sync_figures(minimum: dict[str, int], bare: dict[str, Any], portal: dict[str
         "bare.http_calls": sum(bare["calls"].values()),
         "bare.peak_rss_mb": bare["peak_rss_mb"],
         "sync.overhead_ratio": round(wall / bare["wall_seconds"], 3) if bare["wall_seconds"] else 0,
+        # The same ratio from CPU time (client + simulators): what the wall ratio is on an idle
+        # machine, since every call waits for its answer; other load on the machine moves it less.
+        "sync.overhead_ratio_cpu": _ratio(sync["cpu_seconds"] + portal["server_cpu_seconds"],
+                                          bare["cpu_seconds"] + bare["server_cpu_seconds"]),
         "resync.wall_seconds": round(resync["wall_seconds"], 3),
         "resync.http_calls": resync["http"]["total"],
         "resync.http_reads": resync["http"]["read"],
@@ -140,6 +147,20 @@ def sync_figures(minimum: dict[str, int], bare: dict[str, Any], portal: dict[str
     for name, error in failed.items():
         out[f"error.{name}"] = error[:300]
     return out
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return round(numerator / denominator, 3) if denominator else 0.0
+
+
+def cpu_pressure() -> float | None:
+    """Share of the last minute in which some runnable task waited for a CPU (Linux PSI)."""
+    try:
+        with open("/proc/pressure/cpu", encoding="ascii") as handle:
+            some = handle.readline().split()
+        return float(some[2].split("=")[1])
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def checks(figures: dict[str, Any]) -> dict[str, str]:

@@ -12,6 +12,7 @@ any value the fast path does not recognise. No signals fire, as with ``bulk_crea
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,17 @@ from django.db import connections, models, router, transaction
 from django.utils import timezone
 
 Adapter = Callable[[Any], Any]
+
+
+class _ExactEncoder(json.JSONEncoder):
+    """For JSON columns without an encoder of their own: what ``to_jsonable`` does, at write time.
+
+    Decimals (and dates...) become strings, never floats, so a payload can be written as the
+    flow built it instead of being serialised and parsed once more beforehand.
+    """
+
+    def default(self, o: Any) -> Any:
+        return str(o)
 _TEXT = frozenset({"CharField", "TextField", "URLField", "SlugField", "EmailField"})
 _INTEGER = frozenset({"IntegerField", "PositiveIntegerField", "BigIntegerField", "SmallIntegerField",
                       "PositiveSmallIntegerField", "PositiveBigIntegerField", "ForeignKey", "OneToOneField"})
@@ -41,7 +53,9 @@ def _adapter(field: models.Field, connection: Any) -> Adapter:
         last: list[Any] = [None, None]  # rows of a batch share one "now": adapt it once
 
         def adapt_datetime(value: Any) -> Any:
-            if value is last[0] and value is not None:
+            if value is None:
+                return None
+            if value is last[0]:
                 return last[1]
             if type(value) is not datetime or value.tzinfo is None:
                 return generic(value)
@@ -50,7 +64,7 @@ def _adapter(field: models.Field, connection: Any) -> Adapter:
 
         return adapt_datetime
     if kind == "JSONField":
-        adapt_json, encoder = connection.ops.adapt_json_value, field.encoder
+        adapt_json, encoder = connection.ops.adapt_json_value, field.encoder or _ExactEncoder
         return lambda value: None if value is None else adapt_json(value, encoder)
     return generic
 

@@ -7,6 +7,7 @@ One django-q Schedule per enabled stream of an enabled integration, named
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 from django_q.models import Schedule as QSchedule
@@ -29,6 +30,19 @@ class ScheduleSync:
     updated: int = 0
     deleted: int = 0
     unchanged: int = 0
+
+
+PERIODS = {Schedule.HOURLY: timedelta(hours=1), Schedule.DAILY: timedelta(days=1), Schedule.WEEKLY: timedelta(weeks=1)}
+
+
+def first_run(state: StreamState) -> datetime:
+    """One period from now (a new stream has just been run by whoever created it), or the cron's next slot."""
+    now = timezone.now()
+    if state.schedule == Schedule.CRON:
+        from croniter import croniter
+
+        return croniter(state.cron, now).get_next(datetime)
+    return now + PERIODS[state.schedule]
 
 
 def schedule_name(state: StreamState) -> str:
@@ -58,7 +72,7 @@ def sync_schedules(integration: Integration | None = None) -> ScheduleSync:
         }
         current = by_name.get(name)
         if current is None:
-            QSchedule.objects.create(name=name, next_run=timezone.now(), **fields)
+            QSchedule.objects.create(name=name, next_run=first_run(state), **fields)
             result.created += 1
         elif any(getattr(current, k) != v for k, v in fields.items()):
             for key, value in fields.items():

@@ -20,6 +20,9 @@ bill up first; and an invoice whose content was already posted is not sent again
 often it is polled, re-approved or replayed. The lineage keeps ServiceNow sys_id → RECORDNO,
 plus what Intacct stamped after our post (``intacct_modified``), so the bills stream knows that
 change as its own echo and does not send it back.
+
+A bill changed in Intacct since it was staged (and not into exactly what is being posted) is
+held as a conflict for a person; replaying it posts the ServiceNow version.
 """
 
 from __future__ import annotations
@@ -211,25 +214,28 @@ class ApprovedInvoices(RecordStream):
         current: dict[str, Any] = {}
         if bill:
             forward = ctx.lineage_of("bills", bill)
-            if forward is None and own is None:
-                raise SkipRecord(f"Linked to Intacct bill {bill}, which this integration did not sync")
             if (forward and own and own[1].get("posted")
                     and forward[1].get("sys_mod_count") == text(d.get("sys_mod_count"))):
                 raise SkipRecord("This change is our own write from Intacct; not posted back")
             if self._read_error is not None:
                 raise self._read_error
             current = self._bills.get(bill) or {}
+            if forward is None and own is None and not self._created_from(ctx, current, d):
+                raise SkipRecord(f"Linked to Intacct bill {bill}, which this integration did not sync")
             if not current:
                 raise InvalidRecord(f"Intacct bill {bill} no longer exists")
-            seen = max((forward or ("", {}))[1].get("intacct_read", ""),
-                       (own or ("", {}))[1].get("intacct_modified", ""))
-            changed = to_cursor(text(current.get("WHENMODIFIED")))
-            if not ctx.force and seen and changed > seen:
-                raise Conflict(f"Bill {current.get('RECORDID') or bill} changed in Intacct ({changed}) after it was "
-                               "staged; review and replay to post the ServiceNow approval anyway")
         elif not ctx.setting("create_bills_from_servicenow", True):
             raise SkipRecord("Invoice started in ServiceNow; creating Intacct bills is off for this integration")
         items, sn_lines = self._lines(ctx, d, current)
+        if current and not ctx.force:
+            seen = max((forward or ("", {}))[1].get("intacct_read", ""),
+                       (own or ("", {}))[1].get("intacct_modified", ""))
+            changed = to_cursor(text(current.get("WHENMODIFIED")))
+            # Changed since we last saw it, and not into exactly what we are posting (which is what
+            # an earlier attempt of ours, whose answer was lost, leaves behind): a person decides.
+            if seen and changed > seen and not _already_applied(items, d, current):
+                raise Conflict(f"Bill {current.get('RECORDID') or bill} changed in Intacct ({changed}) after it was "
+                               "staged; review and replay to post the ServiceNow approval anyway")
         total = sum((Decimal(i["TRX_AMOUNT"]) for i in items), Decimal("0"))
         if text(d.get("amount_invoiced")) and _money(d.get("amount_invoiced"), "Invoice total") != total:
             raise InvalidRecord(f"Lines add up to {total} but the invoice total is {d.get('amount_invoiced')}")
@@ -260,6 +266,12 @@ class ApprovedInvoices(RecordStream):
         return {"action": "create", "record_no": "", "values": {k: v for k, v in values.items() if v is not None},
                 "identity": {"RECORDID": number, "VENDORID": vendor}, "version": text(d.get("sys_mod_count")),
                 "sn_lines": sn_lines}
+
+    @staticmethod
+    def _created_from(ctx: StreamContext, bill: dict[str, Any], d: dict[str, Any]) -> bool:
+        """Is this the bill an earlier attempt created from this invoice (whose answer we lost)?"""
+        vendor = text(d.get(f"supplier.{ctx.target.code_fields['supplier']}"))
+        return bool(bill) and (text(bill.get("RECORDID")), text(bill.get("VENDORID"))) == (text(d.get("number")), vendor)
 
     def _lines(self, ctx: StreamContext, d: dict[str, Any], current: dict[str, Any]
                ) -> tuple[list[dict[str, str]], dict[str, str]]:
@@ -362,6 +374,17 @@ class ApprovedInvoices(RecordStream):
                 # Posted to Intacct but not linked in ServiceNow: retry; the retry finds the bill.
                 results[item.key] = WriteResult("", error=TransientError(f"Posted as Intacct bill {record_no}, but "
                                                                          f"linking it in ServiceNow failed: {error}"))
+
+
+def _already_applied(items: list[dict[str, str]], d: dict[str, Any], current: dict[str, Any]) -> bool:
+    """Does the Intacct bill already hold these lines (and due date)?"""
+    def shape(line: dict[str, Any]) -> tuple[str, str, Decimal, str]:
+        return (text(line.get("ACCOUNTNO")), text(line.get("DEPARTMENTID")), _money(line.get("TRX_AMOUNT"), "Amount"),
+                text(line.get("ENTRYDESCRIPTION")))
+
+    due = intacct_date(text(d.get("due_date"))) if d.get("due_date") else text(current.get("WHENDUE"))
+    return ([shape(i) for i in items] == [shape(line) for line in current.get("APBILLITEMS") or []]
+            and due == text(current.get("WHENDUE")))
 
 
 def _int(value: Any) -> int:

@@ -19,7 +19,12 @@
 - ``<operation transaction="true">``: one failure rolls the whole operation back; the other
   functions come back ``aborted`` with ``XL03000009``.
 - Faults: 503 without XML for transient errors, HTTP 429 with a control-level ``GW-0010`` for
-  rate limits, "commit then drop" after a request that wrote something.
+  rate limits, "commit then drop" after a request that wrote something; plus
+  :meth:`IntacctSimulator.inject_error` for an error at any level in an HTTP 200.
+
+Pieces: the function handlers in :mod:`.intacct_functions`, the business rules of writes in
+:mod:`.intacct_store`, the query language in :mod:`.intacct_query`, the demo company in
+:mod:`.intacct_seed`.
 """
 
 from __future__ import annotations

@@ -39,6 +39,9 @@ DEFAULT_PORTS = {"servicenow": 8125, "sage_x3": 8124}
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, like the real systems
+    # Headers and body go out in separate writes; without TCP_NODELAY each keep-alive response
+    # waits ~40 ms on Nagle's algorithm and delayed ACKs.
+    disable_nagle_algorithm = True
     server: _SimHTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature

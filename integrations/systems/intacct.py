@@ -405,7 +405,7 @@ class IntacctClient:
                 lines.append({"check": f"object:{obj}", "ok": True, "message": f"Read {obj}"})
             except SyncError as exc:
                 lines.append({"check": f"object:{obj}", "ok": False, "message": f"Cannot read {obj}: {exc}"})
-                if exc.kind == "systemic" and isinstance(exc, AuthError):
+                if isinstance(exc, AuthError):  # nothing else will work either
                     break
         return lines
 

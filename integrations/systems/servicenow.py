@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +58,7 @@ LOOKUP_CHUNK = 100
 # What a write asks back: a written row's id and version, not the whole row rendered with its
 # reference links (a thousand full rows per batch answer is most of the bytes of a sync).
 UPSERT_RESPONSE_FIELDS = "sys_id,sys_mod_count"
+_JSON_BODY = {"Content-Type": "application/json"}
 _BATCH_ITEM_HEADERS = [
     {"name": "Content-Type", "value": "application/json"},
     {"name": "Accept", "value": "application/json"},
@@ -238,29 +240,49 @@ class ServiceNowClient:
 
     # --- writing ----------------------------------------------------------------------------
     def batch(self, items: list[BatchItem]) -> dict[str, BatchOutcome]:
-        """Send items through the Batch API, ``batch_size`` per call, resending unserviced ones."""
+        """Send items through the Batch API, ``batch_size`` per call, resending unserviced ones.
+
+        While one call is on the wire, a helper thread encodes the next call's body and decodes
+        the previous answer: pure CPU work on values nobody else touches (no I/O, no database),
+        so the client's share overlaps the wait for the instance instead of adding to it.
+        """
         outcomes: dict[str, BatchOutcome] = {}
         pending = list(items)
         rounds = 0
-        while pending:
-            rounds += 1
-            if rounds > 10:
-                for item in pending:
-                    outcomes[item.id] = BatchOutcome(item.id, 0, None, TransientError("Batch item never serviced"))
-                break
-            chunk, pending = pending[: self.batch_size], pending[self.batch_size:]
-            body = {
-                "batch_request_id": chunk[0].id,
-                "rest_requests": [self._batch_request(item) for item in chunk],
-            }
-            response = self.http.request("POST", "/api/now/v1/batch", json=body, idempotent=False)
-            data = response.json()
-            by_id = {item.id: item for item in chunk}
-            for served in data.get("serviced_requests", []):
-                outcomes[served["id"]] = self._batch_outcome(served)
-            unserviced = [by_id[i] for i in data.get("unserviced_requests", []) if i in by_id]
-            pending = unserviced + pending
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="servicenow-batch") as helper:
+            ahead: Future[bytes] | None = None  # the body of pending[:batch_size], encoded early
+            decoded: list[Future[list[BatchOutcome]]] = []
+            while pending:
+                rounds += 1
+                if rounds > 10:
+                    for item in pending:
+                        outcomes[item.id] = BatchOutcome(item.id, 0, None, TransientError("Batch item never serviced"))
+                    break
+                chunk, pending = pending[: self.batch_size], pending[self.batch_size:]
+                body = ahead.result() if ahead is not None else self._encode_batch(chunk)
+                ahead = helper.submit(self._encode_batch, pending[: self.batch_size]) if pending else None
+                response = self.http.request("POST", "/api/now/v1/batch", data=body, headers=_JSON_BODY,
+                                             idempotent=False)
+                data = response.json()
+                decoded.append(helper.submit(self._batch_outcomes, data.get("serviced_requests", [])))
+                by_id = {item.id: item for item in chunk}
+                unserviced = [by_id[i] for i in data.get("unserviced_requests", []) if i in by_id]
+                if unserviced:
+                    pending = unserviced + pending
+                    ahead = None  # the next call is no longer the one encoded ahead
+            for future in decoded:  # in call order: a resent item's last answer wins
+                for outcome in future.result():
+                    outcomes[outcome.id] = outcome
         return outcomes
+
+    @classmethod
+    def _encode_batch(cls, chunk: list[BatchItem]) -> bytes:
+        body = {"batch_request_id": chunk[0].id, "rest_requests": [cls._batch_request(item) for item in chunk]}
+        return json.dumps(body).encode("utf-8")
+
+    @classmethod
+    def _batch_outcomes(cls, served: list[dict[str, Any]]) -> list[BatchOutcome]:
+        return [cls._batch_outcome(item) for item in served]
 
     @staticmethod
     def _batch_request(item: BatchItem) -> dict[str, Any]:

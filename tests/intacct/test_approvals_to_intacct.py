@@ -168,7 +168,9 @@ def test_an_invoice_coded_to_an_unmapped_servicenow_account_is_held(staged, sn_s
 
 def test_a_bill_changed_in_intacct_after_staging_is_held_as_a_conflict(staged, sn_sim, intacct_sim):
     bill_record, invoice = staged_invoice(staged, sn_sim)
-    intacct_sim.touch(COMPANY_ID, "APBILL", bill_record.source_key, {"DESCRIPTION": "Edited in Intacct"})
+    bill = next(b for b in intacct_sim.records(COMPANY_ID, "APBILL") if b["RECORDNO"] == bill_record.source_key)
+    recoded = [{**line, "ACCOUNTNO": "60900"} for line in bill["APBILLITEMS"]]
+    intacct_sim.touch(COMPANY_ID, "APBILL", bill_record.source_key, {"APBILLITEMS": recoded})
     sn_sim.approve(INVOICES, invoice["sys_id"])
     run = run_stream(staged, "approved_invoices")
     assert run.held == 1 and not intacct_functions(intacct_sim, "update")
@@ -177,6 +179,14 @@ def test_a_bill_changed_in_intacct_after_staging_is_held_as_a_conflict(staged, s
     replay_records([record.pk], reason="ServiceNow approval wins")  # a person decided: force
     record.refresh_from_db()
     assert record.status == RecordStatus.SYNCED and len(intacct_functions(intacct_sim, "update")) == 1
+
+
+def test_an_intacct_edit_the_post_would_not_overwrite_is_no_conflict(staged, sn_sim, intacct_sim):
+    bill_record, invoice = staged_invoice(staged, sn_sim)
+    intacct_sim.touch(COMPANY_ID, "APBILL", bill_record.source_key, {"DESCRIPTION": "Memo added in Intacct"})
+    sn_sim.approve(INVOICES, invoice["sys_id"])
+    run = run_stream(staged, "approved_invoices")
+    assert (run.held, run.updated) == (0, 1)
 
 
 def test_invoices_from_another_system_are_left_alone(staged, sn_sim, intacct_sim):
@@ -221,3 +231,27 @@ def test_linking_rows_back_mid_poll_does_not_skip_the_rows_after_them(staged, sn
     assert run.created == 7
     numbers = {b["RECORDID"] for b in intacct_sim.records(COMPANY_ID, "APBILL")}
     assert {i["number"] for i in invoices} <= numbers
+
+
+def test_a_create_whose_result_was_never_recorded_is_recognised_by_its_bill_number(staged, sn_sim, intacct_sim):
+    invoice = native_invoice(sn_sim, "APINV0099004")
+    run_stream(staged, "approved_invoices")
+    # As if the run had died after Intacct created the bill and ServiceNow was linked, before our books:
+    SyncRecord.objects.filter(stream="approved_invoices", source_key=invoice["sys_id"]).update(
+        status=RecordStatus.FAILED, error_class=ErrorClass.TRANSIENT, target_id="", target_refs={},
+        next_retry_at="2000-01-01T00:00:00Z")
+    run_stream(staged, "approved_invoices")
+    bills = [b for b in intacct_sim.records(COMPANY_ID, "APBILL") if b["RECORDID"] == "APINV0099004"]
+    record = SyncRecord.objects.get(stream="approved_invoices", source_key=invoice["sys_id"])
+    assert len(bills) == 1
+    assert (record.status, record.target_id) == (RecordStatus.SYNCED, bills[0]["RECORDNO"])
+
+
+def test_an_invoice_linked_to_a_bill_this_integration_never_staged_is_left_alone(staged, sn_sim, intacct_sim):
+    held = SyncRecord.objects.filter(integration=staged, stream="bills", status=RecordStatus.HELD).first()
+    invoice = sn_sim.insert(INVOICES, {"number": "OTHER-1", "u_source_system": "sage_intacct",
+                                       "u_source_key": held.source_key, "approval": "approved"})
+    run_stream(staged, "approved_invoices")
+    record = SyncRecord.objects.get(integration=staged, stream="approved_invoices", source_key=invoice["sys_id"])
+    assert record.status == RecordStatus.SKIPPED and "did not sync" in record.error_message
+    assert not intacct_functions(intacct_sim, "update")

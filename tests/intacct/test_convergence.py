@@ -142,7 +142,7 @@ def test_repeated_runs_under_faults_converge_to_exactly_once_both_ways(
     posted = {r.source_key: r for r in SyncRecord.objects.filter(integration=integration, stream="approved_invoices")}
     for sys_id in approved:  # posted (or, after the post, our own echo from Intacct skipped); linked either way
         assert posted[sys_id].status in (RecordStatus.SYNCED, RecordStatus.SKIPPED), posted[sys_id].error_message
-        assert posted[sys_id].target_id in after
+        assert posted[sys_id].target_id in after, (posted[sys_id].status, posted[sys_id].error_message, posted[sys_id].attempts)
     for sys_id, bill_no in approved.items():
         if bill_no:  # staged from Intacct: updated in place on the ServiceNow coding
             assert posted[sys_id].target_id == bill_no

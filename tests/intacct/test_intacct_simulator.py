@@ -161,3 +161,19 @@ def test_a_paid_bill_cannot_be_updated(intacct_sandbox, intacct_sim):
 def test_only_the_gateway_path_answers(intacct_sandbox):
     assert requests.get(GATEWAY, timeout=5).status_code == 405
     assert requests.post(GATEWAY.replace("xmlgw", "other"), data=b"<request/>", timeout=5).status_code == 404
+
+
+def test_the_simulator_serves_real_http_on_loopback_for_the_demo():
+    from integrations.sandbox.intacct import IntacctSimulator
+    from integrations.sandbox.server import serve
+    from integrations.systems.auth import MemoryTokenStore
+    from integrations.systems.intacct import build_client
+
+    from .conftest import intacct_spec
+
+    with serve(IntacctSimulator().seed_demo()) as server:
+        spec = intacct_spec()
+        spec.url = f"{server.url}/ia/xml/xmlgw.phtml"
+        client = build_client(spec, MemoryTokenStore())
+        rows = [row for page in client.iter_query("VENDOR", "STATUS = 'active'", ["VENDORID"]) for row in page]
+    assert len(rows) == 8
