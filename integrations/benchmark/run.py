@@ -11,7 +11,8 @@ Order of play, all on loopback HTTP:
 4. with ``admin_rows``, build that many records and audit events in another throwaway
    database and time the admin changelists over them.
 
-The result is a flat, ordered dict of figures (see :data:`TARGETS` for the checked ones).
+The result is a flat, ordered dict of figures; ``check.*`` entries compare the ones issue 5
+sets a target for (:data:`TARGETS`, and every admin page against :data:`ADMIN_SERVER_MS`).
 """
 
 from __future__ import annotations
@@ -34,9 +35,8 @@ TARGETS: dict[str, tuple[str, float]] = {
     "sync.http_calls_vs_minimum": ("<=", 1.1),
     "sync.db_queries_per_record": ("<=", 3.0),
     "resync.http_writes": ("<=", 0),
-    "admin.records.server_ms": ("<", 500),
-    "admin.audit.server_ms": ("<", 500),
 }
+ADMIN_SERVER_MS = 500  # every admin page timed over the million rows, superuser and operator
 
 
 def _memory_gib() -> float:
@@ -165,7 +165,9 @@ def cpu_pressure() -> float | None:
 
 def checks(figures: dict[str, Any]) -> dict[str, str]:
     out = {}
-    for name, (op, bound) in TARGETS.items():
+    targets = {**TARGETS, **{name: ("<", ADMIN_SERVER_MS) for name in figures
+                             if name.startswith("admin.") and name.endswith(".server_ms")}}
+    for name, (op, bound) in targets.items():
         if name in figures:
             value = figures[name]
             ok = value <= bound if op == "<=" else value < bound

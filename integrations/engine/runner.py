@@ -177,6 +177,8 @@ def _read_pages(run: SyncRun, state: StreamState, token: str, stream: Stream, ct
     if counter.exhausted:
         return RunStatus.PARTIAL
     for page in stream.read(ctx, since):
+        if not page:
+            continue
         outcome = None
         fresh = [r for r in page if not (since and r.cursor == since and (r.key if isinstance(r, SourceRecord)
                                                                            else r.code) in ties)]

@@ -141,26 +141,14 @@ class ApprovedInvoices(RecordStream):
         return records
 
     def read(self, ctx: StreamContext, since: str) -> Iterator[list[SourceRecord]]:
-        """Approved invoices in (sys_updated_on, sys_id) order, one keyset page at a time.
-
-        Each page asks for rows after the last (time, sys_id) seen rather than at an offset:
-        this stream writes the links back into the rows it has just read, which moves them to
-        a later time, and an offset counted at the old time would then skip rows never read.
-        """
+        """Approved invoices in (sys_updated_on, sys_id) order, as keyset pages: this stream writes
+        links back into rows it has just read, moving them later, and keyset paging reads them
+        there instead of skipping others (see ServiceNowClient.iter_updated_since)."""
         sn = ctx.target
         approval, approved = self._settings(ctx)
-        ts, last_id = since, ""
-        while True:
-            after = f"^sys_updated_on>{ts}^ORsys_id>{last_id}" if last_id else ""
-            pages = sn.iter_updated_since(sn.table("invoice"), ts, extra_query=f"{approval}={approved}{after}",
-                                          fields=self._header_fields(ctx))
-            page = next(iter(pages), [])
-            if not page:
-                return
+        for page in sn.iter_updated_since(sn.table("invoice"), since, extra_query=f"{approval}={approved}",
+                                          fields=self._header_fields(ctx)):
             yield self._records(ctx, page)
-            if len(page) < sn.page_size:
-                return
-            ts, last_id = text(page[-1].get("sys_updated_on")), text(page[-1].get("sys_id"))
 
     def fetch_one(self, ctx: StreamContext, key: str) -> SourceRecord | None:
         sn = ctx.target

@@ -33,8 +33,9 @@ from .base import DropResponse, Faults, SimRequest, Simulator
 SIMULATORS = {
     "servicenow": ("integrations.sandbox.servicenow", "ServiceNowSimulator"),
     "sage_x3": ("integrations.sandbox.sage_x3", "SageX3Simulator"),
+    "sage_intacct": ("integrations.sandbox.intacct", "IntacctSimulator"),
 }
-DEFAULT_PORTS = {"servicenow": 8125, "sage_x3": 8124}
+DEFAULT_PORTS = {"servicenow": 8125, "sage_x3": 8124, "sage_intacct": 8126}
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -191,29 +191,31 @@ class ServiceNowClient:
                 return
             offset += len(rows)
 
-    def iter_updated_since(self, table: str, since: str, *, extra_query: str = "", fields: list[str] | None = None,
-                           skip_at_since: int = 0) -> Iterator[list[dict[str, Any]]]:
+    def iter_updated_since(self, table: str, since: str, *, extra_query: str = "",
+                           fields: list[str] | None = None) -> Iterator[list[dict[str, Any]]]:
         """Rows with ``sys_updated_on >= since`` in (sys_updated_on, sys_id) order, as keyset pages.
 
-        Each page restarts from the last timestamp seen, offset by how many rows at that exact
-        timestamp were already returned, so rows updated while we page are not skipped the way
-        a growing offset would skip them.
+        Each next page asks for rows after the last (time, sys_id) seen, never for an offset:
+        a row updated while we page moves to a later time and is read there, where an offset
+        would skip whichever row slid into its place.
         """
-        at_ts = skip_at_since
-        ts = since
+        if fields:
+            fields = sorted({*fields, "sys_id", "sys_updated_on"})
+        ts, last_id = since, ""
         while True:
-            conditions = [c for c in (f"sys_updated_on>={ts}" if ts else "", extra_query) if c]
+            conditions = [f"sys_updated_on>={ts}"] if ts else []
+            if last_id:  # AND (later time OR same time with a larger sys_id)
+                conditions.append(f"sys_updated_on>{ts}^ORsys_id>{last_id}")
+            if extra_query:
+                conditions.append(extra_query)
             query = "^".join([*conditions, "ORDERBYsys_updated_on", "ORDERBYsys_id"])
-            rows, _ = self.list(table, query, fields=fields, limit=self.page_size, offset=at_ts)
+            rows, _ = self.list(table, query, fields=fields, limit=self.page_size)
             if not rows:
                 return
             yield rows
             if len(rows) < self.page_size:
                 return
-            last = rows[-1].get("sys_updated_on", "")
-            same = sum(1 for r in rows if r.get("sys_updated_on") == last)
-            at_ts = same + (at_ts if last == ts else 0)
-            ts = last
+            ts, last_id = str(rows[-1].get("sys_updated_on", "")), str(rows[-1].get("sys_id", ""))
 
     def lookup(self, table: str, column: str, values: list[str], fields: list[str]) -> dict[str, dict[str, Any]]:
         """Rows whose ``column`` is one of ``values``, by that value (chunked IN queries).
@@ -253,8 +255,7 @@ class ServiceNowClient:
             ahead: Future[bytes] | None = None  # the body of pending[:batch_size], encoded early
             decoded: list[Future[list[BatchOutcome]]] = []
             while pending:
-                rounds += 1
-                if rounds > 10:
+                if rounds > 10:  # ten calls in a row that serviced nothing: give up on the rest
                     for item in pending:
                         outcomes[item.id] = BatchOutcome(item.id, 0, None, TransientError("Batch item never serviced"))
                     break
@@ -267,6 +268,7 @@ class ServiceNowClient:
                 decoded.append(helper.submit(self._batch_outcomes, data.get("serviced_requests", [])))
                 by_id = {item.id: item for item in chunk}
                 unserviced = [by_id[i] for i in data.get("unserviced_requests", []) if i in by_id]
+                rounds = rounds + 1 if len(unserviced) == len(chunk) else 0
                 if unserviced:
                     pending = unserviced + pending
                     ahead = None  # the next call is no longer the one encoded ahead

@@ -16,7 +16,13 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from integrations.demo import X3_CLIENT_ID, X3_CLIENT_SECRET, x3_servicenow_document
+from integrations.demo import (
+    SN_USER,
+    X3_CLIENT_ID,
+    X3_CLIENT_SECRET,
+    intacct_servicenow_document,
+    x3_servicenow_document,
+)
 from integrations.engine.mappings import approve
 from integrations.engine.replay import replay_records
 from integrations.engine.runner import run_integration
@@ -24,7 +30,10 @@ from integrations.engine.schedules import sync_schedules
 from integrations.engine.tenants import load_document
 from integrations.models import Integration, Mapping, MappingStatus, RecordStatus, SyncRecord, Trigger
 
-SYSTEMS = {"sage_x3": 8124, "servicenow": 8125}
+# Each customer has its own ServiceNow instance: one simulator per tenant.
+SN_DEMO_PASSWORD = "integration-pass"  # the sandbox ServiceNow's demo user, as an approver would sign in
+SANDBOXES = {"x3": ("sage_x3", 8124), "sn": ("servicenow", 8125), "intacct": ("sage_intacct", 8126),
+             "sn_intacct": ("servicenow", 8127)}
 
 
 class Command(BaseCommand):
@@ -48,28 +57,29 @@ class Command(BaseCommand):
     def _run(self, host: str, port: int, base_port: int, no_serve: bool) -> None:
         call_command("migrate", verbosity=0)
         urls = {}
-        for offset, (system, default_port) in enumerate(SYSTEMS.items()):
+        for offset, (name, (system, default_port)) in enumerate(SANDBOXES.items()):
             sim_port = base_port + offset if base_port else default_port
-            urls[system] = f"http://127.0.0.1:{sim_port}"
+            urls[name] = f"http://127.0.0.1:{sim_port}"
             self._spawn([sys.executable, "-m", "integrations.sandbox.server", system, "--port", str(sim_port)])
-        for system, url in urls.items():
-            self._wait_for(url, system)
-        self.stdout.write(f"Sandbox: Sage X3 at {urls['sage_x3']}, ServiceNow at {urls['servicenow']}")
+        for name, url in urls.items():
+            self._wait_for(url, name)
+        self.stdout.write(f"Sandbox: Sage X3 {urls['x3']}, ServiceNow {urls['sn']}; "
+                          f"Sage Intacct {urls['intacct']}, its ServiceNow {urls['sn_intacct']}")
 
-        refresh_token = self._pair_x3(urls["sage_x3"])
-        load_document(x3_servicenow_document(urls["sage_x3"], urls["servicenow"], x3_refresh_token=refresh_token),
-                      actor="demo")
-        integration = Integration.objects.select_related("source", "target", "tenant").get(
-            tenant__slug="acme", name="x3-to-sn")
-        self.stdout.write("First sync of Acme Manufacturing (X3 → ServiceNow over HTTP)...")
-        run_integration(integration, trigger=Trigger.MANUAL, actor="demo")
-        decision = approve(list(Mapping.objects.filter(integration=integration, status=MappingStatus.SUGGESTED)),
-                           actor="demo")
-        replay_records(decision.released_ids, actor="demo", reason="demo: suggested mappings approved",
-                       trigger=Trigger.MAPPING)
-        counts = {s: SyncRecord.objects.filter(integration=integration, status=s).count() for s in RecordStatus.values}
-        self.stdout.write(f"Synced {counts['synced']} records; {counts['held']} invoices held for an unmapped GL "
-                          f"account (approve it in Mappings to release them); {counts['failed']} failed.")
+        refresh_token = self._pair_x3(urls["x3"])
+        load_document(x3_servicenow_document(urls["x3"], urls["sn"], x3_refresh_token=refresh_token), actor="demo")
+        x3 = self._first_sync("acme", "x3-to-sn", "Acme Manufacturing (Sage X3 → ServiceNow)")
+        load_document(intacct_servicenow_document(urls["intacct"], urls["sn_intacct"]), actor="demo")
+        intacct = self._first_sync("acme-intacct", "intacct-sn", "Acme Distribution (Sage Intacct ↔ ServiceNow)")
+        approved = self._approve_in_servicenow(urls["sn_intacct"], count=3)
+        posted = sum(r.created + r.updated for r in run_integration(
+            intacct, streams=["approved_invoices"], trigger=Trigger.MANUAL, actor="demo"))
+        self.stdout.write(f"  {approved} invoices approved in ServiceNow; {posted} posted back to Intacct.")
+        for integration in (x3, intacct):
+            held = SyncRecord.objects.filter(integration=integration, status=RecordStatus.HELD).count()
+            if held:
+                self.stdout.write(f"  {integration.name}: {held} record(s) held for an unmapped GL account or "
+                                  "cost center: map it in Mappings and the approval releases them.")
         sync_schedules()
 
         user_model = get_user_model()
@@ -95,6 +105,30 @@ class Command(BaseCommand):
             self.stdout.write("Stopping...")
             return
         raise CommandError("A demo process stopped unexpectedly; see its output above.")
+
+    def _first_sync(self, tenant: str, name: str, label: str) -> Integration:
+        """Run every stream, approve the suggested mappings, release what they held."""
+        integration = Integration.objects.select_related("source", "target", "tenant").get(
+            tenant__slug=tenant, name=name)
+        self.stdout.write(f"First sync of {label} over HTTP...")
+        run_integration(integration, trigger=Trigger.MANUAL, actor="demo")
+        decision = approve(list(Mapping.objects.filter(integration=integration, status=MappingStatus.SUGGESTED)),
+                           actor="demo")
+        replay_records(decision.released_ids, actor="demo", reason="demo: suggested mappings approved",
+                       trigger=Trigger.MAPPING)
+        counts = {s: SyncRecord.objects.filter(integration=integration, status=s).count() for s in RecordStatus.values}
+        self.stdout.write(f"  synced {counts['synced']}, held {counts['held']}, failed {counts['failed']}")
+        return integration
+
+    def _approve_in_servicenow(self, sn_url: str, count: int) -> int:
+        """What an AP approver does in ServiceNow: approve a few staged invoices."""
+        auth = (SN_USER, SN_DEMO_PASSWORD)
+        rows = requests.get(f"{sn_url}/api/now/table/sn_apo_invoice", auth=auth, timeout=10, params={
+            "sysparm_limit": count, "sysparm_fields": "sys_id", "sysparm_query": "ORDERBYsys_id"}).json()["result"]
+        for row in rows:
+            requests.patch(f"{sn_url}/api/now/table/sn_apo_invoice/{row['sys_id']}", auth=auth, timeout=10,
+                           json={"approval": "approved"}).raise_for_status()
+        return len(rows)
 
     def _pair_x3(self, x3_url: str) -> str:
         """The X3 cloud pairing flow: authorise, then exchange the code for a refresh token."""
