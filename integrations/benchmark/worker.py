@@ -6,7 +6,9 @@ migrates that database, loads the benchmark tenant, then runs the full sync (ref
 every suggested mapping approved as an approver would, then the record streams) and an
 unchanged re-sync, counting database queries and HTTP calls. Prints one JSON line.
 
-``python -m integrations.benchmark.worker CONFIG.json``
+``python -m integrations.benchmark.worker CONFIG.json``; with ``BENCH_PROFILE=FILE`` in the
+environment (it passes through ``manage.py benchmark``) the full sync is profiled with cProfile
+into FILE, for ``python -m pstats FILE``.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ def _runs_summary(runs: list[Any]) -> dict[str, Any]:
 def sync(config: dict[str, Any]) -> dict[str, Any]:
     from django.core.management import call_command
     from django.db import connection
+    from django.db.models import Count
 
     from integrations.benchmark.measure import peak_rss_mb, reset_peak_rss, tally_http
     from integrations.engine.mappings import approve
@@ -104,9 +107,8 @@ def sync(config: dict[str, Any]) -> dict[str, Any]:
                   "queries": queries.count, "runs": _runs_summary(reruns)}
     if profiler:
         profiler.dump_stats(profile)
-    by_status: dict[str, int] = {}
-    for status in SyncRecord.objects.filter(integration=integration).values_list("status", flat=True).iterator():
-        by_status[status] = by_status.get(status, 0) + 1
+    by_status = dict(SyncRecord.objects.filter(integration=integration).order_by().values_list("status")
+                     .annotate(n=Count("pk")).values_list("status", "n"))
     return {"sync": full, "resync": resync, "records": by_status, "peak_rss_mb": peak_rss_mb()}
 
 

@@ -32,6 +32,8 @@ class _ExactEncoder(json.JSONEncoder):
 
     def default(self, o: Any) -> Any:
         return str(o)
+
+
 _TEXT = frozenset({"CharField", "TextField", "URLField", "SlugField", "EmailField"})
 _INTEGER = frozenset({"IntegerField", "PositiveIntegerField", "BigIntegerField", "SmallIntegerField",
                       "PositiveSmallIntegerField", "PositiveBigIntegerField", "ForeignKey", "OneToOneField"})

@@ -61,8 +61,9 @@ def test_database_and_memory_figures_are_present_and_sane(figures):
         figures["sync.db_queries"] / figures["records"], abs=0.001)
     assert figures["sync.peak_rss_mb"] > 0 and figures["bare.peak_rss_mb"] > 0
     assert figures["sync.wall_seconds"] > 0 and figures["bare.wall_seconds"] > 0
+    # the printed seconds are rounded to milliseconds, which at this tiny size moves the ratio a little
     assert figures["sync.overhead_ratio"] == pytest.approx(
-        figures["sync.wall_seconds"] / figures["bare.wall_seconds"], rel=0.01)
+        figures["sync.wall_seconds"] / figures["bare.wall_seconds"], rel=0.05)
     assert figures["machine.cores"] >= 1
 
 
