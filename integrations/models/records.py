@@ -223,6 +223,10 @@ class SyncRecord(models.Model):
             # the retry pass: failed transient records due for another attempt
             models.Index(fields=["integration", "stream", "status", "next_retry_at"], name="record_retry_idx"),
             models.Index(fields=["business_key"], name="record_business_key_idx"),
+            # a tenant's records list, newest first: ordered straight off the index, no sort
+            models.Index(fields=["integration", "updated_at"], name="record_integration_time_idx"),
+            # a tenant's search by business key prefix (a range on this index)
+            models.Index(fields=["integration", "business_key"], name="record_integration_key_idx"),
             # console: the failed queue filtered by error class, newest first
             models.Index(fields=["status", "error_class", "-updated_at"], name="record_error_class_idx"),
         ]
