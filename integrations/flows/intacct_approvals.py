@@ -44,6 +44,7 @@ from integrations.flows.base import (
     WriteResult,
     canonical_hash,
 )
+from integrations.flows.servicenow_common import text
 from integrations.systems.errors import SyncError, TransientError
 from integrations.systems.intacct import WriteOp, derived_controlid, intacct_date, to_cursor
 from integrations.systems.servicenow import UpsertRow
@@ -53,36 +54,12 @@ SOURCE_SYSTEM = "sage_intacct"
 UPDATABLE = ("RECORDID", "DOCNUMBER", "DESCRIPTION", "WHENDUE", "APBILLITEMS")
 
 
-def text(value: Any) -> str:
-    """ServiceNow and Intacct both carry text; amounts keep their exact decimal digits."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        raise TypeError("float amount")
-    return str(value)
 
-
-def amount(value: Any) -> str:
-    return str(Decimal(str(value))) if value not in (None, "") else ""
-
-
-def renamed(ctx: StreamContext, table: str, payload: dict[str, str]) -> dict[str, str]:
-    names = (ctx.setting("field_names", {}) or {}).get(table, {})
-    return {names.get(k, k): v for k, v in payload.items()}
 
 
 def source_system_field(ctx: StreamContext) -> str:
     return str(ctx.setting("source_system_field", "u_source_system"))
 
-
-def synced_id(ctx: StreamContext, stream: str, key: str) -> str:
-    """The target id of a record another stream synced; wait (retry later) if not there yet."""
-    if not key:
-        return ""
-    found = ctx.lineage_of(stream, key)
-    if found is None:
-        raise TransientError(f"{stream} record {key} is not in ServiceNow yet; will retry")
-    return found[0]
 
 
 def _money(value: Any, what: str) -> Decimal:

@@ -29,16 +29,16 @@ from integrations.flows.base import (
     WriteItem,
     WriteResult,
 )
-from integrations.flows.intacct_approvals import (
-    SOURCE_SYSTEM,
-    ApprovedInvoices,
+from integrations.flows.intacct_approvals import SOURCE_SYSTEM, ApprovedInvoices, source_system_field
+from integrations.flows.servicenow_common import (
+    SnCostCenters,
+    SnGlAccounts,
     amount,
     renamed,
-    source_system_field,
     synced_id,
     text,
+    upsert_with_lines,
 )
-from integrations.flows.servicenow_common import ServiceNowReference, upsert_with_lines
 from integrations.systems.intacct import iso_date, to_cursor
 
 
@@ -78,18 +78,6 @@ class IntacctDepartments(IntacctReference):
     code_field = "DEPARTMENTID"
 
 
-class SnGlAccounts(ServiceNowReference):
-    name = "sn_gl_accounts"
-    label = "GL accounts (ServiceNow)"
-    kind = "gl_account"
-    reads = "target"
-
-
-class SnCostCenters(ServiceNowReference):
-    name = "sn_cost_centers"
-    label = "Cost centers (ServiceNow)"
-    kind = "cost_center"
-    reads = "target"
 
 
 # --- records ----------------------------------------------------------------------------------

@@ -3,10 +3,44 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 from integrations.flows.base import ReferenceStream, RefItem, StreamContext, WriteItem, WriteResult
+from integrations.systems.errors import TransientError
 from integrations.systems.servicenow import UpsertRow
+
+
+# --- values and references every flow into ServiceNow uses ------------------------------------
+def text(value: Any) -> str:
+    """ServiceNow stores every value as a string; amounts keep their exact decimal digits."""
+    if value is None:
+        return ""
+    if isinstance(value, float):  # never expected: amounts are parsed to Decimal
+        raise TypeError("float amount")
+    return str(value)
+
+
+def amount(value: Any) -> str:
+    if type(value) is Decimal:  # the usual case (amounts are parsed to Decimal): no round trip
+        return str(value)
+    return str(Decimal(str(value))) if value not in (None, "") else ""
+
+
+def renamed(ctx: StreamContext, table: str, payload: dict[str, str]) -> dict[str, str]:
+    """Target column names renamed per integration: settings["field_names"][table]."""
+    names = (ctx.setting("field_names", {}) or {}).get(table, {})
+    return {names.get(k, k): v for k, v in payload.items()} if names else payload
+
+
+def synced_id(ctx: StreamContext, stream: str, key: str) -> str:
+    """The target id of a record another stream synced; wait (retry later) if not there yet."""
+    if not key:
+        return ""
+    found = ctx.lineage_of(stream, key)
+    if found is None:
+        raise TransientError(f"{stream} record {key} is not in ServiceNow yet; will retry")
+    return found[0]
 
 
 class ServiceNowReference(ReferenceStream):
@@ -24,6 +58,20 @@ class ServiceNowReference(ReferenceStream):
                 for row in page
                 if row.get(code_field)
             ]
+
+
+class SnGlAccounts(ServiceNowReference):
+    name = "sn_gl_accounts"
+    label = "GL accounts (ServiceNow)"
+    kind = "gl_account"
+    reads = "target"
+
+
+class SnCostCenters(ServiceNowReference):
+    name = "sn_cost_centers"
+    label = "Cost centers (ServiceNow)"
+    kind = "cost_center"
+    reads = "target"
 
 
 def upsert_with_lines(ctx: StreamContext, logical: str, items: list[WriteItem],

@@ -13,7 +13,6 @@ renamed per integration with ``settings["field_names"] = {"invoice": {"subtotal"
 from __future__ import annotations
 
 from collections.abc import Iterator
-from decimal import Decimal
 from typing import Any
 
 from integrations.flows import register
@@ -31,28 +30,16 @@ from integrations.flows.base import (
     WriteItem,
     WriteResult,
 )
-from integrations.flows.servicenow_common import ServiceNowReference, upsert_with_lines
+from integrations.flows.servicenow_common import (
+    SnCostCenters,
+    SnGlAccounts,
+    amount,
+    renamed,
+    synced_id,
+    text,
+    upsert_with_lines,
+)
 from integrations.systems.errors import TransientError
-
-
-def text(value: Any) -> str:
-    """ServiceNow stores every value as a string; amounts keep their exact decimal digits."""
-    if value is None:
-        return ""
-    if isinstance(value, float):  # never expected: X3 amounts are parsed to Decimal
-        raise TypeError("float amount")
-    return str(value)
-
-
-def amount(value: Any) -> str:
-    if type(value) is Decimal:  # the usual case (amounts are parsed to Decimal): no round trip
-        return str(value)
-    return str(Decimal(str(value))) if value not in (None, "") else ""
-
-
-def renamed(ctx: StreamContext, table: str, payload: dict[str, str]) -> dict[str, str]:
-    names = (ctx.setting("field_names", {}) or {}).get(table, {})
-    return {names.get(k, k): v for k, v in payload.items()} if names else payload
 
 
 # --- reference data ---------------------------------------------------------------------------
@@ -84,18 +71,6 @@ class X3CostCenters(X3Reference):
     klass = "CACCE"
 
 
-class SnGlAccounts(ServiceNowReference):
-    name = "sn_gl_accounts"
-    label = "GL accounts (ServiceNow)"
-    kind = "gl_account"
-    reads = "target"
-
-
-class SnCostCenters(ServiceNowReference):
-    name = "sn_cost_centers"
-    label = "Cost centers (ServiceNow)"
-    kind = "cost_center"
-    reads = "target"
 
 
 # --- records ----------------------------------------------------------------------------------
@@ -235,7 +210,7 @@ class PurchaseOrders(X3RecordStream):
         s = ctx.source.shape(self.klass)
         d = record.data
         supplier = text(s.get(d, "supplier"))
-        supplier_id = _synced_id(ctx, "suppliers", supplier)
+        supplier_id = synced_id(ctx, "suppliers", supplier)
         lines = {}
         for line in s.get(d, "lines") or []:
             number = text(line.get(s["line_no"]))
@@ -297,7 +272,7 @@ class Invoices(X3RecordStream):
             po_line = text(line.get(s["po_line"]))
             # A line on a PO waits (transient, retried) until that PO is in ServiceNow: posted
             # now, it would keep an empty PO link for good, its hash unchanged ever after.
-            po_id = _synced_id(ctx, "purchase_orders", po_number)
+            po_id = synced_id(ctx, "purchase_orders", po_number)
             po_refs = (ctx.lineage_of("purchase_orders", po_number) or ("", {}))[1]
             number = text(line.get(s["line_no"]))
             lines[number] = renamed(ctx, "invoice_line", {  # AP Invoice API line names
@@ -315,7 +290,7 @@ class Invoices(X3RecordStream):
         supplier = text(s.get(d, "supplier"))
         header = renamed(ctx, "invoice", {
             "supplier_invoice_number": text(s.get(d, "supplier_invoice")),
-            "supplier": _synced_id(ctx, "suppliers", supplier),
+            "supplier": synced_id(ctx, "suppliers", supplier),
             "purchase_order": _first_po(ctx, rows, s),
             "invoice_date": text(s.get(d, "invoice_date")),
             "accounting_date": text(s.get(d, "accounting_date")),
@@ -337,15 +312,6 @@ def _first_po(ctx: StreamContext, lines: list[dict[str, Any]], shape: Any) -> st
             return found[0]
     return ""
 
-
-def _synced_id(ctx: StreamContext, stream: str, key: str) -> str:
-    """The target id of a record another stream synced; wait (retry later) if not there yet."""
-    if not key:
-        return ""
-    found = ctx.lineage_of(stream, key)
-    if found is None:
-        raise TransientError(f"{stream} record {key} is not in ServiceNow yet; will retry")
-    return found[0]
 
 
 @register
