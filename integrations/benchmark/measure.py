@@ -12,6 +12,15 @@ from urllib.parse import urlsplit
 from requests.adapters import HTTPAdapter
 
 AUTH_PATHS = ("/oauth_token.do", "/token", "/v1/token")
+INTACCT_GATEWAY = ".phtml"  # /ia/xml/xmlgw.phtml
+_INTACCT_WRITES = (b"<create>", b"<update>", b"<delete>", b"<create ", b"<update ", b"<delete ")
+
+
+def _intacct_kind(body: bytes | str | None) -> str:
+    data = body.encode("utf-8") if isinstance(body, str) else body or b""
+    if b"<getAPISession" in data:
+        return "auth"
+    return "write" if any(tag in data for tag in _INTACCT_WRITES) else "read"
 
 
 def _status_kib(name: str) -> int | None:
@@ -43,14 +52,22 @@ def peak_rss_mb() -> float:
 
 @dataclass
 class HttpTally:
-    """Every request that goes on the wire, by kind: auth (token endpoints), read (GET), write."""
+    """Every request that goes on the wire, by kind: auth (token endpoints), read (GET), write.
+
+    Sage Intacct takes every call as a POST to its XML gateway, so there the kind comes from the
+    functions in the body: ``getAPISession`` signs in, ``create``/``update``/``delete`` write,
+    anything else (readByQuery, readMore, read) reads.
+    """
 
     counts: dict[str, int] = field(default_factory=lambda: {"read": 0, "write": 0, "auth": 0})
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, method: str, url: str) -> None:
+    def add(self, method: str, url: str, body: bytes | str | None = None) -> None:
         path = urlsplit(url).path.rstrip("/")
-        kind = "auth" if path.endswith(AUTH_PATHS) else "read" if method in ("GET", "HEAD") else "write"
+        if path.endswith(INTACCT_GATEWAY):
+            kind = _intacct_kind(body)
+        else:
+            kind = "auth" if path.endswith(AUTH_PATHS) else "read" if method in ("GET", "HEAD") else "write"
         with self._lock:
             self.counts[kind] += 1
 
@@ -73,7 +90,7 @@ def tally_http() -> Iterator[HttpTally]:
     original = HTTPAdapter.send
 
     def send(self: HTTPAdapter, request: Any, *args: Any, **kwargs: Any) -> Any:
-        tally.add(request.method or "GET", request.url or "")
+        tally.add(request.method or "GET", request.url or "", request.body)
         return original(self, request, *args, **kwargs)
 
     HTTPAdapter.send = send  # type: ignore[method-assign]

@@ -14,8 +14,20 @@ from typing import Any
 
 import requests
 
-from integrations.demo import SN_CLIENT_ID, SN_CLIENT_SECRET, SN_USER, x3_servicenow_document
+from integrations.demo import (
+    INTACCT_COMPANY_ID,
+    INTACCT_SENDER_ID,
+    INTACCT_SENDER_PASSWORD,
+    INTACCT_USER_ID,
+    INTACCT_USER_PASSWORD,
+    SN_CLIENT_ID,
+    SN_CLIENT_SECRET,
+    SN_USER,
+    intacct_servicenow_document,
+    x3_servicenow_document,
+)
 from integrations.sandbox.bench import SN_BATCH_MAX, X3_BENCH_USER, X3_PAGE_MAX
+from integrations.systems.intacct import MAX_PAGE_SIZE as INTACCT_PAGE_MAX
 
 # The Table API answers up to 10000 rows per page by default (API_FACTS 1.1).
 SN_PAGE_MAX = 10000
@@ -33,6 +45,7 @@ class Pair:
     read_page: Callable[[str], int]  # table (or class) read -> the largest page its system serves
     write_batch: int
     warm: Callable[[str], None] = lambda url: None  # prepare the source's caches before either contender
+    auth_calls: int = 0  # sign-ins the minimum counts (the X3 pair counts none: X3 takes basic auth per call)
 
     def minimum_calls(self, reads: dict[str, int], writes: dict[str, int]) -> dict[str, int]:
         """Reads at the largest page plus writes at the largest batch.
@@ -44,7 +57,8 @@ class Pair:
         """
         read_calls = sum(max(1, math.ceil(rows / self.read_page(table))) for table, rows in reads.items())
         write_calls = sum(math.ceil(items / self.write_batch) for items in writes.values() if items)
-        return {"read": read_calls, "write": write_calls, "total": read_calls + write_calls}
+        return {"read": read_calls, "write": write_calls, "auth": self.auth_calls,
+                "total": read_calls + write_calls + self.auth_calls}
 
 
 def _x3_servicenow_document(x3_url: str, sn_url: str) -> dict[str, Any]:
@@ -78,6 +92,36 @@ def _x3_servicenow_page(table: str) -> int:
     return SN_PAGE_MAX if table.islower() else X3_PAGE_MAX
 
 
+# --- Sage Intacct → ServiceNow -----------------------------------------------------------------
+# readByQuery has no ORDER BY, so the client scans WHENMODIFIED-ordered windows of at most
+# scan_window rows; at its largest (100000) a benchmark-sized ledger is one scan per object.
+INTACCT_SCAN_WINDOW_MAX = 100_000
+
+
+def _intacct_servicenow_document(intacct_url: str, sn_url: str) -> dict[str, Any]:
+    doc = intacct_servicenow_document(intacct_url, sn_url, slug="bench", name="Benchmark",
+                                      settings={"page_size": INTACCT_PAGE_MAX, "batch_size": SN_BATCH_MAX},
+                                      schedules={"bills": "manual"})
+    intacct, sn = doc["connections"]
+    intacct["settings"] = {"page_size": INTACCT_PAGE_MAX, "scan_window": INTACCT_SCAN_WINDOW_MAX}
+    sn["settings"] = {**sn.get("settings", {}), "batch_size": SN_BATCH_MAX, "page_size": 1000}
+    return doc
+
+
+def _intacct_servicenow_bare(intacct_url: str, sn_url: str) -> dict[str, Any]:
+    return {"intacct_url": intacct_url, "sn_url": sn_url, "page_size": INTACCT_PAGE_MAX, "batch_size": SN_BATCH_MAX,
+            "intacct": {"sender_id": INTACCT_SENDER_ID, "sender_password": INTACCT_SENDER_PASSWORD,
+                        "company_id": INTACCT_COMPANY_ID, "user_id": INTACCT_USER_ID,
+                        "user_password": INTACCT_USER_PASSWORD},
+            "sn_client": [SN_CLIENT_ID, SN_CLIENT_SECRET]}
+
+
+def _intacct_servicenow_page(table: str) -> int:
+    # Intacct objects are upper case (GLACCOUNT..., and "APBILL#read": whole bills by `read`, ten
+    # functions of 100 keys in one request); ServiceNow tables lower case
+    return SN_PAGE_MAX if table.islower() else INTACCT_PAGE_MAX
+
+
 PAIRS: dict[str, Pair] = {
     "x3-servicenow": Pair(
         name="x3-servicenow",
@@ -90,5 +134,17 @@ PAIRS: dict[str, Pair] = {
         read_page=_x3_servicenow_page,
         write_batch=SN_BATCH_MAX,
         warm=_x3_warm,
+    ),
+    "intacct-servicenow": Pair(
+        name="intacct-servicenow",
+        kind="sage_intacct__servicenow",
+        source="sage_intacct",
+        target="servicenow",
+        document=_intacct_servicenow_document,
+        bare_config=_intacct_servicenow_bare,
+        bare_module="integrations.benchmark.bare_intacct_servicenow",
+        read_page=_intacct_servicenow_page,
+        write_batch=SN_BATCH_MAX,
+        auth_calls=2,  # one getAPISession, one ServiceNow OAuth token
     ),
 }

@@ -204,8 +204,13 @@ class Bills(RecordStream):
         return {"header": header, "lines": lines, "parent_field": "invoice"}
 
     def write_page(self, ctx: StreamContext, items: list[WriteItem]) -> dict[str, WriteResult]:
+        # No blanket look-up of never-synced bills (as vendors have): the engine already marks a
+        # row uncertain once a write of it was attempted (a lost response, a crash, a retried
+        # page), and the only bills ServiceNow can hold without our lineage are those created
+        # from a ServiceNow invoice, which carry its number and are found by the adoption below,
+        # linked or not. A second look-up by source id would cost one more call per 100 bills.
         self._adopt_invoices_started_in_servicenow(ctx, items)
-        results = upsert_with_lines(ctx, "invoice", _lookup_first(items), line_table="invoice_line")
+        results = upsert_with_lines(ctx, "invoice", items, line_table="invoice_line")
         for item in items:  # what we last read from Intacct, to tell a two-sided edit from an echo
             results[item.key].target_refs["intacct_read"] = item.record.cursor
         return results

@@ -10,6 +10,7 @@ CLI::
     python -m integrations.sandbox.server servicenow --port 8125
     python -m integrations.sandbox.server sage_x3 --port 8124
     python -m integrations.sandbox.server sage_x3 --port 0 --benchmark --invoices 10000 --lines-per-invoice 5
+    python -m integrations.sandbox.server sage_intacct --port 0 --benchmark --invoices 10000 --lines-per-invoice 5
 
 ``--benchmark`` serves the benchmark data instead of the demo data (see :mod:`.bench`);
 ``--port 0`` picks a free port, printed on the first line of output.
@@ -162,9 +163,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--token-lifetime", type=int, default=None)
     parser.add_argument("--benchmark", action="store_true", help="seed the benchmark data, not the demo data")
-    parser.add_argument("--invoices", type=int, default=1000, help="sage_x3 --benchmark: invoices (one PO each)")
-    parser.add_argument("--lines-per-invoice", type=int, default=3, help="sage_x3 --benchmark: lines per invoice")
-    parser.add_argument("--suppliers", type=int, default=50, help="sage_x3 --benchmark: suppliers")
+    parser.add_argument("--invoices", type=int, default=1000, help="--benchmark: sage_x3 invoices (one PO each), sage_intacct AP bills")
+    parser.add_argument("--lines-per-invoice", type=int, default=3, help="--benchmark: lines per invoice (or bill)")
+    parser.add_argument("--suppliers", type=int, default=50, help="--benchmark: sage_x3 suppliers, sage_intacct vendors")
     parser.add_argument("--page-max", type=int, default=None, help="sage_x3: largest page served")
     parser.add_argument("--batch-max-items", type=int, default=None, help="servicenow: Batch API items per call")
     args = parser.parse_args(argv)

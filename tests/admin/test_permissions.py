@@ -331,6 +331,10 @@ def test_bulk_delete_needs_admin_and_never_touches_logs(w, user):
 @pytest.mark.parametrize("page", ["auth/user", "auth/group", "django_q/schedule", "django_q/success",
                                   "django_q/failure", "django_q/ormq"])
 def test_users_and_task_queue_pages_are_for_superusers(w, user, page):
+    from django_q.conf import Conf
+
+    if page == "django_q/ormq" and not Conf.ORM:
+        pytest.skip("django-q shows its queue page only with the ORM broker (this run uses Redis)")
     # they are not tenant-scoped: members hold no Django model permissions, so never see them
     response = w.client(user).get(f"/admin/{page}/")
     assert response.status_code == (200 if user == "root" else 403)

@@ -83,3 +83,55 @@ def test_without_json_each_figure_is_one_name_value_line(monkeypatch):
     out = io.StringIO()
     call_command("benchmark", "--records", "1", stdout=out, stderr=io.StringIO())
     assert out.getvalue().splitlines() == ["sync.wall_seconds=1.5", "pair=p"]
+
+
+# --- the Sage Intacct → ServiceNow pair ----------------------------------------------------------
+BILLS, BILL_LINES, VENDORS = 25, 3, 50
+
+
+@pytest.fixture(scope="module")
+def intacct_figures() -> dict:
+    import io
+
+    out = io.StringIO()
+    call_command("benchmark", "--pair", "intacct-servicenow", "--records", str(BILLS),
+                 "--lines-per-invoice", str(BILL_LINES), "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def test_intacct_pair_syncs_every_vendor_and_bill_of_the_seeded_company(intacct_figures):
+    f = intacct_figures
+    assert (f["pair"], f["invoices"], f["lines_per_invoice"]) == ("intacct-servicenow", BILLS, BILL_LINES)
+    assert f["records"] == f["records.synced"] == VENDORS + BILLS
+    assert f["records.held"] == f["records.failed"] == 0
+    assert f["target_rows"] == VENDORS + BILLS * (1 + BILL_LINES)
+    assert not [name for name in f if name.startswith("error.")]
+
+
+def test_intacct_pair_calls_are_counted_against_an_honest_minimum(intacct_figures):
+    f = intacct_figures
+    assert f["sync.http_calls"] == f["sync.http_reads"] + f["sync.http_writes"] + f["sync.http_auth"]
+    assert f["sync.http_auth"] == 2  # one getAPISession, one ServiceNow token
+    # 2 sign-ins; reads: GLACCOUNT, DEPARTMENT, VENDOR, the APBILL scan and one request of `read`s,
+    # two ServiceNow reference tables and the approved-invoice poll; writes: suppliers, invoices, lines
+    assert f["sync.http_calls_minimum"] == 2 + 8 + 3
+    assert f["bare.http_calls"] == f["sync.http_calls_minimum"]  # the bare client makes just those
+    assert f["sync.http_calls"] >= f["sync.http_calls_minimum"]
+    assert f["sync.http_writes"] == 3  # every batch as full as it can be
+    assert f["sync.http_calls_vs_minimum"] == pytest.approx(f["sync.http_calls"] / f["sync.http_calls_minimum"],
+                                                          abs=0.001)
+
+
+def test_intacct_pair_unchanged_resync_writes_nothing(intacct_figures):
+    f = intacct_figures
+    assert f["resync.http_writes"] == 0 and f["resync.records_written"] == 0
+    assert 0 < f["resync.http_reads"] == f["resync.http_calls"]
+    assert f["check.resync.http_writes"].startswith("pass")
+
+
+def test_intacct_pair_database_and_memory_figures_agree(intacct_figures):
+    f = intacct_figures
+    assert f["sync.db_queries_per_record"] == pytest.approx(f["sync.db_queries"] / f["records"], abs=0.001)
+    assert f["sync.peak_rss_mb"] > 0 and f["bare.peak_rss_mb"] > 0
+    assert f["sync.wall_seconds"] > 0 and f["bare.wall_seconds"] > 0
+    assert f["sync.overhead_ratio"] == pytest.approx(f["sync.wall_seconds"] / f["bare.wall_seconds"], rel=0.05)
