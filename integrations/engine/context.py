@@ -6,11 +6,20 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Q
 
 from integrations.engine.audit import audit
 from integrations.engine.tokens import ConnectionTokenStore
 from integrations.flows.base import MappingLookup, StreamContext
-from integrations.models import Connection, Integration, Mapping, MappingStatus, SyncRecord
+from integrations.models import (
+    Connection,
+    ErrorClass,
+    Integration,
+    Mapping,
+    MappingStatus,
+    RecordStatus,
+    SyncRecord,
+)
 from integrations.systems.http import CallCounter, HttpPolicy
 from integrations.systems.registry import client_builder
 from integrations.systems.spec import ConnectionSpec
@@ -75,6 +84,24 @@ def lineage_lookup(integration: Integration):
     return lookup
 
 
+def written_lookup(integration: Integration):
+    """What a stream wrote: which of ``target_ids`` it created, and whether any write of it is
+    unaccounted for (attempted, no target id recorded: committed or not, we cannot tell)."""
+
+    def lookup(stream: str, target_ids: Iterable[str]) -> tuple[set[str], bool]:
+        records = SyncRecord.objects.filter(integration=integration, stream=stream)
+        ids = list(set(target_ids))
+        known = set(records.filter(target_id__in=ids).values_list("target_id", flat=True)) if ids else set()
+        # a pending row (its run died) or a transient failure may have committed; a data or
+        # systemic failure was refused, so it created nothing
+        unaccounted = records.filter(target_id="", attempts__gt=0).filter(
+            Q(status=RecordStatus.PENDING) | Q(status=RecordStatus.FAILED, error_class=ErrorClass.TRANSIENT)
+        ).exists()
+        return known, unaccounted
+
+    return lookup
+
+
 def stream_context(integration: Integration, counter: CallCounter, run_id: int | None = None,
                    force: bool = False) -> StreamContext:
     tuning = {k: v for k, v in (integration.settings or {}).items() if k in CLIENT_SETTINGS}
@@ -86,5 +113,6 @@ def stream_context(integration: Integration, counter: CallCounter, run_id: int |
         target=target,
         mappings=approved_mappings(integration),
         lineage=lineage_lookup(integration),
+        written=written_lookup(integration),
         force=force,
     )

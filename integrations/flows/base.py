@@ -140,6 +140,8 @@ class StreamContext:
     target: Any
     mappings: MappingLookup
     lineage: LineageFn
+    # (stream, target ids) -> (the ids that stream created, whether any of its writes is unaccounted for)
+    written: Callable[[str, Iterable[str]], tuple[set[str], bool]] = lambda stream, ids: (set(), True)
     force: bool = False
     _lineage_cache: dict[tuple[str, str], tuple[str, dict[str, str]] | None] = field(default_factory=dict)
 

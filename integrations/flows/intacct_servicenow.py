@@ -225,8 +225,13 @@ class Bills(RecordStream):
         number), so it is updated in place and never staged a second time.
         """
         sn = ctx.target
-        fresh = {text(i.record.data.get("RECORDID")): i
-                 for i in items if not i.target_id and i.record.data.get("RECORDID")}
+        unlinked = [i for i in items if not i.target_id and i.record.data.get("RECORDID")]
+        if not unlinked:
+            return
+        # Only bills the approvals stream posted can have an invoice already: ask our own records
+        # first, and ServiceNow only for those (or for all when a post is unaccounted for).
+        ours, unaccounted = ctx.written(ApprovedInvoices.name, [i.key for i in unlinked])
+        fresh = {text(i.record.data.get("RECORDID")): i for i in unlinked if unaccounted or i.key in ours}
         if not fresh:
             return
         rows = sn.lookup(sn.table("invoice"), "number", list(fresh), fields=[sn.source_id_field])
