@@ -58,10 +58,23 @@ def to_jsonable(data: Any) -> Any:
     return json.loads(json.dumps(data, default=_default))
 
 
+class EncodedJSON(dict):
+    """A JSON object that remembers the text it was decoded from, so it is stored as is."""
+
+    __slots__ = ("json",)
+
+
 def snapshot_and_hash(data: Any) -> tuple[Any, str]:
-    """``(to_jsonable(data), canonical_hash(data))`` from one serialisation instead of three."""
+    """``(to_jsonable(data), canonical_hash(data))`` from one serialisation instead of three.
+
+    The snapshot keeps its encoding (:class:`EncodedJSON`): writing it needs no fourth.
+    """
     encoded = json.dumps(data, sort_keys=True, default=_default, separators=(",", ":"))
-    return json.loads(encoded), hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+    snapshot = json.loads(encoded)
+    if isinstance(snapshot, dict):
+        snapshot = EncodedJSON(snapshot)
+        snapshot.json = encoded
+    return snapshot, hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
 @dataclass

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -69,6 +70,8 @@ WHEN_FORMAT = "%m/%d/%Y %H:%M:%S"  # WHENMODIFIED on the wire [C]; its time zone
 CURSOR_FORMAT = "%Y-%m-%d %H:%M:%S"  # how we store it: sortable
 
 
+# Timestamps and dates repeat across a page (one per bill, many per batch): parse each once.
+@lru_cache(maxsize=8192)
 def to_cursor(when: str) -> str:
     """``MM/DD/YYYY HH:MM:SS`` (WHENMODIFIED) → sortable ``YYYY-MM-DD HH:MM:SS``."""
     return datetime.strptime(when.strip(), WHEN_FORMAT).strftime(CURSOR_FORMAT) if when else ""
@@ -78,6 +81,7 @@ def from_cursor(cursor: str) -> str:
     return datetime.strptime(cursor, CURSOR_FORMAT).strftime(WHEN_FORMAT)
 
 
+@lru_cache(maxsize=8192)
 def iso_date(value: str) -> str:
     """An Intacct date ``MM/DD/YYYY`` (optionally with a time) → ``YYYY-MM-DD``."""
     if not value:
@@ -85,6 +89,7 @@ def iso_date(value: str) -> str:
     return datetime.strptime(value.strip()[:10], "%m/%d/%Y").strftime("%Y-%m-%d")
 
 
+@lru_cache(maxsize=8192)
 def intacct_date(value: str) -> str:
     """``YYYY-MM-DD`` (optionally with a time) → Intacct's ``MM/DD/YYYY``."""
     if not value:

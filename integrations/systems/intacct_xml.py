@@ -140,14 +140,23 @@ def to_python(node: etree._Element, list_tags: frozenset[str] = frozenset()) -> 
     """An element as plain data: leaf → text, parent → dict; repeated children → list.
 
     Children of a tag in ``list_tags`` (e.g. ``APBILLITEMS``) always form a list, however
-    many there are, so one line and many lines look alike.
+    many there are, so one line and many lines look alike. Leaves are read in the loop rather
+    than by recursion: a page of bills is tens of thousands of them.
     """
-    children = list(node)
-    if not children:
+    if not len(node):
         return node.text or ""
     if node.tag in list_tags:
-        return [to_python(child, list_tags) for child in children]
-    grouped: dict[str, list[Any]] = {}
-    for child in children:
-        grouped.setdefault(child.tag, []).append(to_python(child, list_tags))
-    return {tag: values[0] if len(values) == 1 else values for tag, values in grouped.items()}
+        return [to_python(child, list_tags) for child in node]
+    data: dict[str, Any] = {}
+    repeated: set[str] = set()
+    for child in node:
+        value = to_python(child, list_tags) if len(child) else (child.text or "")
+        tag = child.tag
+        if tag not in data:
+            data[tag] = value
+        elif tag in repeated:
+            data[tag].append(value)
+        else:
+            data[tag] = [data[tag], value]
+            repeated.add(tag)
+    return data
