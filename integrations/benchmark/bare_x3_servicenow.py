@@ -14,7 +14,6 @@ CONFIG.json``; prints one JSON line of figures.
 
 from __future__ import annotations
 
-import base64
 import json
 import sys
 import time
@@ -24,6 +23,7 @@ from typing import Any
 
 import requests
 
+from integrations.benchmark.bare_servicenow import ServiceNowBatchWriter
 from integrations.benchmark.measure import peak_rss_mb, reset_peak_rss
 
 TABLES = {
@@ -31,7 +31,6 @@ TABLES = {
     "invoice": "sn_apo_invoice", "invoice_line": "sn_apo_invoice_line",
     "gl_account": "itfm_gl_accounts", "cost_center": "cmn_cost_center",
 }
-SOURCE_ID = "u_source_key"
 
 
 def _text(value: Any) -> str:
@@ -42,7 +41,9 @@ def _amount(value: Any) -> str:
     return str(Decimal(str(value))) if value not in (None, "") else ""
 
 
-class BareRun:
+class BareRun(ServiceNowBatchWriter):
+    tables = TABLES
+
     def __init__(self, config: dict[str, Any]) -> None:
         self.x3_url = config["x3_url"].rstrip("/")
         self.sn_url = config["sn_url"].rstrip("/")
@@ -88,40 +89,6 @@ class BareRun:
         return {row[code_field]: row["sys_id"] for row in rows}
 
     # --- target ---------------------------------------------------------------------------
-    def token(self) -> None:
-        response = self.sn.post(f"{self.sn_url}/oauth_token.do", timeout=60, data={
-            "grant_type": "client_credentials", "client_id": self.sn_client[0], "client_secret": self.sn_client[1]})
-        self.calls["auth"] += 1
-        response.raise_for_status()
-        self.sn.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
-
-    def insert(self, logical: str, rows: list[tuple[str, dict[str, str]]]) -> dict[str, str]:
-        """POST rows through the Batch API, ``batch_size`` per call; source key → sys_id."""
-        table = TABLES[logical]
-        created: dict[str, str] = {}
-        for start in range(0, len(rows), self.batch_size):
-            chunk = rows[start:start + self.batch_size]
-            body = {"batch_request_id": str(start), "rest_requests": [
-                {"id": str(index), "method": "POST", "url": f"/api/now/table/{table}?sysparm_fields=sys_id,sys_mod_count",
-                 "headers": [{"name": "Content-Type", "value": "application/json"},
-                             {"name": "Accept", "value": "application/json"}],
-                 "exclude_response_headers": True,
-                 "body": base64.b64encode(json.dumps({**payload, SOURCE_ID: key}).encode()).decode("ascii")}
-                for index, (key, payload) in enumerate(chunk)]}
-            response = self.sn.post(f"{self.sn_url}/api/now/v1/batch", json=body, timeout=300)
-            self.calls["write"] += 1
-            response.raise_for_status()
-            served = response.json()
-            if served.get("unserviced_requests"):
-                raise RuntimeError(f"{len(served['unserviced_requests'])} batch items not serviced")
-            for item in served["serviced_requests"]:
-                if item["status_code"] >= 400:
-                    raise RuntimeError(f"batch item failed: HTTP {item['status_code']}")
-                record = json.loads(base64.b64decode(item["body"]))["result"]
-                created[chunk[int(item["id"])][0]] = record["sys_id"]
-        self.writes[table] = self.writes.get(table, 0) + len(rows)
-        return created
-
     # --- the transfer ---------------------------------------------------------------------
     def run(self) -> None:
         self.token()

@@ -1,0 +1,58 @@
+"""The ServiceNow side both bare clients share: a token, then Batch API inserts.
+
+Plain ``requests``, no bookkeeping: the same calls the portal makes, so the benchmark can
+price the portal's own work. Subclasses set ``sn``, ``sn_url``, ``sn_client``, ``batch_size``,
+``calls`` and ``writes``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+SOURCE_ID = "u_source_key"
+
+
+class ServiceNowBatchWriter:
+    sn: Any
+    sn_url: str
+    sn_client: tuple[str, str]
+    batch_size: int
+    calls: dict[str, int]
+    writes: dict[str, int]
+    tables: dict[str, str]
+
+    def token(self) -> None:
+        response = self.sn.post(f"{self.sn_url}/oauth_token.do", timeout=60, data={
+            "grant_type": "client_credentials", "client_id": self.sn_client[0], "client_secret": self.sn_client[1]})
+        self.calls["auth"] += 1
+        response.raise_for_status()
+        self.sn.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+
+    def insert(self, logical: str, rows: list[tuple[str, dict[str, str]]]) -> dict[str, str]:
+        """POST rows through the Batch API, ``batch_size`` per call; source key → sys_id."""
+        table = self.tables[logical]
+        created: dict[str, str] = {}
+        for start in range(0, len(rows), self.batch_size):
+            chunk = rows[start:start + self.batch_size]
+            body = {"batch_request_id": str(start), "rest_requests": [
+                {"id": str(index), "method": "POST", "url": f"/api/now/table/{table}?sysparm_fields=sys_id,sys_mod_count",
+                 "headers": [{"name": "Content-Type", "value": "application/json"},
+                             {"name": "Accept", "value": "application/json"}],
+                 "exclude_response_headers": True,
+                 "body": base64.b64encode(json.dumps({**payload, SOURCE_ID: key}).encode()).decode("ascii")}
+                for index, (key, payload) in enumerate(chunk)]}
+            response = self.sn.post(f"{self.sn_url}/api/now/v1/batch", json=body, timeout=300)
+            self.calls["write"] += 1
+            response.raise_for_status()
+            served = response.json()
+            if served.get("unserviced_requests"):
+                raise RuntimeError(f"{len(served['unserviced_requests'])} batch items not serviced")
+            for item in served["serviced_requests"]:
+                if item["status_code"] >= 400:
+                    raise RuntimeError(f"batch item failed: HTTP {item['status_code']}")
+                record = json.loads(base64.b64decode(item["body"]))["result"]
+                created[chunk[int(item["id"])][0]] = record["sys_id"]
+        self.writes[table] = self.writes.get(table, 0) + len(rows)
+        return created
