@@ -21,9 +21,7 @@ CONFIG.json``; prints one JSON line of figures.
 
 from __future__ import annotations
 
-import json
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
@@ -33,8 +31,7 @@ from xml.sax.saxutils import escape
 import requests
 from lxml import etree
 
-from integrations.benchmark.bare_servicenow import ServiceNowBatchWriter
-from integrations.benchmark.measure import peak_rss_mb, reset_peak_rss
+from integrations.benchmark.bare_servicenow import ServiceNowBatchWriter, run_bare
 
 TABLES = {"supplier": "proc_vendor", "invoice": "sn_apo_invoice", "invoice_line": "sn_apo_invoice_line",
           "gl_account": "itfm_gl_accounts", "cost_center": "cmn_cost_center"}
@@ -208,17 +205,7 @@ class BareRun(ServiceNowBatchWriter):
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    with open(argv[0], encoding="utf-8") as handle:
-        config = json.load(handle)
-    reset_peak_rss()
-    bare = BareRun(config)
-    started, cpu = time.perf_counter(), time.process_time()
-    bare.run()
-    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-    print(json.dumps({"wall_seconds": wall, "cpu_seconds": cpu, "calls": bare.calls, "reads": bare.reads,
-                      "writes": bare.writes, "peak_rss_mb": peak_rss_mb()}), flush=True)
-    return 0
+    return run_bare(BareRun, argv)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import base64
 import json
+import sys
+import time
 from typing import Any
+
+from integrations.benchmark.measure import peak_rss_mb, reset_peak_rss
 
 SOURCE_ID = "u_source_key"
 
@@ -56,3 +60,18 @@ class ServiceNowBatchWriter:
                 created[chunk[int(item["id"])][0]] = record["sys_id"]
         self.writes[table] = self.writes.get(table, 0) + len(rows)
         return created
+
+
+def run_bare(bare_class: type, argv: list[str] | None = None) -> int:
+    """Entry point of a bare client process: read the config file, run, print the figures as JSON."""
+    argv = sys.argv[1:] if argv is None else argv
+    with open(argv[0], encoding="utf-8") as handle:
+        config = json.load(handle)
+    reset_peak_rss()
+    bare = bare_class(config)
+    started, cpu = time.perf_counter(), time.process_time()
+    bare.run()
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(json.dumps({"wall_seconds": wall, "cpu_seconds": cpu, "calls": bare.calls, "reads": bare.reads,
+                      "writes": bare.writes, "peak_rss_mb": peak_rss_mb()}), flush=True)
+    return 0

@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import requests
 
-from integrations.benchmark.bare_servicenow import ServiceNowBatchWriter
-from integrations.benchmark.measure import peak_rss_mb, reset_peak_rss
+from integrations.benchmark.bare_servicenow import ServiceNowBatchWriter, run_bare
 
 TABLES = {
     "supplier": "proc_vendor", "purchase_order": "proc_po", "purchase_order_line": "proc_po_item",
@@ -145,17 +143,7 @@ class BareRun(ServiceNowBatchWriter):
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    with open(argv[0], encoding="utf-8") as handle:
-        config = json.load(handle)
-    reset_peak_rss()
-    bare = BareRun(config)
-    started, cpu = time.perf_counter(), time.process_time()
-    bare.run()
-    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
-    print(json.dumps({"wall_seconds": wall, "cpu_seconds": cpu, "calls": bare.calls, "reads": bare.reads, "writes": bare.writes,
-                      "peak_rss_mb": peak_rss_mb()}), flush=True)
-    return 0
+    return run_bare(BareRun, argv)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ Adapter = Callable[[Any], Any]
 
 
 class _ExactEncoder(json.JSONEncoder):
-    """For JSON columns without an encoder of their own: what ``to_jsonable`` does, at write time.
+    """For JSON columns without an encoder of their own: Decimals as strings, at write time.
 
     Decimals (and dates...) become strings, never floats, so a payload can be written as the
     flow built it instead of being serialised and parsed once more beforehand.

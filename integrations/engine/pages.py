@@ -240,7 +240,7 @@ def _process_page(run: SyncRun, stream: RecordStream, ctx: StreamContext, page: 
             attempts.append(SyncAttempt(
                 record_id=row.pk, run_id=run.pk, number=row.attempts or 1, outcome=row.status,
                 action=(result.action if result and not result.error else ""),
-                # written as built: bulk.insert_many turns Decimals into strings, as to_jsonable does
+                # written as built: bulk.insert_many turns Decimals into strings, as snapshots do
                 payload=payloads.get(key, {}), target_id=row.target_id,
                 error_class=row.error_class, error_message=row.error_message[:2000],
             ))

@@ -15,6 +15,7 @@ from integrations.engine.audit import audit
 from integrations.engine.context import stream_context
 from integrations.engine.mappings import refresh_suggestions, store_reference_page
 from integrations.engine.pages import Counts, process_page
+from integrations.engine.replay import source_records_for
 from integrations.flows import get_flow
 from integrations.flows.base import RecordStream, ReferenceStream, SourceRecord, Stream
 from integrations.models import (
@@ -232,8 +233,6 @@ def _retry_due(run: SyncRun, stream: RecordStream, ctx: Any, actor: Any, progres
     rows = list(due)
     if not rows:
         return
-    from integrations.engine.replay import source_records_for
-
     for start in range(0, len(rows), 200):
         chunk = rows[start:start + 200]
         page = source_records_for(stream, ctx, chunk)

@@ -10,10 +10,12 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from accounts.models import Tenant
+from accounts.models import Membership, Tenant
 from integrations.engine.audit import audit
+from integrations.engine.runner import ensure_streams
 from integrations.flows import flow_kinds, get_flow
 from integrations.models import AuthMethod, Connection, Integration, Schedule, StreamState, System
 from integrations.systems.redaction import redact
@@ -254,8 +256,6 @@ def load_document(doc: Any, *, dry_run: bool = False, actor: Any = None) -> Load
             obj.enabled = integ.get("enabled", True)
             obj.settings = integ.get("settings", {})
             obj.save()
-            from integrations.engine.runner import ensure_streams
-
             ensure_streams(obj)
             for stream, value in integ.get("schedules", {}).items():
                 schedule, cron = (Schedule.CRON, value[5:]) if value.startswith("cron:") else (value, "")
@@ -265,10 +265,6 @@ def load_document(doc: Any, *, dry_run: bool = False, actor: Any = None) -> Load
                   integration_id=obj.pk, detail={"kind": obj.kind, "settings": obj.settings,
                                                  "schedules": integ.get("schedules", {})})
         for member in doc.get("members", []):
-            from django.contrib.auth import get_user_model
-
-            from accounts.models import Membership
-
             user, _ = get_user_model().objects.get_or_create(username=member["username"])
             Membership.objects.update_or_create(user=user, tenant=tenant, defaults={"role": member["role"]})
             plan.actions.append(f"member {user.username} as {member['role']}")

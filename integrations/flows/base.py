@@ -53,10 +53,6 @@ def canonical_hash(data: Any) -> str:
     return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
-def to_jsonable(data: Any) -> Any:
-    """Decimals become strings (never floats) so snapshots keep exact amounts."""
-    return json.loads(json.dumps(data, default=_default))
-
 
 class EncodedJSON(dict):
     """A JSON object that remembers the text it was decoded from, so it is stored as is."""
@@ -65,7 +61,7 @@ class EncodedJSON(dict):
 
 
 def snapshot_and_hash(data: Any) -> tuple[Any, str]:
-    """``(to_jsonable(data), canonical_hash(data))`` from one serialisation instead of three.
+    """``(data as JSON types, Decimals as strings; canonical_hash(data))`` from one serialisation instead of three.
 
     The snapshot keeps its encoding (:class:`EncodedJSON`): writing it needs no fourth.
     """

@@ -235,8 +235,6 @@ class HttpClient:
                     continue
             raise error
 
-    def get_json(self, path_or_url: str, **kwargs: Any) -> Any:
-        return self.request("GET", path_or_url, **kwargs).json()
 
     def _wait(self, attempt: int, retry_after: float | None, error: SyncError) -> None:
         delay = self.policy.backoff(attempt, retry_after)
