@@ -22,10 +22,15 @@ system-deps:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-demo: venv
-	mkdir -p var
+# The demo's own random key (owner-only), made once: credentials are never encrypted under a
+# key that is in the source. Plain HTTP on localhost, so no HTTPS redirect or Secure cookies.
+var/secret_key:
+	mkdir -p var && chmod 700 var
+	umask 077 && $(PY) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+
+demo: venv var/secret_key
 	rm -f var/demo.sqlite3 var/demo.sqlite3-wal var/demo.sqlite3-shm
-	DATABASE_URL=sqlite:///var/demo.sqlite3 $(PY) manage.py demo
+	SECRET_KEY_FILE=var/secret_key PORTAL_HTTPS=false DATABASE_URL=sqlite:///var/demo.sqlite3 $(PY) manage.py demo
 
 test: venv system-deps
 	$(PY) -m pytest -q

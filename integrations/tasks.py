@@ -6,12 +6,14 @@ to run twice: the engine's per-stream lock and idempotent writes make a duplicat
 
 from __future__ import annotations
 
+from collections import defaultdict
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
 from django_q.tasks import async_task
 
-from integrations.engine.audit import audit
+from integrations.engine.audit import audit, audit_event, audit_many
 from integrations.engine.checks import test_connection
 from integrations.engine.replay import replay_records
 from integrations.engine.runner import run_integration, run_stream
@@ -67,6 +69,34 @@ def request_run(integration: Integration, actor: Any = None, streams: list[str] 
           + (f" ({', '.join(streams)})" if streams else " (all enabled streams)"),
           actor=actor, integration_id=integration.pk, request_id=request_id, detail={"streams": streams or []})
     return queue_run(integration, actor, streams or None)
+
+
+# An operator's replay says why, in at least a few letters: the reason is the audit trail's answer
+# to "why was this invoice sent again?".
+REPLAY_REASON_MIN, REPLAY_REASON_MAX = 3, 500
+MAX_REPLAY = 10_000
+
+
+def request_replay(records: QuerySet, actor: Any, reason: str, request_id: str = "") -> tuple[int, str | None]:
+    """Audit an operator's replay per tenant, then queue it (the engine audits each record).
+
+    Returns how many records were queued and the django-q task id.
+    """
+    rows = list(records.order_by().values_list("pk", "integration__tenant_id", "integration_id")[:MAX_REPLAY])
+    if not rows:
+        return 0, None
+    by_tenant: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for pk, tenant_id, integration_id in rows:
+        by_tenant[tenant_id].append((pk, integration_id))
+    audit_many([
+        audit_event(tenant_id, "records.replay_requested", f"{len(items)} record(s) queued for replay: {reason}",
+                    actor=actor, request_id=request_id,
+                    integration_id=items[0][1] if len({i for _, i in items}) == 1 else None,
+                    detail={"reason": reason, "count": len(items), "records": [pk for pk, _ in items][:500]})
+        for tenant_id, items in by_tenant.items()
+    ])
+    ids = [pk for pk, _, _ in rows]
+    return len(ids), queue_replay(ids, actor, reason)
 
 
 def queue_test(connection: Connection, actor: Any = None) -> str:

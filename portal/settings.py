@@ -6,6 +6,7 @@ default needs nothing else on the machine: SQLite and the django-q2 ORM broker. 
 switches to PostgreSQL; ``Q_BROKER_URL`` (or ``REDIS_URL``) switches the task broker to Redis.
 """
 
+import os
 from pathlib import Path
 
 import environ
@@ -20,11 +21,37 @@ if env_file.exists():
     environ.Env.read_env(str(env_file))
 
 DEBUG = env.bool("DEBUG", default=False)
-
+# Explicit development mode (the test suite, a developer's laptop): a fixed, public key and plain
+# HTTP are allowed. Anything else must be given a key, or it refuses to start: credentials
+# encrypted under a key that is in the source are not encrypted.
+DEV_MODE = env.bool("PORTAL_DEV", default=False)
 _DEV_SECRET = "dev-only-insecure-secret-key-change-me-0123456789abcdef"
-SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET if DEBUG or env.bool("PORTAL_DEV", default=True) else "")
-if not SECRET_KEY or len(SECRET_KEY) < 32:
-    raise ImproperlyConfigured("SECRET_KEY must be set to at least 32 characters")
+
+
+def _secret_key() -> str:
+    key = env.str("SECRET_KEY", default="")
+    key_file = env.str("SECRET_KEY_FILE", default="")
+    if not key and key_file:
+        try:
+            key = Path(key_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"SECRET_KEY_FILE {key_file}: {exc.strerror}") from None
+    if not key and (DEBUG or DEV_MODE):
+        key = _DEV_SECRET
+    if not key:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. It encrypts the stored credentials: set SECRET_KEY (or SECRET_KEY_FILE, "
+            "a file holding it) to a random value of at least 50 characters, e.g. "
+            "python -c 'import secrets; print(secrets.token_urlsafe(50))'. "
+            "For development on throwaway data only, PORTAL_DEV=true uses a fixed, public key.")
+    if len(key) < 32:
+        raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters (50 random ones recommended)")
+    if key == _DEV_SECRET and not (DEBUG or DEV_MODE):
+        raise ImproperlyConfigured("SECRET_KEY is the public development key: set a random one")
+    return key
+
+
+SECRET_KEY = _secret_key()
 # Old keys stay readable during rotation: credentials encrypted with a fallback key are
 # decrypted with it and re-encrypted with SECRET_KEY by `manage.py rotate_secrets`.
 SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
@@ -51,6 +78,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "portal.limits.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's and the API docs' static files without a separate web server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -61,6 +89,11 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Bodies: a connection or integration document is a few KiB; 256 KiB leaves room for bulk
+# actions (1,000 ids) and refuses the megabytes that would only tie up a worker.
+MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=262_144)
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
 
 ROOT_URLCONF = "portal.urls"
 
@@ -94,6 +127,14 @@ if _engine.endswith("sqlite3"):
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 30, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
     )
+    _db_file = Path(DATABASES["default"]["NAME"])
+    if str(_db_file) not in ("", ":memory:") and not str(_db_file).startswith("file:"):
+        # The database holds encrypted credentials and the whole audit trail: owner-only. SQLite
+        # gives its -wal and -shm files the database file's permissions.
+        _db_file.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(_db_file, os.O_CREAT | os.O_WRONLY, 0o600))
+        if _db_file.stat().st_mode & 0o077:
+            _db_file.chmod(0o600)
 elif not _engine.endswith("postgresql"):
     raise ImproperlyConfigured(f"DATABASE_URL must be SQLite or PostgreSQL, not {_engine}")
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)

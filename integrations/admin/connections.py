@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.db import transaction
 from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -14,10 +15,10 @@ from accounts.models import Role
 from integrations.admin import display
 from integrations.admin.base import TenantScopedAdmin, request_id
 from integrations.admin.filters import ScopedRelatedFilter
-from integrations.engine.audit import audit
-from integrations.engine.tenants import SECRET_KEYS
+from integrations.engine.audit import audit, audit_event
 from integrations.models import Connection
 from integrations.systems.redaction import redact, redact_text
+from integrations.systems.schema import SECRET_KEYS
 from integrations.tasks import queue_test
 
 SET = "••••• set"
@@ -132,20 +133,30 @@ class ConnectionAdmin(TenantScopedAdmin, admin.ModelAdmin):
         return display.test_report(obj.last_test_report)
 
     # --- saving: secrets merge, tokens reset, audit -------------------------------------------
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Django runs the whole form view in one transaction; on SQLite (BEGIN IMMEDIATE) that
+        # holds the database's write lock while the form validates, redaction runs and the page
+        # renders. Only the save and its audit event need a transaction (save_model).
+        return self._changeform_view(request, object_id, form_url, extra_context)
+
     def save_model(self, request: HttpRequest, obj: Connection, form: ConnectionForm, change: bool) -> None:
         new = form.secret_changes()
         forget = set(form.cleaned_data.get("forget") or []) - set(new)
         if new or forget:
             obj.secrets = {k: v for k, v in {**(obj.secrets or {}), **new}.items() if k not in forget}
             obj.token_cache = {}  # credentials changed: the next call logs on afresh
-        super().save_model(request, obj, form, change)
         changed = [name for name in form.changed_data if not name.startswith("secret_") and name != "forget"]
-        audit(obj.tenant_id, "connection.updated" if change else "connection.created",
-              f"{obj.name} {'changed' if change else 'added'} in the console", actor=request.user,
-              connection_id=obj.pk, request_id=request_id(request),
-              # key names that match the redaction pattern ("secret...") would be masked whole
-              detail={"fields": changed, "settings": redact(obj.settings or {}),
-                      "replaced": sorted(new), "removed": sorted(forget)})
+        # built (and redacted) before the transaction, so no lock is held while it runs
+        event = audit_event(obj.tenant_id, "connection.updated" if change else "connection.created",
+                            f"{obj.name} {'changed' if change else 'added'} in the console", actor=request.user,
+                            request_id=request_id(request),
+                            # key names that match the redaction pattern ("secret...") would be masked whole
+                            detail={"fields": changed, "settings": redact(obj.settings or {}),
+                                    "replaced": sorted(new), "removed": sorted(forget)})
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            event.connection_id = obj.pk
+            event.save()
 
     def delete_model(self, request: HttpRequest, obj: Connection) -> None:
         audit(obj.tenant_id, "connection.deleted", f"{obj.name} deleted in the console", actor=request.user,

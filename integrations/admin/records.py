@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections import defaultdict
 from typing import Any
 
 from django import forms
 from django.contrib import admin
 from django.contrib.admin import helpers
-from django.core.exceptions import PermissionDenied
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -26,39 +26,17 @@ from accounts.models import Role
 from integrations.admin import display
 from integrations.admin.base import ReadOnlyAdmin, request_id
 from integrations.admin.filters import AgeFilter, ScopedRelatedFilter, StreamFilter
-from integrations.engine.audit import audit_event, audit_many
-from integrations.models import AuditEvent, FailedRecord, HeldRecord, RecordStatus, SyncAttempt, SyncRecord
+from integrations.models import AuditEvent, FailedRecord, HeldRecord, RecordStatus, SyncAttempt, SyncRecord, SyncRun
 from integrations.systems.redaction import redact
-from integrations.tasks import queue_replay
+from integrations.tasks import MAX_REPLAY, REPLAY_REASON_MAX, REPLAY_REASON_MIN, request_replay
 
 # one request queues at most this many records; a bigger replay is several, narrowed by filters
-MAX_REPLAY = 10_000
-
-
-def request_replay(records: QuerySet, actor: Any, reason: str, req_id: str = "") -> int:
-    """Audit the operator's request per tenant, then queue the replay (the engine audits each record)."""
-    rows = list(records.order_by().values_list("pk", "integration__tenant_id", "integration_id")[:MAX_REPLAY])
-    if not rows:
-        return 0
-    by_tenant: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for pk, tenant_id, integration_id in rows:
-        by_tenant[tenant_id].append((pk, integration_id))
-    audit_many([
-        audit_event(tenant_id, "records.replay_requested", f"{len(items)} record(s) queued for replay: {reason}",
-                    actor=actor, request_id=req_id,
-                    integration_id=items[0][1] if len({i for _, i in items}) == 1 else None,
-                    detail={"reason": reason, "count": len(items), "records": [pk for pk, _ in items][:500]})
-        for tenant_id, items in by_tenant.items()
-    ])
-    ids = [pk for pk, _, _ in rows]
-    queue_replay(ids, actor, reason)
-    return len(ids)
 
 
 class ReplayForm(forms.Form):
     reason = forms.CharField(
-        min_length=3,
-        max_length=500,
+        min_length=REPLAY_REASON_MIN,
+        max_length=REPLAY_REASON_MAX,
         widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
         help_text="Why these records are sent again; recorded in the audit trail with your name.",
     )
@@ -70,14 +48,31 @@ class RunFilter(admin.SimpleListFilter):
     title = "run"
     parameter_name = "run"
 
+    def run_id(self) -> int | None:
+        """The run asked for; an id that cannot be a run's is the admin's "invalid filter" (``?e=1``).
+
+        A number past the database's integer range used to reach SQLite as an OverflowError (a 500).
+        """
+        value = self.value()
+        if not value:
+            return None
+        if value.isascii() and value.isdigit() and len(value) <= 19 and int(value) > 0:
+            try:
+                SyncRun._meta.pk.run_validators(int(value))  # the database's integer range
+                return int(value)
+            except ValidationError:
+                pass
+        raise IncorrectLookupParameters(f"run must be a run number, not {value!r}")
+
     def lookups(self, request, model_admin):
         value = self.value()
-        return [(value, f"run #{value}")] if value and value.isdigit() else []
+        return [(value, f"run #{value}")] if value and value.isascii() and value.isdigit() else []
 
     def queryset(self, request, queryset):
-        if self.value() and self.value().isdigit():
-            return queryset.filter(pk__in=SyncAttempt.objects.filter(run_id=self.value()).values("record_id"))
-        return queryset
+        run_id = self.run_id()
+        if run_id is None:
+            return queryset
+        return queryset.filter(pk__in=SyncAttempt.objects.filter(run_id=run_id).values("record_id"))
 
 
 class MissingFilter(admin.SimpleListFilter):
@@ -179,7 +174,7 @@ class RecordAdmin(ReadOnlyAdmin, admin.ModelAdmin):
         records = self.scoped(request, queryset, Role.OPERATOR).filter(status__in=RecordStatus.replayable())
         form = ReplayForm(request.POST if request.POST.get("confirm") == "yes" else None)
         if form.is_valid():
-            count = request_replay(records, request.user, form.cleaned_data["reason"], request_id(request))
+            count, _ = request_replay(records, request.user, form.cleaned_data["reason"], request_id(request))
             self.message_user(request, f"Queued {count} record(s) for replay.")
             return None
         return self._confirm(request, records, form, hidden=[
@@ -193,7 +188,7 @@ class RecordAdmin(ReadOnlyAdmin, admin.ModelAdmin):
         records = SyncRecord.objects.filter(pk=record.pk, status__in=RecordStatus.replayable())
         form = ReplayForm(request.POST if request.method == "POST" else None)
         if form.is_valid():
-            count = request_replay(records, request.user, form.cleaned_data["reason"], request_id(request))
+            count, _ = request_replay(records, request.user, form.cleaned_data["reason"], request_id(request))
             self.message_user(request, f"Queued {count} record(s) for replay.")
             return HttpResponseRedirect(reverse("admin:integrations_syncrecord_change", args=[record.pk]))
         return self._confirm(request, records, form, hidden=[])

@@ -12,10 +12,10 @@ from typing import Any
 
 from django.db import transaction
 
-from integrations.engine.audit import audit
-from integrations.engine.tenants import AUTH_KEYS, SECRET_KEYS
+from integrations.engine.audit import audit_event
 from integrations.models import Connection, Integration
 from integrations.systems.redaction import redact
+from integrations.systems.schema import auth_setting_keys_for, secret_keys_for
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -33,16 +33,6 @@ def request_id(request: Any) -> str:
     rid = given if _REQUEST_ID_RE.match(given) else uuid.uuid4().hex
     request._audit_request_id = rid
     return rid
-
-
-def secret_keys_for(method: str) -> tuple[str, ...]:
-    required, optional = AUTH_KEYS.get(method, ((), ()))
-    return tuple(k for k in (*required, *optional) if k in SECRET_KEYS)
-
-
-def auth_setting_keys_for(method: str) -> tuple[str, ...]:
-    required, optional = AUTH_KEYS.get(method, ((), ()))
-    return tuple(k for k in (*required, *optional) if k not in SECRET_KEYS)
 
 
 def merged_secrets(current: dict[str, Any], method: str, incoming: dict[str, str]) -> dict[str, str]:
@@ -80,18 +70,23 @@ def save_connection(connection: Connection | None, data: dict[str, Any], *, acto
         connection.token_cache = {}
         connection.token_expires_at = None
         connection.refresh_token_expires_at = None
+    event = None
+    if created or changed or secrets_changed:
+        # "rotated" names the secrets that got a new value (a key named *secret* would be
+        # masked by the redaction of audit details); values never reach the audit trail. The
+        # event is built (and redacted) before the transaction, so no lock is held meanwhile.
+        what = ", ".join([*changed, *(["secrets (" + ", ".join(secrets_changed) + ")"] if secrets_changed else [])])
+        event = audit_event(connection.tenant_id, "connection.created" if created else "connection.updated",
+                            f"{connection.name} {'created' if created else 'updated'} through the API"
+                            + (f": {what}" if what and not created else ""),
+                            actor=actor, request_id=request_id,
+                            detail={"system": connection.system, "changed": changed, "rotated": secrets_changed,
+                                    "settings": redact(connection.settings or {}), "token_reset": bool(logon_changed)})
     with transaction.atomic():
         connection.save()
-        if created or changed or secrets_changed:
-            # "rotated" names the secrets that got a new value (a key named *secret* would be
-            # masked by the redaction of audit details); values never reach the audit trail.
-            what = ", ".join([*changed, *(["secrets (" + ", ".join(secrets_changed) + ")"] if secrets_changed else [])])
-            audit(connection.tenant_id, "connection.created" if created else "connection.updated",
-                  f"{connection.name} {'created' if created else 'updated'} through the API"
-                  + (f": {what}" if what and not created else ""),
-                  actor=actor, connection_id=connection.pk, request_id=request_id,
-                  detail={"system": connection.system, "changed": changed, "rotated": secrets_changed,
-                          "settings": redact(connection.settings or {}), "token_reset": bool(logon_changed)})
+        if event is not None:
+            event.connection_id = connection.pk
+            event.save()
     return connection
 
 
@@ -103,11 +98,12 @@ def update_integration(integration: Integration, data: dict[str, Any], *, actor:
             setattr(integration, name, data[name])
     changed = [name for name in before if before[name] != getattr(integration, name)]
     if changed:
+        event = audit_event(integration.tenant_id, "integration.updated",
+                            f"{integration.name} updated through the API: {', '.join(changed)}",
+                            actor=actor, integration_id=integration.pk, request_id=request_id,
+                            detail={"changed": changed, "before": redact(before),
+                                    "after": redact({name: getattr(integration, name) for name in before})})
         with transaction.atomic():
             integration.save(update_fields=changed)
-            audit(integration.tenant_id, "integration.updated",
-                  f"{integration.name} updated through the API: {', '.join(changed)}",
-                  actor=actor, integration_id=integration.pk, request_id=request_id,
-                  detail={"changed": changed, "before": redact(before),
-                          "after": redact({name: getattr(integration, name) for name in before})})
+            event.save()
     return integration

@@ -12,8 +12,8 @@ from rest_framework import serializers
 
 from accounts.models import Role, Tenant
 from accounts.scoping import tenants_for
-from integrations.api.actions import auth_setting_keys_for, merged_secrets, secret_keys_for
-from integrations.engine.tenants import AUTH_KEYS, SECRET_KEYS
+from integrations.api.actions import merged_secrets
+from integrations.flows import get_flow
 from integrations.models import (
     AuditEvent,
     AuthMethod,
@@ -27,15 +27,9 @@ from integrations.models import (
     System,
 )
 from integrations.systems.redaction import redact, redact_text
-
-# Integration settings the engine and clients read, with the type each must have.
-INTEGRATION_SETTING_TYPES: dict[str, tuple[type, int | None]] = {
-    "page_size": (int, 1),
-    "batch_size": (int, 1),
-    "call_budget": (int, 0),
-    "supplier_writeback": (bool, None),
-    "field_names": (dict, None),
-}
+from integrations.systems.registry import connection_settings_errors
+from integrations.systems.schema import AUTH_KEYS, SECRET_KEYS, auth_setting_keys_for, secret_keys_for
+from integrations.tasks import REPLAY_REASON_MAX, REPLAY_REASON_MIN
 
 
 class TenantField(serializers.SlugRelatedField):
@@ -109,14 +103,6 @@ class ConnectionSerializer(serializers.ModelSerializer):
         data["settings"] = {k: v for k, v in (instance.settings or {}).items() if k not in SECRET_KEYS}
         return data
 
-    def validate_settings(self, value: dict[str, Any]) -> dict[str, Any]:
-        misplaced = sorted(k for k in value if k in SECRET_KEYS)
-        if misplaced:
-            raise serializers.ValidationError(
-                f"{', '.join(misplaced)}: secrets go in 'secrets', which is write-only and never shown back."
-            )
-        return value
-
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         instance: Connection | None = self.instance
         errors: dict[str, str] = {}
@@ -148,7 +134,11 @@ class ConnectionSerializer(serializers.ModelSerializer):
             missing_secrets = [k for k in required if k in SECRET_KEYS and not merged.get(k)]
             if missing_secrets:
                 errors["secrets"] = f"{', '.join(missing_secrets)}: required for {method}."
-        settings = current("settings") or {}
+        settings = current("settings")
+        problems = connection_settings_errors(system, method, settings)
+        if problems:
+            errors["settings"] = problems
+            raise serializers.ValidationError(errors)
         required = AUTH_KEYS.get(method, ((), ()))[0]
         needed = [k for k in auth_setting_keys_for(method) if k in required and not settings.get(k)]
         if method == AuthMethod.OAUTH2_REFRESH_TOKEN and system == System.SAGE_X3 and not settings.get("token_url"):
@@ -197,15 +187,8 @@ class IntegrationSerializer(serializers.ModelSerializer):
         read_only_fields = ["uuid", "kind", "enabled", "created_at"]
 
     def validate_settings(self, value: dict[str, Any]) -> dict[str, Any]:
-        problems = []
-        for key, (kind, minimum) in INTEGRATION_SETTING_TYPES.items():
-            if key not in value:
-                continue
-            item = value[key]
-            if kind is int and (isinstance(item, bool) or not isinstance(item, int) or item < (minimum or 0)):
-                problems.append(f"{key}: must be a whole number of at least {minimum}")
-            elif kind is not int and not isinstance(item, kind):
-                problems.append(f"{key}: must be {'true or false' if kind is bool else 'an object'}")
+        instance: Integration | None = self.instance
+        problems = get_flow(instance.kind).settings_errors(value) if instance else []
         if problems:
             raise serializers.ValidationError(problems)
         return value
@@ -298,7 +281,7 @@ def id_list() -> serializers.ListField:
 
 
 class ReplaySerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=500, help_text=REASON_HELP)
+    reason = serializers.CharField(min_length=REPLAY_REASON_MIN, max_length=REPLAY_REASON_MAX, help_text=REASON_HELP)
 
 
 class BulkReplaySerializer(ReplaySerializer):

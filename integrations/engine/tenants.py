@@ -19,17 +19,9 @@ from integrations.engine.runner import ensure_streams
 from integrations.flows import flow_kinds, get_flow
 from integrations.models import AuthMethod, Connection, Integration, Schedule, StreamState, System
 from integrations.systems.redaction import redact
+from integrations.systems.registry import connection_settings_errors
+from integrations.systems.schema import AUTH_KEYS, SECRET_KEYS
 
-# method → (required keys, optional keys); keys named in SECRET_KEYS are stored encrypted.
-AUTH_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "basic": (("username", "password"), ()),
-    "oauth2_client_credentials": (("client_id", "client_secret"), ("token_url", "scope", "service_account")),
-    "oauth2_refresh_token": (("client_id", "client_secret", "refresh_token"), ("token_url",)),
-    # Sage Intacct: Web Services sender + API user; the company id may sit here or in "company".
-    "session": (("sender_id", "sender_password", "user_id", "user_password"),
-                ("company_id", "entity_id", "location_id")),
-}
-SECRET_KEYS = frozenset({"password", "client_secret", "refresh_token", "sender_password", "user_password"})
 CONNECTION_KEYS = frozenset({
     "name", "system", "url", "port", "folder", "company", "auth", "table_profile", "tables", "settings",
 })
@@ -125,6 +117,9 @@ def validate(doc: Any) -> list[str]:
                         _text(auth, "token_url", f"{path}.auth", errors)
                 if system == "sage_intacct":
                     errors.extend(_intacct_errors(conn, auth, method, path))
+                if method in AUTH_KEYS and isinstance(conn.get("settings", {}), dict):
+                    errors.extend(f"{path}.settings.{problem}" for problem in connection_settings_errors(
+                        system, method, _connection_settings(conn, method, auth)))
     kinds = dict(flow_kinds())
     integrations = doc.get("integrations", [])
     if _require(integrations, "$.integrations", errors, list):
@@ -154,8 +149,8 @@ def validate(doc: Any) -> list[str]:
                         errors.append(f"{path}.{side}: {kind} needs a {wanted} connection, {ref!r} is {names[ref]}")
             if "enabled" in integ and not isinstance(integ["enabled"], bool):
                 errors.append(f"{path}.enabled: must be true or false")
-            if "settings" in integ:
-                _require(integ["settings"], f"{path}.settings", errors)
+            if "settings" in integ and _require(integ["settings"], f"{path}.settings", errors) and flow:
+                errors.extend(f"{path}.settings.{problem}" for problem in flow.settings_errors(integ["settings"]))
             schedules = integ.get("schedules", {})
             if _require(schedules, f"{path}.schedules", errors) and flow:
                 for stream, value in schedules.items():
@@ -191,12 +186,13 @@ def _intacct_errors(conn: dict, auth: dict, method: str, path: str) -> list[str]
     return errors
 
 
-def _split_auth(conn: dict) -> tuple[str, dict, dict]:
-    auth = dict(conn["auth"])
-    method = auth.pop("method")
-    settings = {k: v for k, v in auth.items() if k not in SECRET_KEYS}
-    secrets = {k: v for k, v in auth.items() if k in SECRET_KEYS}
-    return method, settings, secrets
+def _connection_settings(conn: dict, method: str, auth: dict) -> dict:
+    """The connection's settings document: its settings, the auth method's non-secret keys, the tables."""
+    settings = {**conn.get("settings", {}), **{k: v for k, v in auth.items() if k != "method" and k not in SECRET_KEYS}}
+    for key in ("table_profile", "tables"):
+        if conn.get(key):
+            settings[key] = conn[key]
+    return settings
 
 
 def _credential_fingerprint(conn: Connection) -> tuple:
@@ -220,12 +216,9 @@ def load_document(doc: Any, *, dry_run: bool = False, actor: Any = None) -> Load
         plan.actions.append(f"{'create' if created else 'update'} tenant {tenant.slug}")
         connections: dict[str, Connection] = {}
         for conn in doc.get("connections", []):
-            method, auth_settings, secrets = _split_auth(conn)
-            settings = {**conn.get("settings", {}), **auth_settings}
-            if conn.get("table_profile"):
-                settings["table_profile"] = conn["table_profile"]
-            if conn.get("tables"):
-                settings["tables"] = conn["tables"]
+            method = conn["auth"]["method"]
+            settings = _connection_settings(conn, method, conn["auth"])
+            secrets = {k: v for k, v in conn["auth"].items() if k in SECRET_KEYS}
             obj = Connection.objects.filter(tenant=tenant, name=conn["name"]).first()
             verb = "update" if obj else "create"
             obj = obj or Connection(tenant=tenant, name=conn["name"])

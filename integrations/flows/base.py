@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 from integrations.systems.errors import SyncError
+from integrations.systems.schema import BOOL, INT, MAP, Setting, settings_errors
 
 
 class NeedsMapping(Exception):
@@ -227,6 +228,19 @@ class ReferenceStream(Stream):
         raise NotImplementedError
 
 
+# Integration settings every pair accepts: the engine's, and the clients' sizes they override.
+ENGINE_SETTINGS = (
+    Setting("page_size", INT, minimum=1, maximum=10_000, help="Records per source page; overrides the connection's."),
+    Setting("batch_size", INT, minimum=1, maximum=1_000, help="Items per target batch call; overrides the connection's."),
+    Setting("call_budget", INT, default=0, minimum=0, maximum=10_000_000,
+            help="API calls one run may make per connection (0: no limit)."),
+)
+# Settings shared by the pairs that stage into ServiceNow.
+FIELD_NAMES = Setting("field_names", MAP, nested=True, max_length=80,
+                      help="Target column names renamed per table, e.g. {\"invoice\": {\"subtotal\": \"u_net\"}}.")
+WRITEBACK = Setting("supplier_writeback", BOOL, default=False, help="Also write supplier changes back to the ERP.")
+
+
 class Flow:
     """One pair from the seeds: its kind, the systems it joins and its streams in order."""
 
@@ -235,6 +249,12 @@ class Flow:
     source_system: ClassVar[str]
     target_system: ClassVar[str]
     streams: ClassVar[tuple[type[Stream], ...]]
+    # the pair's own integration settings, besides ENGINE_SETTINGS
+    settings: ClassVar[tuple[Setting, ...]] = ()
+
+    def settings_errors(self, value: Any) -> list[str]:
+        """Every problem of an integration's settings document; empty when valid."""
+        return settings_errors(value, ENGINE_SETTINGS, extra=self.settings)
 
     def stream(self, name: str) -> Stream:
         for cls in self.streams:

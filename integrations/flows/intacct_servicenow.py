@@ -18,6 +18,7 @@ from typing import Any
 
 from integrations.flows import register
 from integrations.flows.base import (
+    FIELD_NAMES,
     Flow,
     NeedsMapping,
     RecordStream,
@@ -40,6 +41,7 @@ from integrations.flows.servicenow_common import (
     upsert_with_lines,
 )
 from integrations.systems.intacct import iso_date, to_cursor
+from integrations.systems.schema import BOOL, TEXT, Setting
 
 
 # --- reference data ---------------------------------------------------------------------------
@@ -259,3 +261,14 @@ class SageIntacctServiceNow(Flow):
     target_system = "servicenow"
     streams = (IntacctGlAccounts, SnGlAccounts, IntacctDepartments, SnCostCenters, Vendors, Bills,
                ApprovedInvoices)
+    settings = (
+        FIELD_NAMES,
+        Setting("source_system_field", TEXT, default="u_source_system", max_length=80,
+                help="ServiceNow invoice column naming the system an invoice came from."),
+        Setting("approval_field", TEXT, default="approval", max_length=80,
+                help="ServiceNow invoice column that says it is approved."),
+        Setting("approved_value", TEXT, default="approved", max_length=80,
+                help="The value of that column on an approved invoice."),
+        Setting("create_bills_from_servicenow", BOOL, default=True,
+                help="Create an Intacct bill for an invoice approved in ServiceNow that did not come from Intacct."),
+    )

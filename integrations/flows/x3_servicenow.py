@@ -17,6 +17,8 @@ from typing import Any
 
 from integrations.flows import register
 from integrations.flows.base import (
+    FIELD_NAMES,
+    WRITEBACK,
     Conflict,
     Flow,
     InvalidRecord,
@@ -322,3 +324,4 @@ class SageX3ToServiceNow(Flow):
     target_system = "servicenow"
     streams = (X3GlAccounts, SnGlAccounts, X3CostCenters, SnCostCenters, Suppliers, SuppliersToX3,
                PurchaseOrders, Invoices)
+    settings = (FIELD_NAMES, WRITEBACK)

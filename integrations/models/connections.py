@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from encrypted_fields.fields import EncryptedJSONField
 
 from accounts.models import Tenant
+from integrations.systems.registry import connection_settings_errors
 
 
 class System(models.TextChoices):
@@ -136,6 +138,12 @@ class Connection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_system_display()})"
+
+    def clean(self) -> None:
+        super().clean()
+        errors = connection_settings_errors(self.system, self.auth_method, self.settings)
+        if errors:
+            raise ValidationError({"settings": errors})
 
     @property
     def address(self) -> str:

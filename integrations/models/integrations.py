@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db import models
 
 from accounts.models import Tenant
+from integrations.flows import flow_kinds, get_flow
 from integrations.models.connections import Connection
 
 
@@ -73,6 +75,13 @@ class Integration(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if self.kind in dict(flow_kinds()):
+            errors = get_flow(self.kind).settings_errors(self.settings)
+            if errors:
+                raise ValidationError({"settings": errors})
 
 
 class StreamState(models.Model):

@@ -59,6 +59,7 @@ from integrations.systems.intacct_envelope import (
 )
 from integrations.systems.intacct_xml import child_text, element
 from integrations.systems.redaction import redact_text
+from integrations.systems.schema import INT, Setting
 from integrations.systems.spec import ConnectionSpec, EventSink, ignore_event
 
 GATEWAY_URL = "https://api.intacct.com/ia/xml/xmlgw.phtml"
@@ -66,6 +67,16 @@ SESSION_MAX_AGE = timedelta(minutes=50)
 MAX_PAGE_SIZE = 1000
 DEFAULT_SCAN_WINDOW = 5000
 DEFAULT_WRITE_BATCH = 50
+
+# The settings a Sage Intacct connection accepts (validated wherever they are entered).
+SETTINGS = (
+    Setting("page_size", INT, default=MAX_PAGE_SIZE, minimum=1, maximum=MAX_PAGE_SIZE,
+            help="Records per readByQuery page (Intacct allows 1,000)."),
+    Setting("write_batch", INT, default=DEFAULT_WRITE_BATCH, minimum=1, maximum=100,
+            help="Functions per write request (Intacct allows 100)."),
+    Setting("scan_window", INT, default=DEFAULT_SCAN_WINDOW, minimum=1, maximum=100_000,
+            help="Records ordered by modification time per pass (readByQuery cannot sort)."),
+)
 WHEN_FORMAT = "%m/%d/%Y %H:%M:%S"  # WHENMODIFIED on the wire [C]; its time zone is [U]
 CURSOR_FORMAT = "%Y-%m-%d %H:%M:%S"  # how we store it: sortable
 

@@ -12,24 +12,25 @@ import re
 from typing import Any
 
 MASK = "********"
+# Redaction runs on anything: a 1 MB settings value, a 65,000-character URL in a 404 log line.
+# Longer text is cut (and says so), and every pattern below is linear in its input: possessive
+# quantifiers never backtrack, and a secret word is looked for only inside a name already cut
+# out by the pattern, never by a pattern that scans ahead from every position.
+MAX_REDACT_CHARS = 1_048_576
 
 _SECRET_KEY_RE = re.compile(
     r"(pass(word|wd)?|secret|token|authorization|session_?id|sessionid|api_?key|app_?key|"
     r"credential|private|signature|hmac|operatorpassword|companypassword|userid_secret)",
     re.IGNORECASE,
 )
-_SECRET_WORDS = r"[A-Za-z_]*(?:password|secret|token|sessionid|api_key)[A-Za-z_]*"
-# (pattern, replacement) pairs; each keeps the key and masks the value.
-_TEXT_RULES: list[tuple[re.Pattern[str], str]] = [
-    # key=value in query strings and form bodies (SYSPRO OperatorPassword=..., token=...)
-    (re.compile(rf"(?P<k>{_SECRET_WORDS})=[^&\s\"']+", re.IGNORECASE), rf"\g<k>={MASK}"),
-    # JSON "key": "value"
-    (re.compile(rf"(?P<k>\"{_SECRET_WORDS}\"\s*:\s*)\"[^\"]*\"", re.IGNORECASE), rf'\g<k>"{MASK}"'),
-    # XML <password>...</password>, <sessionid>...</sessionid> (Intacct)
-    (re.compile(r"<(?P<k>password|sessionid|userpassword|senderpassword)>[^<]*</(?P=k)>", re.IGNORECASE),
-     rf"<\g<k>>{MASK}</\g<k>>"),
-]
-_AUTH_HEADER_RE = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/=]+", re.IGNORECASE)
+# Words that make a name in free text (``name=value``, ``"name": "value"``) a secret. ``userid``
+# is SYSPRO's session id in query strings (``...?UserId=...&...``).
+_SECRET_WORDS = ("password", "secret", "token", "sessionid", "session_id", "apikey", "api_key", "userid")
+_SECRET_WORD_RE = re.compile("|".join(_SECRET_WORDS), re.IGNORECASE)
+_PAIR_RE = re.compile(r"(?<![A-Za-z_])([A-Za-z_]++)=([^&\s\"']++)")  # query strings, form bodies
+_JSON_RE = re.compile(r"\"([A-Za-z_]++)\"(\s*+:\s*+)\"(?:[^\"\\]++|\\.)*+\"")
+_XML_RE = re.compile(r"<(password|sessionid|userpassword|senderpassword)>[^<]*+</\1>", re.IGNORECASE)  # Intacct
+_AUTH_HEADER_RE = re.compile(r"\b(Bearer|Basic)\s++[A-Za-z0-9\-._~+/=]++", re.IGNORECASE)
 
 
 def is_secret_key(key: str) -> bool:
@@ -50,14 +51,34 @@ def redact(value: Any) -> Any:
     return value
 
 
+def _mask_pair(match: re.Match[str]) -> str:
+    return f"{match.group(1)}={MASK}" if _SECRET_WORD_RE.search(match.group(1)) else match.group(0)
+
+
+def _mask_json(match: re.Match[str]) -> str:
+    return f'"{match.group(1)}"{match.group(2)}"{MASK}"' if _SECRET_WORD_RE.search(match.group(1)) else match.group(0)
+
+
 def redact_text(text: str, extra: list[str] | tuple[str, ...] = ()) -> str:
-    """Mask secrets inside free text; ``extra`` are known secret values to mask verbatim."""
+    """Mask secrets inside free text; ``extra`` are known secret values to mask verbatim.
+
+    Linear in the text and bounded: text past ``MAX_REDACT_CHARS`` is cut off, not scanned.
+    """
+    if len(text) > MAX_REDACT_CHARS:
+        text = f"{text[:MAX_REDACT_CHARS]}… [{len(text) - MAX_REDACT_CHARS} more characters cut]"
     for secret in extra:
         if secret and len(secret) >= 4:
             text = text.replace(secret, MASK)
-    text = _AUTH_HEADER_RE.sub(lambda m: f"{m.group(1)} {MASK}", text)
-    for pattern, replacement in _TEXT_RULES:
-        text = pattern.sub(replacement, text)
+    lower = text.lower()
+    if "bearer" in lower or "basic" in lower:
+        text = _AUTH_HEADER_RE.sub(lambda m: f"{m.group(1)} {MASK}", text)
+    if any(word in lower for word in _SECRET_WORDS):
+        if "=" in text:
+            text = _PAIR_RE.sub(_mask_pair, text)
+        if ":" in text:
+            text = _JSON_RE.sub(_mask_json, text)
+        if "<" in text:
+            text = _XML_RE.sub(lambda m: f"<{m.group(1)}>{MASK}</{m.group(1)}>", text)
     return text
 
 

@@ -21,6 +21,7 @@ import requests
 from integrations.systems.auth import BearerAuth, TokenManager, TokenStore, oauth2_fetcher
 from integrations.systems.errors import DataError, SyncError
 from integrations.systems.http import BasicAuth, CallCounter, HttpClient, HttpPolicy, default_classifier
+from integrations.systems.schema import INT, MAP, TEXT, Setting
 from integrations.systems.spec import ConnectionSpec, EventSink, ignore_event
 
 REFRESH_TOKEN_LIFETIME = timedelta(days=30)
@@ -51,6 +52,16 @@ DEFAULT_FIELDS: dict[str, dict[str, str]] = {
 }
 # [U] The date-time literal form of `where` is not documented; configurable per connection.
 DEFAULT_WHERE = "{field} ge @{since}@"
+
+# The settings a Sage X3 connection accepts (validated wherever they are entered).
+SETTINGS = (
+    Setting("folder", TEXT, max_length=30, help="The X3 folder (endpoint), e.g. SEED; the connection's company field wins."),
+    Setting("page_size", INT, default=200, minimum=1, maximum=10_000, help="Records per api1 page (count=)."),
+    Setting("where_template", TEXT, default=DEFAULT_WHERE, max_length=200,
+            help="The incremental filter; {field} and {since} are filled in."),
+    Setting("x3_fields", MAP, nested=True, max_length=80, help="X3 field names by class and logical field."),
+    Setting("representations", MAP, max_length=80, help="Representation names by class, e.g. {\"PINVOICE\": \"ZPINV\"}."),
+)
 
 
 class X3Shape:

@@ -21,6 +21,7 @@ import requests
 from integrations.systems.auth import BearerAuth, TokenManager, TokenStore, oauth2_fetcher
 from integrations.systems.errors import DataError, SyncError, SystemicError, TransientError
 from integrations.systems.http import BasicAuth, CallCounter, HttpClient, HttpPolicy, default_classifier
+from integrations.systems.schema import INT, LIST, MAP, TEXT, Setting
 from integrations.systems.spec import ConnectionSpec, EventSink, ignore_event
 
 # Logical table → name, per table profile (API_FACTS "Decisions"). Each is overridable per
@@ -54,6 +55,20 @@ PROFILE_ROLES: dict[str, list[str]] = {
 DEFAULT_CODE_FIELDS = {"gl_account": "account_number", "cost_center": "code", "supplier": "supplier_number"}
 DEFAULT_LABEL_FIELDS = {"gl_account": "name", "cost_center": "name", "supplier": "name"}
 DEFAULT_SOURCE_ID_FIELD = "u_source_key"
+
+# The settings a ServiceNow connection accepts (validated wherever they are entered).
+SETTINGS = (
+    Setting("table_profile", TEXT, default="seed", choices=tuple(TABLE_PROFILES),
+            help="Which ServiceNow tables to stage into: 'seed' (Source-to-Pay staging) or 'apo' (Accounts Payable Operations)."),
+    Setting("tables", MAP, max_length=80, help="Table names overriding the profile's, by logical table."),
+    Setting("code_fields", MAP, max_length=80, help="Column holding the code of a GL account, cost center or supplier."),
+    Setting("label_fields", MAP, max_length=80, help="Column holding the name of a GL account, cost center or supplier."),
+    Setting("source_id_field", TEXT, default=DEFAULT_SOURCE_ID_FIELD, max_length=80,
+            help="Column that stores our source identity, used to find rows written before."),
+    Setting("required_roles", LIST, max_length=80, help="Roles the integration user must hold (checked by the connection test)."),
+    Setting("page_size", INT, default=1000, minimum=1, maximum=10_000, help="Rows per Table API read (at most 10,000)."),
+    Setting("batch_size", INT, default=200, minimum=1, maximum=1_000, help="Items per Batch API call."),
+)
 LOOKUP_CHUNK = 100
 # What a write asks back: a written row's id and version, not the whole row rendered with its
 # reference links (a thousand full rows per batch answer is most of the bytes of a sync).

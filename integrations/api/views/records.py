@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from accounts.models import Role
 from integrations import tasks
+from integrations.api.actions import request_id
 from integrations.api.filters import CHOICE, INT, PREFIX, Filter, parameters
 from integrations.api.pagination import RecordCursor
 from integrations.api.serializers import (
@@ -86,5 +87,6 @@ class RecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, TenantScop
         if refused:
             raise ValidationError({"ids": f"Only failed or held records can be replayed; not: {', '.join(refused)}. "
                                           "Nothing was queued."})
-        task_id = tasks.queue_replay([r.pk for r in records], self.request.user, reason)
-        return Response({"task_id": task_id, "records": len(records)}, status=status.HTTP_202_ACCEPTED)
+        count, task_id = tasks.request_replay(SyncRecord.objects.filter(pk__in=[r.pk for r in records]),
+                                              self.request.user, reason, request_id(self.request))
+        return Response({"task_id": task_id, "records": count}, status=status.HTTP_202_ACCEPTED)
