@@ -56,8 +56,8 @@ def tenant_doc(x3_sim: SageX3Simulator) -> dict:
 
 @pytest.fixture
 def integration(db, sandbox, tenant_doc):
-    from integrations.engine.tenants import load_document
     from integrations.models import Integration
+    from integrations.tenants import load_document
 
     load_document(tenant_doc)
     return Integration.objects.select_related("source", "target", "tenant").get(name="x3-to-sn")

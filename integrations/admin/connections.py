@@ -18,7 +18,8 @@ from integrations.admin.filters import ScopedRelatedFilter
 from integrations.engine.audit import audit, audit_event
 from integrations.models import Connection
 from integrations.systems.redaction import redact, redact_text
-from integrations.systems.schema import SECRET_KEYS
+from integrations.systems.registry import schema_for
+from integrations.systems.schema import SECRET_KEYS, ConnectionFields, auth_setting_keys_for, secret_keys_for
 from integrations.tasks import queue_test
 
 SET = "••••• set"
@@ -33,24 +34,19 @@ def _secret_input(key: str) -> forms.CharField:
     )
 
 
-SECRET_FIELDS = {f"secret_{key}": key for key in sorted(SECRET_KEYS)}
-
-
 class _ConnectionForm(forms.ModelForm):
-    """The model's fields minus ``secrets``, plus one write-only input per secret."""
+    """The model's fields minus ``secrets``, plus one write-only input per secret of the system.
+
+    Which secrets, and what the address, company and settings mean, come from the system's
+    connection schema (``systems/``); see :func:`connection_form`.
+    """
 
     url = forms.URLField(
         max_length=500,
         assume_scheme="https",
         help_text=Connection._meta.get_field("url").help_text,
     )
-    forget = forms.MultipleChoiceField(
-        required=False,
-        choices=[(key, key.replace("_", " ")) for key in sorted(SECRET_KEYS)],
-        widget=forms.CheckboxSelectMultiple,
-        label="Forget stored secrets",
-        help_text="Removes the ticked secrets, e.g. after switching the auth method.",
-    )
+    secret_keys: tuple[str, ...] = ()
 
     class Meta:
         model = Connection
@@ -59,16 +55,74 @@ class _ConnectionForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         stored = self.instance.secrets or {}
-        for name, key in SECRET_FIELDS.items():
-            self.fields[name].help_text = f"{SET}; leave blank to keep it." if stored.get(key) else "Not set."
+        for key in self.secret_keys:
+            self.fields[f"secret_{key}"].help_text = f"{SET}; leave blank to keep it." if stored.get(key) else "Not set."
+        self.fields["forget"].choices = [(key, key.replace("_", " ")) for key in self.secret_keys]
+        schema = schema_for(self.instance.system) if self.instance.pk else None
+        if schema is not None:
+            names = [*auth_setting_keys_for(self.instance.auth_method), *(s.name for s in schema.settings)]
+            helps = {"url": schema.url_help,
+                     "company": f"{schema.label}: {schema.company_label}." if schema.company_label else "",
+                     "settings": f"Non-secret settings of {schema.label}: {', '.join(names)}."}
+            for name, text in helps.items():
+                if text and name in self.fields:  # a read-only page has no inputs
+                    self.fields[name].help_text = text
 
     def secret_changes(self) -> dict[str, str]:
-        return {key: self.cleaned_data[name] for name, key in SECRET_FIELDS.items() if self.cleaned_data.get(name)}
+        return {key: self.cleaned_data[f"secret_{key}"] for key in self.secret_keys
+                if self.cleaned_data.get(f"secret_{key}")}
+
+    def merged_secrets(self) -> dict[str, str]:
+        """The secrets the connection would hold after this save."""
+        forget = set(self.cleaned_data.get("forget") or []) - set(self.secret_changes())
+        current = {k: v for k, v in (self.instance.secrets or {}).items() if k not in forget}
+        return {**current, **self.secret_changes()}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        schema = schema_for(data.get("system") or "")
+        if data.get("system") and schema is None:
+            self.add_error("system", f"No connector for {data['system']} yet.")
+            return data
+        if schema is None or any(name in self.errors for name in ("url", "port", "settings", "auth_method")):
+            return data
+        method = data.get("auth_method") or ""
+        fields = ConnectionFields(url=data.get("url") or "", port=data.get("port"), company=data.get("company") or "",
+                                  auth_method=method, settings=data.get("settings"),
+                                  secrets={k: v for k, v in self.merged_secrets().items() if k in secret_keys_for(method)})
+        for name, problems in schema.problems(fields).items():
+            if name == "secrets":
+                for problem in problems:
+                    key = problem.split(":", 1)[0]
+                    self.add_error(f"secret_{key}" if key in self.secret_keys else None, problem)
+            else:
+                self.add_error(name if name in self.fields else None, problems)
+        return data
 
 
-# the secret inputs are declared fields, so the admin's fieldsets may name them
-ConnectionForm = type("ConnectionForm", (_ConnectionForm,),
-                      {name: _secret_input(key) for name, key in SECRET_FIELDS.items()})
+def connection_form(system: str | None) -> type[_ConnectionForm]:
+    """The form for a connection to ``system``: only its secrets have inputs (all of them while
+    a new connection's system is not chosen yet)."""
+    schema = schema_for(system or "")
+    keys = schema.secret_keys() if schema else tuple(sorted(SECRET_KEYS))
+    fields: dict[str, Any] = {f"secret_{key}": _secret_input(key) for key in keys}
+    fields["forget"] = forms.MultipleChoiceField(
+        required=False,
+        choices=[(key, key.replace("_", " ")) for key in keys],
+        widget=forms.CheckboxSelectMultiple,
+        label="Forget stored secrets",
+        help_text="Removes the ticked secrets, e.g. after switching the auth method.",
+    )
+    return type("ConnectionForm", (_ConnectionForm,), {**fields, "secret_keys": keys})
+
+
+ConnectionForm = connection_form(None)
+
+
+def _system_of(request: HttpRequest, obj: Connection | None) -> str:
+    if obj is not None:
+        return obj.system
+    return str(request.POST.get("system") or request.GET.get("system") or "")
 
 
 @admin.register(Connection)
@@ -85,14 +139,19 @@ class ConnectionAdmin(TenantScopedAdmin, admin.ModelAdmin):
                        "secrets_state")
     actions = ("test_connections",)
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        kwargs["form"] = connection_form(_system_of(request, obj))
+        return super().get_form(request, obj, change, **kwargs)
+
     def get_fieldsets(self, request, obj=None):
         # a read-only page cannot show inputs: it says which secrets are stored, never what
         editable = obj is None or self.has_change_permission(request, obj)
+        secret_inputs = tuple(f"secret_{key}" for key in connection_form(_system_of(request, obj)).secret_keys)
         return [
             (None, {"fields": ("tenant", "name", "system", "url", "port", "company")}),
             ("Authentication", {"fields": ("auth_method", "settings")}),
             ("Secrets (write-only: never shown back)",
-             {"fields": (*SECRET_FIELDS, "forget") if editable else ("secrets_state",)}),
+             {"fields": (*secret_inputs, "forget") if editable else ("secrets_state",)}),
             ("Status", {"fields": ("status", "token_expiry", "refresh_token_expiry", "last_test_at", "test_report",
                                    "uuid")}),
         ]
@@ -100,8 +159,8 @@ class ConnectionAdmin(TenantScopedAdmin, admin.ModelAdmin):
     @admin.display(description="secrets")
     def secrets_state(self, obj: Connection) -> str:
         stored = obj.secrets or {}
-        return "; ".join(f"{key.replace('_', ' ')}: {SET if stored.get(key) else 'not set'}"
-                         for key in sorted(SECRET_KEYS))
+        keys = connection_form(obj.system).secret_keys
+        return "; ".join(f"{key.replace('_', ' ')}: {SET if stored.get(key) else 'not set'}" for key in keys)
 
     # --- columns ------------------------------------------------------------------------------
     @admin.display(description="refresh token runs out", ordering="refresh_token_expires_at")
@@ -143,7 +202,7 @@ class ConnectionAdmin(TenantScopedAdmin, admin.ModelAdmin):
         new = form.secret_changes()
         forget = set(form.cleaned_data.get("forget") or []) - set(new)
         if new or forget:
-            obj.secrets = {k: v for k, v in {**(obj.secrets or {}), **new}.items() if k not in forget}
+            obj.secrets = form.merged_secrets()
             obj.token_cache = {}  # credentials changed: the next call logs on afresh
         changed = [name for name in form.changed_data if not name.startswith("secret_") and name != "forget"]
         # built (and redacted) before the transaction, so no lock is held while it runs

@@ -16,7 +16,6 @@ from integrations.api.actions import merged_secrets
 from integrations.flows import get_flow
 from integrations.models import (
     AuditEvent,
-    AuthMethod,
     Connection,
     Integration,
     Mapping,
@@ -24,11 +23,10 @@ from integrations.models import (
     SyncAttempt,
     SyncRecord,
     SyncRun,
-    System,
 )
 from integrations.systems.redaction import redact, redact_text
-from integrations.systems.registry import connection_settings_errors
-from integrations.systems.schema import AUTH_KEYS, SECRET_KEYS, auth_setting_keys_for, secret_keys_for
+from integrations.systems.registry import SCHEMAS, schema_for
+from integrations.systems.schema import SECRET_KEYS, ConnectionFields, secret_keys_for
 from integrations.tasks import REPLAY_REASON_MAX, REPLAY_REASON_MIN
 
 
@@ -65,8 +63,9 @@ class ConnectionSerializer(serializers.ModelSerializer):
         child=serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=4000),
         write_only=True,
         required=False,
-        help_text="Write-only. Keys by auth method: " + "; ".join(
-            f"{method}: {', '.join(secret_keys_for(method))}" for method in AUTH_KEYS
+        help_text="Write-only. Keys by system and auth method: " + "; ".join(
+            f"{schema.label} {method}: {', '.join(secret_keys_for(method))}"
+            for schema in SCHEMAS.values() for method in schema.auth_methods
         ) + ". Absent or blank keys keep the stored value.",
     )
     secrets_set = serializers.SerializerMethodField(help_text="Names of the secrets that are stored (never values).")
@@ -121,30 +120,15 @@ class ConnectionSerializer(serializers.ModelSerializer):
         if (tenant is not None and name and Connection.objects.filter(tenant=tenant, name=name)
                 .exclude(pk=getattr(instance, "pk", None)).exists()):
             errors["name"] = "A connection with this name already exists in this tenant."
-        if system == System.SAGE_X3 and not current("company"):
-            errors["company"] = "Required for Sage X3: the X3 folder (endpoint) name."
-        incoming = attrs.get("secrets") or {}
-        unknown = sorted(set(incoming) - set(secret_keys_for(method)))
-        if unknown:
-            errors["secrets"] = (f"{', '.join(unknown)}: not a secret of {method} "
-                                 f"(expected: {', '.join(secret_keys_for(method)) or 'none'}).")
-        else:
-            merged = merged_secrets(getattr(instance, "secrets", None) or {}, method, incoming)
-            required = AUTH_KEYS.get(method, ((), ()))[0]
-            missing_secrets = [k for k in required if k in SECRET_KEYS and not merged.get(k)]
-            if missing_secrets:
-                errors["secrets"] = f"{', '.join(missing_secrets)}: required for {method}."
-        settings = current("settings")
-        problems = connection_settings_errors(system, method, settings)
-        if problems:
-            errors["settings"] = problems
+        schema = schema_for(system)
+        if schema is None:
+            errors["system"] = f"No connector for {system} yet."
             raise serializers.ValidationError(errors)
-        required = AUTH_KEYS.get(method, ((), ()))[0]
-        needed = [k for k in auth_setting_keys_for(method) if k in required and not settings.get(k)]
-        if method == AuthMethod.OAUTH2_REFRESH_TOKEN and system == System.SAGE_X3 and not settings.get("token_url"):
-            needed.append("token_url")
-        if needed:
-            errors["settings"] = f"{', '.join(needed)}: required for {method}."
+        secrets = merged_secrets(getattr(instance, "secrets", None) or {}, method, attrs.get("secrets") or {})
+        fields = ConnectionFields(url=current("url") or "", port=current("port"), company=current("company") or "",
+                                  auth_method=method, settings=current("settings"), secrets=secrets)
+        for field_name, messages in schema.problems(fields).items():
+            errors.setdefault(field_name, messages)
         if errors:
             raise serializers.ValidationError(errors)
         return attrs

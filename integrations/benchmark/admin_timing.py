@@ -51,8 +51,8 @@ def build(rows: int) -> dict[str, Any]:
     from accounts.models import Membership, Role
     from integrations.benchmark.pairs import PAIRS
     from integrations.engine.bulk import insert_many
-    from integrations.engine.tenants import load_document
     from integrations.models import AuditEvent, Integration, SyncRecord
+    from integrations.tenants import load_document
 
     load_document(PAIRS["x3-servicenow"].document("http://127.0.0.1:9", "http://127.0.0.1:9"), actor="benchmark")
     integration = Integration.objects.select_related("tenant").get()

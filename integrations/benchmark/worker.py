@@ -65,9 +65,9 @@ def sync(config: dict[str, Any]) -> dict[str, Any]:
     from integrations.benchmark.measure import peak_rss_mb, reset_peak_rss, tally_http
     from integrations.engine.mappings import approve
     from integrations.engine.runner import ensure_streams, run_integration
-    from integrations.engine.tenants import load_document
     from integrations.flows import get_flow
     from integrations.models import Integration, Mapping, MappingStatus, SyncRecord
+    from integrations.tenants import load_document
 
     call_command("migrate", verbosity=0)
     load_document(config["document"], actor="benchmark")

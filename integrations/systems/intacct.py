@@ -59,7 +59,7 @@ from integrations.systems.intacct_envelope import (
 )
 from integrations.systems.intacct_xml import child_text, element
 from integrations.systems.redaction import redact_text
-from integrations.systems.schema import INT, Setting
+from integrations.systems.schema import INT, ConnectionFields, ConnectionSchema, Problems, Setting
 from integrations.systems.spec import ConnectionSpec, EventSink, ignore_event
 
 GATEWAY_URL = "https://api.intacct.com/ia/xml/xmlgw.phtml"
@@ -76,6 +76,36 @@ SETTINGS = (
             help="Functions per write request (Intacct allows 100)."),
     Setting("scan_window", INT, default=DEFAULT_SCAN_WINDOW, minimum=1, maximum=100_000,
             help="Records ordered by modification time per pass (readByQuery cannot sort)."),
+)
+
+
+def _intacct_checks(fields: ConnectionFields) -> Problems:
+    """Intacct signs in per sender, company and user: the company id once, one entity."""
+    found: Problems = {}
+    settings = fields.settings if isinstance(fields.settings, dict) else {}
+    company, in_settings = fields.company, settings.get("company_id")
+    if not (company or in_settings):
+        found["company"] = ["required for Sage Intacct: the company id (or the company_id setting)"]
+    elif company and in_settings and company != in_settings:
+        found["settings"] = [f"company_id: {in_settings!r} differs from the company {company!r}"]
+    entity, location = settings.get("entity_id"), settings.get("location_id")
+    if entity and location and entity != location:
+        found.setdefault("settings", []).append(f"location_id: {location!r} differs from entity_id {entity!r} (give one)")
+    return found
+
+
+SCHEMA = ConnectionSchema(
+    system="sage_intacct",
+    label="Sage Intacct",
+    auth_methods=("session",),
+    settings=SETTINGS,
+    help="Sage Intacct's XML gateway: a Web Services sender plus an API user of the company.",
+    url_help="The XML gateway, e.g. https://api.intacct.com/ia/xml/xmlgw.phtml.",
+    company_label="the Intacct company id",
+    key_help={"sender_id": "The Web Services sender id (Sage issues it with the Web Services licence).",
+              "user_id": "The Web Services user of the company (not a person's login).",
+              "entity_id": "The entity to work in, for a multi-entity company (leave empty for top level)."},
+    extra_checks=_intacct_checks,
 )
 WHEN_FORMAT = "%m/%d/%Y %H:%M:%S"  # WHENMODIFIED on the wire [C]; its time zone is [U]
 CURSOR_FORMAT = "%Y-%m-%d %H:%M:%S"  # how we store it: sortable

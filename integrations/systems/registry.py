@@ -1,4 +1,7 @@
-"""Which client module serves which system."""
+"""The systems the portal can connect to: each one's connection schema and client builder.
+
+A new system is one module in ``systems/`` with a ``SCHEMA`` and a ``build_client``, added here.
+"""
 
 from __future__ import annotations
 
@@ -6,26 +9,24 @@ from collections.abc import Callable
 from typing import Any
 
 from integrations.systems import intacct, sage_x3, schema, servicenow
-from integrations.systems.schema import Setting
+from integrations.systems.schema import ConnectionSchema
 
-BUILDERS: dict[str, Callable[..., Any]] = {
-    "servicenow": servicenow.build_client,
-    "sage_x3": sage_x3.build_client,
-    "sage_intacct": intacct.build_client,
-}
+_MODULES = (servicenow, sage_x3, intacct)
+SCHEMAS: dict[str, ConnectionSchema] = {module.SCHEMA.system: module.SCHEMA for module in _MODULES}
+BUILDERS: dict[str, Callable[..., Any]] = {module.SCHEMA.system: module.build_client for module in _MODULES}
 
 
-# The settings each system's connections accept.
-SETTINGS: dict[str, tuple[Setting, ...]] = {
-    "servicenow": servicenow.SETTINGS,
-    "sage_x3": sage_x3.SETTINGS,
-    "sage_intacct": intacct.SETTINGS,
-}
+def schema_for(system: str) -> ConnectionSchema | None:
+    """The system's connection schema; ``None`` for a system the portal has no client for yet."""
+    return SCHEMAS.get(system)
 
 
 def connection_settings_errors(system: str, auth_method: str, value: Any) -> list[str]:
     """Every problem of a connection's settings document, each naming its setting; empty when valid."""
-    return schema.connection_settings_errors(SETTINGS.get(system, ()), auth_method, value)
+    found = SCHEMAS.get(system)
+    if found is None:
+        return [f"no connector for {system!r} yet"]
+    return schema.connection_settings_errors(found.settings, auth_method, value)
 
 
 def client_builder(system: str) -> Callable[..., Any]:

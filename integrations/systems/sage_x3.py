@@ -21,7 +21,7 @@ import requests
 from integrations.systems.auth import BearerAuth, TokenManager, TokenStore, oauth2_fetcher
 from integrations.systems.errors import DataError, SyncError
 from integrations.systems.http import BasicAuth, CallCounter, HttpClient, HttpPolicy, default_classifier
-from integrations.systems.schema import INT, MAP, TEXT, Setting
+from integrations.systems.schema import INT, MAP, TEXT, ConnectionSchema, Setting
 from integrations.systems.spec import ConnectionSpec, EventSink, ignore_event
 
 REFRESH_TOKEN_LIFETIME = timedelta(days=30)
@@ -61,6 +61,22 @@ SETTINGS = (
             help="The incremental filter; {field} and {since} are filled in."),
     Setting("x3_fields", MAP, nested=True, max_length=80, help="X3 field names by class and logical field."),
     Setting("representations", MAP, max_length=80, help="Representation names by class, e.g. {\"PINVOICE\": \"ZPINV\"}."),
+)
+
+SCHEMA = ConnectionSchema(
+    system="sage_x3",
+    label="Sage X3",
+    auth_methods=("basic", "oauth2_refresh_token", "oauth2_client_credentials"),
+    settings=SETTINGS,
+    help="Sage X3 through its api1 REST interface (Syracuse web server).",
+    url_help="The X3 web server, e.g. http://x3.acme.local:8124 (the port may also be given on its own).",
+    company_label="the X3 folder (endpoint) name, e.g. SEED",
+    company_required=True,
+    company_key="folder",
+    required_settings={"oauth2_refresh_token": ("token_url",)},
+    key_help={"username": "An X3 user allowed to use the web services.",
+              "client_id": "Client id of the connected application registered in X3.",
+              "token_url": "Where tokens are issued, e.g. https://x3.acme.example/token."},
 )
 
 

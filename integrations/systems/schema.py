@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 INT, TEXT, BOOL, MAP, LIST = "int", "text", "bool", "map", "list"
 
@@ -186,3 +187,105 @@ def connection_settings_errors(declared: Iterable[Setting], auth_method: str, va
         errors = [e for e in errors if e.split(":")[0] not in misplaced]
         errors.insert(0, f"{', '.join(misplaced)}: secrets go in 'secrets', which is write-only and never shown back")
     return errors
+
+
+# --- a system's connection schema ----------------------------------------------------------------
+@dataclass
+class ConnectionFields:
+    """What a person enters for a connection, from whichever face (form, API, tenant document)."""
+
+    url: str = ""
+    port: int | None = None
+    company: str = ""
+    auth_method: str = ""
+    settings: Any = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict)
+
+
+Problems = dict[str, list[str]]  # field name (url, company, auth_method, settings, secrets) → messages
+
+
+@dataclass(frozen=True)
+class ConnectionSchema:
+    """Everything the portal knows about connecting to one system, declared by its module.
+
+    The admin form, the API and tenant documents build and check connections from this alone,
+    so a new system adds its schema and touches no engine, admin or API file.
+    """
+
+    system: str
+    label: str
+    auth_methods: tuple[str, ...]
+    settings: tuple[Setting, ...] = ()
+    help: str = ""
+    url_help: str = ""
+    # what ``company`` means for this system ("" when unused) and whether it is required
+    company_label: str = ""
+    company_required: bool = False
+    # the name tenant documents give ``company`` for this system (X3 calls it the folder)
+    company_key: str = "company"
+    # settings an auth method needs on this system beyond the method's own required keys
+    required_settings: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # help text per auth key (username, client_id, sender_id...)
+    key_help: Mapping[str, str] = field(default_factory=dict)
+    # a bare name for the instance (ServiceNow "acme") → its URL; None: a full URL is required
+    instance_url: Callable[[str], str] | None = None
+    # rules of this vendor that the generic checks cannot express
+    extra_checks: Callable[[ConnectionFields], Problems] | None = None
+
+    def secret_keys(self) -> tuple[str, ...]:
+        """Every secret any of this system's auth methods uses, in a stable order."""
+        keys: list[str] = []
+        for method in self.auth_methods:
+            keys.extend(k for k in secret_keys_for(method) if k not in keys)
+        return tuple(keys)
+
+    def normalise_url(self, url: str) -> str:
+        if self.instance_url is not None and url and "://" not in url:
+            return self.instance_url(url)
+        return url
+
+    def problems(self, fields: ConnectionFields) -> Problems:
+        """Every problem of a connection as entered, by field; empty when it can be saved."""
+        found: Problems = {}
+
+        def add(name: str, message: str) -> None:
+            found.setdefault(name, []).append(message)
+
+        url = self.normalise_url(fields.url or "")
+        parts = urlsplit(url)
+        if not url:
+            add("url", "required")
+        elif parts.scheme not in ("http", "https") or not parts.netloc:
+            bare = " (or the instance name)" if self.instance_url else ""
+            add("url", f"must be an http(s) URL{bare}")
+        if fields.port is not None and (isinstance(fields.port, bool) or not isinstance(fields.port, int)
+                                        or not 0 < fields.port < 65536):
+            add("port", "must be a whole number between 1 and 65535")
+        if self.company_required and not fields.company:
+            add("company", f"required for {self.label}: {self.company_label}")
+        method = fields.auth_method
+        if method not in self.auth_methods:
+            add("auth_method", f"{self.label} signs in with {' or '.join(repr(m) for m in self.auth_methods)}, "
+                               f"not {method!r}")
+            return found
+        for problem in connection_settings_errors(self.settings, method, fields.settings):
+            add("settings", problem)
+        settings = fields.settings if isinstance(fields.settings, dict) else {}
+        required = [k for k in AUTH_KEYS[method][0] if k not in SECRET_KEYS]
+        required += [k for k in self.required_settings.get(method, ()) if k not in required]
+        for key in required:
+            if not settings.get(key):
+                add("settings", f"{key}: required for {method}")
+        unknown = sorted(set(fields.secrets) - set(secret_keys_for(method)))
+        if unknown:
+            add("secrets", f"{', '.join(unknown)}: not a secret of {method} "
+                           f"(expected: {', '.join(secret_keys_for(method)) or 'none'})")
+        for key in AUTH_KEYS[method][0]:
+            if key in SECRET_KEYS and not fields.secrets.get(key):
+                add("secrets", f"{key}: required for {method}")
+        if self.extra_checks is not None:
+            for name, messages in self.extra_checks(fields).items():
+                for message in messages:
+                    add(name, message)
+        return found

@@ -21,7 +21,7 @@ import requests
 from integrations.systems.auth import BearerAuth, TokenManager, TokenStore, oauth2_fetcher
 from integrations.systems.errors import DataError, SyncError, SystemicError, TransientError
 from integrations.systems.http import BasicAuth, CallCounter, HttpClient, HttpPolicy, default_classifier
-from integrations.systems.schema import INT, LIST, MAP, TEXT, Setting
+from integrations.systems.schema import INT, LIST, MAP, TEXT, ConnectionSchema, Setting
 from integrations.systems.spec import ConnectionSpec, EventSink, ignore_event
 
 # Logical table → name, per table profile (API_FACTS "Decisions"). Each is overridable per
@@ -88,6 +88,20 @@ def instance_url(value: str) -> str:
             return f"https://{value}.service-now.com"
         return f"https://{value}"
     return value
+
+
+SCHEMA = ConnectionSchema(
+    system="servicenow",
+    label="ServiceNow",
+    auth_methods=("oauth2_client_credentials", "basic", "oauth2_refresh_token"),
+    settings=SETTINGS,
+    help="The customer's ServiceNow instance (Source-to-Pay or Accounts Payable Operations).",
+    url_help="The instance URL, e.g. https://acme.service-now.com, or just its name (acme).",
+    key_help={"username": "The integration user (needs the roles of the table profile).",
+              "client_id": "Client id of the OAuth application registered in System OAuth → Application Registry.",
+              "service_account": "The user the OAuth application acts as (checked for roles by the connection test)."},
+    instance_url=instance_url,
+)
 
 
 def classify(response: requests.Response) -> SyncError | None:

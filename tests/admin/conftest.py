@@ -27,13 +27,13 @@ from integrations.engine.mappings import approve
 from integrations.engine.replay import replay_records
 from integrations.engine.runner import run_integration
 from integrations.engine.schedules import sync_schedules
-from integrations.engine.tenants import load_document
 from integrations.models import Integration, Mapping, MappingStatus, RecordStatus, SyncRecord, WebhookEvent
 from integrations.sandbox.base import Faults
 from integrations.sandbox.clock import ManualClock
 from integrations.sandbox.inprocess import mount
 from integrations.sandbox.sage_x3 import SageX3Simulator
 from integrations.sandbox.servicenow import ServiceNowSimulator
+from integrations.tenants import load_document
 from tests.conftest import SN_URL, X3_URL
 
 ROLES = {"owner": "admin", "operator": "operator", "approver": "approver", "viewer": "viewer"}

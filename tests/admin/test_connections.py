@@ -65,10 +65,31 @@ def test_blank_secret_keeps_the_stored_value_and_a_new_one_replaces_it(w):
 
 
 def test_forgetting_a_secret_removes_it(w):
-    x3 = w.acme.source
-    w.client("owner").post(f"/admin/integrations/connection/{x3.pk}/change/", _form(x3, forget=["refresh_token"]))
+    x3 = Connection.objects.get(pk=w.acme.source_id)  # not the module's shared object: it is refreshed below
+    # after switching from the refresh-token pairing to client credentials, the refresh token goes
+    w.client("owner").post(f"/admin/integrations/connection/{x3.pk}/change/",
+                           _form(x3, auth_method="oauth2_client_credentials", forget=["refresh_token"]))
     x3.refresh_from_db()
     assert "refresh_token" not in x3.secrets and x3.secrets["client_secret"] == X3_CLIENT_SECRET
+
+
+def test_forgetting_a_secret_the_sign_in_needs_is_refused(w):
+    x3 = Connection.objects.get(pk=w.acme.source_id)
+    response = w.client("owner").post(f"/admin/integrations/connection/{x3.pk}/change/",
+                                      _form(x3, forget=["refresh_token"]))
+    assert response.status_code == 200
+    assert "refresh_token: required for oauth2_refresh_token" in response.content.decode()
+    x3.refresh_from_db()
+    assert x3.secrets.get("refresh_token")
+
+
+def test_a_connection_shows_only_its_own_systems_secrets(w):
+    client = w.client("owner")
+    x3_page = client.get(f"/admin/integrations/connection/{w.acme.source_id}/change/").content.decode()
+    sn_page = client.get(f"/admin/integrations/connection/{w.acme.target_id}/change/").content.decode()
+    assert 'name="secret_refresh_token"' in x3_page and 'name="secret_sender_password"' not in x3_page
+    assert 'name="secret_client_secret"' in sn_page and 'name="secret_user_password"' not in sn_page
+    assert "the X3 folder (endpoint) name" in x3_page
 
 
 def test_an_operator_may_test_but_not_edit_a_connection(w):

@@ -17,8 +17,8 @@ from django.test.utils import CaptureQueriesContext
 
 from integrations.demo import x3_servicenow_document
 from integrations.engine.runner import run_integration
-from integrations.engine.tenants import load_document
 from integrations.models import ErrorClass, Integration, RecordStatus, SyncRecord
+from integrations.tenants import load_document
 from tests.conftest import SN_URL, X3_URL
 
 # page → most queries for a tenant member (root needs 3 fewer: no memberships, no permission tables)

@@ -17,8 +17,8 @@ from rest_framework.test import APIClient
 
 from integrations.demo import x3_servicenow_document
 from integrations.engine.runner import run_integration
-from integrations.engine.tenants import load_document
 from integrations.models import Integration, Mapping, MappingStatus, RecordStatus, SyncRecord
+from integrations.tenants import load_document
 from tests.conftest import SN_URL, X3_URL
 
 PASSWORD = "correct-horse-battery-staple"

@@ -74,14 +74,14 @@ def test_a_new_secret_replaces_the_old_one_resets_the_token_and_is_audited_by_na
 
 def test_an_admin_creates_a_connection_and_it_is_audited(world):
     response = world.call("owner", "post", "/api/connections/", {
-        "tenant": "acme", "name": "syspro", "system": "syspro", "url": "http://syspro.acme.test",
-        "port": 20000, "company": "EDU1", "auth_method": "basic", "settings": {"username": "admin"},
+        "tenant": "acme", "name": "sn-test", "system": "servicenow", "url": "http://sn.acme.test",
+        "port": 20000, "auth_method": "basic", "settings": {"username": "admin"},
         "secrets": {"password": "pa55word"}})
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["tenant"] == "acme" and body["secrets_set"] == ["password"]
     connection = Connection.objects.get(pk=body["id"])
-    assert connection.secrets == {"password": "pa55word"} and connection.address == "http://syspro.acme.test:20000"
+    assert connection.secrets == {"password": "pa55word"} and connection.address == "http://sn.acme.test:20000"
     assert AuditEvent.objects.filter(action="connection.created", connection_id=connection.pk,
                                      actor_name="owner").exists()
 
@@ -94,7 +94,7 @@ def test_an_admin_creates_a_connection_and_it_is_audited(world):
     ({"system": "servicenow"}, "system", "Cannot be changed"),
     ({"tenant": "globex"}, "tenant", "Cannot be changed"),
     ({"name": "sn"}, "name", "already exists"),
-    ({"company": ""}, "company", "Required for Sage X3"),
+    ({"company": ""}, "company", "required for Sage X3"),
     ({"url": "not a url"}, "url", "valid URL"),
     ({"port": 70000}, "port", "less than or equal to 65535"),
     ({"auth_method": "basic"}, "secrets", "password: required for basic"),
@@ -143,3 +143,20 @@ def test_connections_list_has_no_n_plus_one(world, django_assert_max_num_queries
     client = world.client("superuser")
     with django_assert_max_num_queries(3):
         assert client.get("/api/connections/").json()["count"] == 4
+
+
+def test_a_system_without_a_connector_yet_is_refused_by_name(world):
+    response = world.call("owner", "post", "/api/connections/", {
+        "tenant": "acme", "name": "erp", "system": "syspro", "url": "http://syspro.acme.test",
+        "auth_method": "basic", "settings": {"username": "admin"}, "secrets": {"password": "pa55word"}})
+    assert response.status_code == 400
+    assert response.json()["system"] == ["No connector for syspro yet."]
+    assert not Connection.objects.filter(name="erp").exists()
+
+
+def test_each_system_accepts_only_its_own_sign_in_methods(world):
+    response = world.call("owner", "post", "/api/connections/", {
+        "tenant": "acme", "name": "gl", "system": "sage_intacct", "url": "https://api.intacct.com/ia/xml/xmlgw.phtml",
+        "company": "acme", "auth_method": "basic", "settings": {"username": "admin"}, "secrets": {"password": "p"}})
+    assert response.status_code == 400
+    assert "Sage Intacct signs in with 'session'" in response.json()["auth_method"][0]

@@ -87,8 +87,8 @@ def portal(transactional_db, live_server, http_sandbox, django_user_model):
     from integrations.engine.mappings import approve
     from integrations.engine.replay import replay_records
     from integrations.engine.runner import run_integration
-    from integrations.engine.tenants import load_document
     from integrations.models import Integration, Mapping, MappingStatus
+    from integrations.tenants import load_document
 
     token = http_sandbox["x3"].issue_refresh_token("ml-connector")
     load_document(x3_servicenow_document(http_sandbox["x3_url"], http_sandbox["sn_url"], x3_refresh_token=token))

@@ -12,11 +12,11 @@ from django.db import connection as db
 from integrations.demo import X3_CLIENT_SECRET, x3_servicenow_document
 from integrations.engine.checks import test_connection as check_connection
 from integrations.engine.runner import run_integration
-from integrations.engine.tenants import load_document
 from integrations.models import AuditEvent, Connection, Integration
 from integrations.sandbox.base import Faults
 from integrations.sandbox.clock import ManualClock
 from integrations.sandbox.snseed import INTEGRATION_PASSWORD, OAUTH_CLIENT_SECRET
+from integrations.tenants import load_document
 from tests.conftest import SN_URL, X3_URL
 from tests.support import sync_everything
 

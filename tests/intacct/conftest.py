@@ -61,8 +61,8 @@ def intacct_doc() -> dict:
 
 @pytest.fixture
 def intacct_integration(db, intacct_sandbox, intacct_doc):
-    from integrations.engine.tenants import load_document
     from integrations.models import Integration
+    from integrations.tenants import load_document
 
     load_document(intacct_doc)
     return Integration.objects.select_related("source", "target", "tenant").get(name="intacct-sn")

@@ -7,8 +7,8 @@ import copy
 import pytest
 from django.db import connection as database
 
-from integrations.engine.tenants import DocumentError, load_document, validate
 from integrations.models import Connection, Integration
+from integrations.tenants import DocumentError, load_document, validate
 
 from .conftest import INTACCT_URL, SN_URL
 

@@ -119,9 +119,9 @@ def test_the_session_is_cached_encrypted_on_the_connection(intacct_integration, 
 
 def test_two_tenants_on_one_gateway_never_share_a_session(db, intacct_sandbox, intacct_sim):
     from integrations.engine.context import build_client
-    from integrations.engine.tenants import load_document
     from integrations.models import Connection
     from integrations.systems.http import CallCounter
+    from integrations.tenants import load_document
 
     intacct_sim.add_company("globex", senders=("mlconnector",))
     intacct_sim.add_user("globex", "xml_gateway", "globex-pass")

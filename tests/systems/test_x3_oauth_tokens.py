@@ -17,13 +17,13 @@ from django.db import connection as db
 from integrations.demo import X3_CLIENT_ID, X3_CLIENT_SECRET
 from integrations.engine.context import connection_spec
 from integrations.engine.runner import run_integration
-from integrations.engine.tenants import load_document
 from integrations.engine.tokens import ConnectionTokenStore
 from integrations.models import AuditEvent, Connection, Integration, RunStatus
 from integrations.sandbox.clock import ManualClock
 from integrations.systems.auth import BearerAuth, TokenManager, oauth2_fetcher
 from integrations.systems.http import HttpClient
 from integrations.systems.sage_x3 import REFRESH_TOKEN_LIFETIME, SageX3Client
+from integrations.tenants import load_document
 from tests.conftest import X3_URL
 
 pytestmark = pytest.mark.django_db

@@ -27,8 +27,8 @@ from integrations.engine.mappings import approve
 from integrations.engine.replay import replay_records
 from integrations.engine.runner import run_integration
 from integrations.engine.schedules import sync_schedules
-from integrations.engine.tenants import load_document
 from integrations.models import Integration, Mapping, MappingStatus, RecordStatus, SyncRecord, Trigger
+from integrations.tenants import load_document
 
 # Each customer has its own ServiceNow instance: one simulator per tenant.
 SN_DEMO_PASSWORD = "integration-pass"  # the sandbox ServiceNow's demo user, as an approver would sign in

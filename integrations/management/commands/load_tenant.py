@@ -8,7 +8,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.engine.schedules import sync_schedules
-from integrations.engine.tenants import DocumentError, load_document
+from integrations.tenants import DocumentError, load_document
 
 
 class Command(BaseCommand):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -19,8 +18,8 @@ from integrations.engine.runner import ensure_streams
 from integrations.flows import flow_kinds, get_flow
 from integrations.models import AuthMethod, Connection, Integration, Schedule, StreamState, System
 from integrations.systems.redaction import redact
-from integrations.systems.registry import connection_settings_errors
-from integrations.systems.schema import AUTH_KEYS, SECRET_KEYS
+from integrations.systems.registry import schema_for
+from integrations.systems.schema import AUTH_KEYS, SECRET_KEYS, ConnectionFields, ConnectionSchema
 
 CONNECTION_KEYS = frozenset({
     "name", "system", "url", "port", "folder", "company", "auth", "table_profile", "tables", "settings",
@@ -87,39 +86,23 @@ def validate(doc: Any) -> list[str]:
             if system and system not in System.values:
                 errors.append(f"{path}.system: {system!r} is not one of {', '.join(System.values)}")
             names[name] = system
+            schema = schema_for(system) if system in System.values else None
+            if system in System.values and schema is None:
+                errors.append(f"{path}.system: no connector for {system} yet")
             url = _text(conn, "url", path, errors)
-            bad_url = url and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc)
-            if bad_url and not (system == "servicenow" and url.isidentifier()):
-                errors.append(f"{path}.url: must be an http(s) URL (or a ServiceNow instance name)")
-            port = conn.get("port")
-            if port is not None and (not isinstance(port, int) or not 0 < port < 65536):
-                errors.append(f"{path}.port: must be an integer between 1 and 65535")
-            if system == "sage_x3" and not (conn.get("folder") or conn.get("company")):
-                errors.append(f"{path}.folder: required for Sage X3 (the X3 folder / endpoint name)")
-            profile = conn.get("table_profile")
-            if profile is not None and profile not in ("seed", "apo"):
-                errors.append(f"{path}.table_profile: must be 'seed' or 'apo'")
             for key in ("tables", "settings"):
                 if key in conn:
                     _require(conn[key], f"{path}.{key}", errors)
             auth = conn.get("auth")
-            if _require(auth, f"{path}.auth", errors):
-                method = _text(auth, "method", f"{path}.auth", errors)
-                if method and method not in AUTH_KEYS:
-                    errors.append(f"{path}.auth.method: {method!r} is not one of {', '.join(AUTH_KEYS)}")
-                elif method:
-                    required, optional = AUTH_KEYS[method]
-                    for key in required:
-                        _text(auth, key, f"{path}.auth", errors)
-                    for key in sorted(set(auth) - set(required) - set(optional) - {"method"}):
-                        errors.append(f"{path}.auth.{key}: unknown key for method {method}")
-                    if method == "oauth2_refresh_token" and system == "sage_x3":
-                        _text(auth, "token_url", f"{path}.auth", errors)
-                if system == "sage_intacct":
-                    errors.extend(_intacct_errors(conn, auth, method, path))
-                if method in AUTH_KEYS and isinstance(conn.get("settings", {}), dict):
-                    errors.extend(f"{path}.settings.{problem}" for problem in connection_settings_errors(
-                        system, method, _connection_settings(conn, method, auth)))
+            if not _require(auth, f"{path}.auth", errors) or schema is None:
+                continue
+            method = _text(auth, "method", f"{path}.auth", errors)
+            if method in AUTH_KEYS:
+                required, optional = AUTH_KEYS[method]
+                for key in sorted(set(auth) - set(required) - set(optional) - {"method"}):
+                    errors.append(f"{path}.auth.{key}: unknown key for method {method}")
+            if url and all(isinstance(conn.get(key, {}), dict) for key in ("tables", "settings")):
+                errors.extend(_connection_problems(schema, conn, path))
     kinds = dict(flow_kinds())
     integrations = doc.get("integrations", [])
     if _require(integrations, "$.integrations", errors, list):
@@ -170,19 +153,30 @@ def validate(doc: Any) -> list[str]:
     return errors
 
 
-def _intacct_errors(conn: dict, auth: dict, method: str, path: str) -> list[str]:
-    """Intacct signs in per sender, company and user: the company id is required, once."""
+def _connection_fields(schema: ConnectionSchema, conn: dict) -> ConnectionFields:
+    """A document's connection as the schema checks it: auth keys split into settings and secrets."""
+    auth = conn["auth"]
+    return ConnectionFields(
+        url=schema.normalise_url(conn["url"]), port=conn.get("port"),
+        company=conn.get(schema.company_key) or conn.get("company") or "",
+        auth_method=auth.get("method", ""), settings=_connection_settings(conn, auth.get("method", ""), auth),
+        secrets={k: v for k, v in auth.items() if k in SECRET_KEYS})
+
+
+def _connection_problems(schema: ConnectionSchema, conn: dict, path: str) -> list[str]:
+    """The schema's problems, each at its place in the document (auth keys sit under ``auth``)."""
+    auth_keys = set(conn["auth"]) | set(AUTH_KEYS.get(conn["auth"].get("method", ""), ((), ()))[0])
+    places = {"url": "url", "port": "port", "company": schema.company_key, "auth_method": "auth.method"}
     errors = []
-    if method and method != "session":
-        errors.append(f"{path}.auth.method: Sage Intacct signs in with 'session' (sender and user credentials)")
-    company, auth_company = conn.get("company"), auth.get("company_id")
-    if not (company or auth_company):
-        errors.append(f"{path}.company: required for Sage Intacct (the company id; or auth.company_id)")
-    elif company and auth_company and company != auth_company:
-        errors.append(f"{path}.auth.company_id: {auth_company!r} differs from company {company!r}")
-    entity, location = auth.get("entity_id"), auth.get("location_id")
-    if entity and location and entity != location:
-        errors.append(f"{path}.auth.location_id: {location!r} differs from entity_id {entity!r} (give one)")
+    for name, messages in schema.problems(_connection_fields(schema, conn)).items():
+        for message in messages:
+            key = message.split(":", 1)[0]
+            if name in places:
+                errors.append(f"{path}.{places[name]}: {message}")
+            elif key in auth_keys and ":" in message:
+                errors.append(f"{path}.auth.{message}")
+            else:
+                errors.append(f"{path}.settings.{message}" if ":" in message else f"{path}.settings: {message}")
     return errors
 
 
@@ -223,10 +217,11 @@ def load_document(doc: Any, *, dry_run: bool = False, actor: Any = None) -> Load
             verb = "update" if obj else "create"
             obj = obj or Connection(tenant=tenant, name=conn["name"])
             before = _credential_fingerprint(obj)
+            fields = _connection_fields(schema_for(conn["system"]), conn)
             obj.system = conn["system"]
-            obj.url = conn["url"] if "://" in conn["url"] else f"https://{conn['url']}.service-now.com"
-            obj.port = conn.get("port")
-            obj.company = conn.get("folder") or conn.get("company") or conn["auth"].get("company_id") or ""
+            obj.url = fields.url
+            obj.port = fields.port
+            obj.company = fields.company or conn["auth"].get("company_id") or ""
             obj.auth_method = AuthMethod(method) if method in AuthMethod.values else method
             obj.settings = settings
             obj.secrets = {**(obj.secrets or {}), **secrets}
