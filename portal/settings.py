@@ -226,6 +226,9 @@ if Q_CLUSTER["max_attempts"] < 1:
 SYNC_LOCK_STALE_SECONDS = env.int("SYNC_LOCK_STALE_SECONDS", default=600)
 # Default per-run API call budget (0 = unlimited); integrations may override it.
 SYNC_CALL_BUDGET = env.int("SYNC_CALL_BUDGET", default=0)
+# A run that reached a connection's call budget continues by itself after this many seconds
+# (per integration: the ``continue_after_seconds`` setting).
+SYNC_CONTINUE_AFTER_SECONDS = env.int("SYNC_CONTINUE_AFTER_SECONDS", default=900)
 # HTTP policy for every vendor client.
 HTTP_TIMEOUT_SECONDS = env.float("HTTP_TIMEOUT_SECONDS", default=30.0)
 HTTP_MAX_RETRIES = env.int("HTTP_MAX_RETRIES", default=4)

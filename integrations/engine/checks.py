@@ -7,18 +7,17 @@ from typing import Any
 from django.utils import timezone
 
 from integrations.engine.audit import audit
-from integrations.engine.context import build_client
+from integrations.engine.context import Cycle, open_clients
 from integrations.models import Connection
 from integrations.systems.errors import AuthError, SyncError
-from integrations.systems.http import CallCounter
 
 
 def test_connection(connection: Connection, actor: Any = None) -> dict[str, Any]:
     """Run the system's checks, store the readable report on the connection, audit it."""
-    counter = CallCounter()
+    cycle = Cycle()
     try:
-        client = build_client(connection, counter)
-        lines = client.check()
+        with open_clients(connection, cycle=cycle) as (client,):
+            lines = client.check()
     except AuthError as exc:
         lines = [{"check": "credentials", "ok": False, "message": f"Credentials refused: {exc}"}]
     except (SyncError, KeyError, ValueError) as exc:
@@ -30,7 +29,7 @@ def test_connection(connection: Connection, actor: Any = None) -> dict[str, Any]
         "at": now.isoformat(),
         "checks": lines,
         "failed": [line["message"] for line in lines if not line["ok"]],
-        "api_calls": counter.calls,
+        "api_calls": cycle.calls,
     }
     fields: dict[str, Any] = {"last_test_at": now, "last_test_ok": ok, "last_test_report": report}
     if ok:

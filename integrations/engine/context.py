@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -23,6 +25,8 @@ from integrations.models import (
 from integrations.systems.http import CallCounter, HttpPolicy
 from integrations.systems.registry import client_builder
 from integrations.systems.spec import ConnectionSpec
+
+logger = logging.getLogger(__name__)
 
 
 def connection_spec(connection: Connection) -> ConnectionSpec:
@@ -102,17 +106,78 @@ def written_lookup(integration: Integration):
     return lookup
 
 
-def stream_context(integration: Integration, counter: CallCounter, run_id: int | None = None,
-                   force: bool = False) -> StreamContext:
-    tuning = {k: v for k, v in (integration.settings or {}).items() if k in CLIENT_SETTINGS}
-    source = build_client(integration.source, counter, run_id, integration.pk, tuning)
-    target = build_client(integration.target, counter, run_id, integration.pk, tuning)
-    return StreamContext(
-        integration_settings=dict(integration.settings or {}),
-        source=source,
-        target=target,
-        mappings=approved_mappings(integration),
-        lineage=lineage_lookup(integration),
-        written=written_lookup(integration),
-        force=force,
-    )
+class Cycle:
+    """One sync cycle (a run of the integration, a scheduled run, a replay, a connection test).
+
+    It owns one call counter per connection, with that connection's call budget, shared by every
+    stream of the cycle: the budget is the connection's, per cycle, never the other side's.
+    """
+
+    def __init__(self, integration: Integration | None = None) -> None:
+        self.integration = integration
+        self.counters: dict[int, CallCounter] = {}
+
+    def counter(self, connection: Connection) -> CallCounter:
+        counter = self.counters.get(connection.pk)
+        if counter is None:
+            counter = CallCounter(budget=call_budget(connection, self.integration), label=connection.name)
+            self.counters[connection.pk] = counter
+        return counter
+
+    @property
+    def calls(self) -> int:
+        return sum(counter.calls for counter in self.counters.values())
+
+    @property
+    def exhausted(self) -> bool:
+        return any(counter.exhausted for counter in self.counters.values())
+
+    def usage(self) -> dict[str, dict[str, int]]:
+        """Calls and budget per connection, as the console shows them."""
+        return {counter.label: {"calls": counter.calls, "budget": counter.budget} for counter in self.counters.values()}
+
+
+def call_budget(connection: Connection, integration: Integration | None) -> int:
+    """The connection's budget per cycle: its own setting, else the integration's, else the default."""
+    for source in ((connection.settings or {}), (integration.settings if integration else None) or {}):
+        value = source.get("call_budget")
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return int(settings.SYNC_CALL_BUDGET or 0)
+
+
+@contextmanager
+def open_clients(*connections: Connection, cycle: Cycle, run_id: int | None = None,
+                 integration: Integration | None = None) -> Iterator[list[Any]]:
+    """Clients for ``connections``, closed at the end whatever happens: a client that holds a
+    session seat ends it (SYSPRO's log-off) and every client releases its HTTP connections."""
+    tuning = {k: v for k, v in ((integration.settings if integration else None) or {}).items() if k in CLIENT_SETTINGS}
+    clients: list[Any] = []
+    try:
+        for connection in connections:
+            clients.append(build_client(connection, cycle.counter(connection), run_id,
+                                        integration.pk if integration else None, tuning))
+        yield clients
+    finally:
+        for client in reversed(clients):
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001 - closing must not hide the run's own outcome
+                logger.warning("closing the %s client failed", type(client).__name__, exc_info=True)
+
+
+@contextmanager
+def stream_context(integration: Integration, cycle: Cycle, run_id: int | None = None,
+                   force: bool = False) -> Iterator[StreamContext]:
+    """What a run of one of the integration's streams needs; its clients are closed on exit."""
+    with open_clients(integration.source, integration.target, cycle=cycle, run_id=run_id,
+                      integration=integration) as (source, target):
+        yield StreamContext(
+            integration_settings=dict(integration.settings or {}),
+            source=source,
+            target=target,
+            mappings=approved_mappings(integration),
+            lineage=lineage_lookup(integration),
+            written=written_lookup(integration),
+            force=force,
+        )

@@ -32,7 +32,7 @@ from integrations.flows.base import (
     snapshot_and_hash,
 )
 from integrations.models import ErrorClass, RecordStatus, SyncAttempt, SyncRecord, SyncRun
-from integrations.systems.errors import SyncError, SystemicError, TransientError
+from integrations.systems.errors import BudgetExhausted, SyncError, SystemicError, TransientError
 
 # A page write that fails as a whole (a lost batch response...) is retried this many times in
 # the run, each time looking rows up by source identity first.
@@ -170,6 +170,8 @@ def _process_page(run: SyncRun, stream: RecordStream, ctx: StreamContext, page: 
             row.status = RecordStatus.SKIPPED
             row.error_message = str(exc)
             continue
+        except BudgetExhausted:
+            raise  # nothing was asked: the run stops, this page is read again by the continuation
         except SyncError as exc:  # e.g. a record it depends on is not in the target yet
             row.attempts += 1
             _fail(row, exc, exc.kind)
@@ -269,6 +271,8 @@ def _write(stream: RecordStream, ctx: StreamContext, items: list[WriteItem]) -> 
             return stream.write_page(ctx, items)
         except SystemicError as exc:
             return {item.key: WriteResult("", error=exc) for item in items}
+        except BudgetExhausted:
+            raise  # the rows stay pending: the continuation looks them up before writing
         except SyncError as exc:
             last_error = exc
             # The target may hold part of the page already: look rows up before writing again.

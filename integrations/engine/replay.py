@@ -10,13 +10,12 @@ from django.utils import timezone
 
 from integrations.engine import locks
 from integrations.engine.audit import audit_event, audit_many
-from integrations.engine.context import stream_context
+from integrations.engine.context import Cycle, stream_context
 from integrations.engine.pages import process_page
 from integrations.flows import get_flow
 from integrations.flows.base import RecordStream, SourceRecord, StreamContext
 from integrations.models import Integration, RunStatus, StreamState, SyncRecord, SyncRun, Trigger
 from integrations.systems.errors import SyncError
-from integrations.systems.http import CallCounter
 
 CHUNK = 200
 
@@ -72,30 +71,16 @@ def _replay_group(integration: Integration, stream_name: str, ids: list[int], ac
         run.save()
         result.busy += len(ids)
         return
-    counter = CallCounter()
+    cycle = Cycle(integration)
     try:
-        ctx = stream_context(integration, counter, run.pk, force=force)
-        rows = list(SyncRecord.objects.filter(pk__in=ids))
-        audit_many([
-            audit_event(integration.tenant_id, "record.replayed",
-                        f"{row.business_key or row.source_key} replayed" + (f": {reason}" if reason else ""),
-                        actor=actor, integration_id=integration.pk, record_id=row.pk, run_id=run.pk,
-                        detail={"stream": stream_name, "previous_status": row.status, "reason": reason,
-                                "attempt": row.attempts + 1})
-            for row in rows
-        ])
-        for start in range(0, len(rows), CHUNK):
-            page = source_records_for(stream, ctx, rows[start:start + CHUNK])
-            outcome = process_page(run, stream, ctx, page, actor=actor, replay=True)
-            outcome.counts.add_to(run)
-            if outcome.systemic is not None:
-                raise outcome.systemic
+        with stream_context(integration, cycle, run.pk, force=force) as ctx:
+            _replay_rows(run, stream, ctx, ids, actor, reason, integration)
         run.status = RunStatus.SUCCEEDED
     except SyncError as exc:
         run.status, run.error = RunStatus.FAILED, str(exc)[:4000]
         result.errors.append(str(exc))
     finally:
-        run.api_calls = counter.calls
+        run.api_calls = cycle.calls
         run.finished_at = timezone.now()
         run.save()
         locks.release(state, token)
@@ -104,3 +89,23 @@ def _replay_group(integration: Integration, stream_name: str, ids: list[int], ac
     result.synced += run.created + run.updated + run.unchanged
     result.held += run.held
     result.failed += run.failed
+
+
+def _replay_rows(run: SyncRun, stream: Any, ctx: Any, ids: list[int], actor: Any, reason: str,
+                 integration: Integration) -> None:
+    """Audit each record's replay, then transform and write them again, a chunk at a time."""
+    rows = list(SyncRecord.objects.filter(pk__in=ids))
+    audit_many([
+        audit_event(integration.tenant_id, "record.replayed",
+                    f"{row.business_key or row.source_key} replayed" + (f": {reason}" if reason else ""),
+                    actor=actor, integration_id=integration.pk, record_id=row.pk, run_id=run.pk,
+                    detail={"stream": stream.name, "previous_status": row.status, "reason": reason,
+                            "attempt": row.attempts + 1})
+        for row in rows
+    ])
+    for start in range(0, len(rows), CHUNK):
+        page = source_records_for(stream, ctx, rows[start:start + CHUNK])
+        outcome = process_page(run, stream, ctx, page, actor=actor, replay=True)
+        outcome.counts.add_to(run)
+        if outcome.systemic is not None:
+            raise outcome.systemic

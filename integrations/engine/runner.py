@@ -12,10 +12,11 @@ from django.utils import timezone
 
 from integrations.engine import locks
 from integrations.engine.audit import audit
-from integrations.engine.context import stream_context
+from integrations.engine.context import Cycle, stream_context
 from integrations.engine.mappings import refresh_suggestions, store_reference_page
 from integrations.engine.pages import Counts, process_page
 from integrations.engine.replay import source_records_for
+from integrations.engine.schedules import cancel_continuation, schedule_continuation
 from integrations.flows import get_flow
 from integrations.flows.base import RecordStream, ReferenceStream, SourceRecord, Stream
 from integrations.models import (
@@ -29,8 +30,7 @@ from integrations.models import (
     SyncRun,
     Trigger,
 )
-from integrations.systems.errors import AuthError, SyncError
-from integrations.systems.http import CallCounter
+from integrations.systems.errors import AuthError, BudgetExhausted, SyncError
 
 logger = logging.getLogger(__name__)
 
@@ -62,16 +62,18 @@ def ensure_streams(integration: Integration) -> list[StreamState]:
 
 def run_integration(integration: Integration, *, trigger: str = Trigger.MANUAL, actor: Any = None,
                     streams: list[str] | None = None, progress: Progress | None = None) -> list[SyncRun]:
-    """Run the integration's streams in dependency order; stop after a systemic failure."""
+    """One sync cycle: the integration's streams in dependency order, sharing each connection's
+    call budget; it stops after a systemic failure or once a budget is spent."""
     runs = []
+    cycle = Cycle(integration)
     for state in ensure_streams(integration):
         if streams and state.stream not in streams:
             continue
         if not state.enabled and not streams:
             continue
-        run = run_stream(integration, state.stream, trigger=trigger, actor=actor, progress=progress)
+        run = run_stream(integration, state.stream, trigger=trigger, actor=actor, progress=progress, cycle=cycle)
         runs.append(run)
-        if run.status == RunStatus.FAILED:
+        if run.status in (RunStatus.FAILED, RunStatus.PARTIAL):
             break
     return runs
 
@@ -83,8 +85,11 @@ def _actor_name(actor: Any) -> str:
 
 
 def run_stream(integration: Integration, stream_name: str, *, trigger: str = Trigger.MANUAL, actor: Any = None,
-               progress: Progress | None = None, budget: int | None = None) -> SyncRun:
-    """One run of one stream. Returns the SyncRun, whatever happened (never raises SyncError)."""
+               progress: Progress | None = None, cycle: Cycle | None = None) -> SyncRun:
+    """One run of one stream. Returns the SyncRun, whatever happened (never raises SyncError).
+
+    ``cycle`` carries the connections' call budgets when the run is one of several in a cycle.
+    """
     flow = get_flow(integration.kind)
     stream = flow.stream(stream_name)
     ensure_streams(integration)
@@ -103,18 +108,24 @@ def run_stream(integration: Integration, stream_name: str, *, trigger: str = Tri
     _close_abandoned_runs(run)
     audit(integration.tenant_id, "run.started", f"{stream_name} started ({trigger})",
           integration_id=integration.pk, run_id=run.pk, actor=actor)
-    if budget is None:
-        budget = int((integration.settings or {}).get("call_budget") or settings.SYNC_CALL_BUDGET)
-    counter = CallCounter(budget=budget)
+    cycle = cycle or Cycle(integration)
+    meter = RunMeter(cycle)
     phase = "connect"
     try:
-        ctx = stream_context(integration, counter, run.pk)
-        if isinstance(stream, RecordStream):
-            phase = "write"
-            _retry_due(run, stream, ctx, actor, progress, counter)
-        phase = "read"
-        status = _read_pages(run, state, token, stream, ctx, actor, progress, counter)
-        run.status = status
+        with stream_context(integration, cycle, run.pk) as ctx:
+            if isinstance(stream, RecordStream):
+                phase = "write"
+                _retry_due(run, stream, ctx, actor, progress, meter)
+            phase = "read"
+            run.status = _read_pages(run, state, token, stream, ctx, actor, progress, meter)
+        if run.status == RunStatus.PARTIAL:
+            _continue_later(run, state, token, cycle, actor)
+    except BudgetExhausted as exc:
+        # Nothing was sent past the budget; what this run finished is checkpointed, and rows
+        # whose write had begun stay pending for the continuation, which looks them up first.
+        run.status = RunStatus.PARTIAL
+        run.error = str(exc)[:4000]
+        _continue_later(run, state, token, cycle, actor)
     except (SyncError, PageWriteFailed) as failure:
         exc, phase = (failure.error, "write") if isinstance(failure, PageWriteFailed) else (failure, phase)
         run.status = RunStatus.FAILED
@@ -129,10 +140,10 @@ def run_stream(integration: Integration, stream_name: str, *, trigger: str = Tri
     except Exception as exc:  # an unexpected bug: record it on the run, then let it surface
         run.status = RunStatus.FAILED
         run.error = f"Unexpected error: {exc!r}"[:4000]
-        _finish(run, counter, integration, actor)
+        _finish(run, meter, integration, actor)
         locks.release(state, token)
         raise
-    _finish(run, counter, integration, actor)
+    _finish(run, meter, integration, actor)
     locks.release(state, token)
     return run
 
@@ -145,8 +156,56 @@ def _close_abandoned_runs(run: SyncRun) -> None:
         error="The worker stopped before finishing (its lock went stale and was reclaimed)")
 
 
-def _finish(run: SyncRun, counter: CallCounter, integration: Integration, actor: Any) -> None:
-    run.api_calls = counter.calls
+class RunMeter:
+    """The calls one run made, out of its cycle's counters."""
+
+    def __init__(self, cycle: Cycle) -> None:
+        self.cycle = cycle
+        self.start = cycle.calls
+
+    @property
+    def calls(self) -> int:
+        return self.cycle.calls - self.start
+
+    @property
+    def exhausted(self) -> bool:
+        return self.cycle.exhausted
+
+
+def _continue_later(run: SyncRun, state: StreamState, token: str, cycle: Cycle, actor: Any) -> None:
+    """Note where the run stopped and queue its continuation after the configured delay.
+
+    A run that spent its budget without reading one new record would do the same again and
+    again (records sharing one timestamp can fill more pages than the budget allows): it fails
+    instead, saying what to change.
+    """
+    integration = run.integration
+    if not run.error:
+        run.error = "Call budget reached: " + ", ".join(
+            f"{label} used {use['calls']:,} of {use['budget']:,} calls"
+            for label, use in cycle.usage().items() if use["budget"] and use["calls"] >= use["budget"])
+    cursor = StreamState.objects.filter(pk=state.pk).values_list("cursor", flat=True).first()
+    locks.heartbeat(state, token, resume={"cursor": cursor, "reason": "call budget reached",
+                                          "calls": cycle.calls, "budgets": cycle.usage()})
+    if run.read == 0:
+        run.status = RunStatus.FAILED
+        run.error = ("The call budget ran out before one new record was read: the records at the checkpoint "
+                     "fill more pages than the budget allows. Raise the connection's call budget or page size, "
+                     f"then run again. ({run.error or 'budget reached'})")[:4000]
+        audit(integration.tenant_id, "run.budget_too_small", f"{run.stream}: {run.error}",
+              integration_id=integration.pk, run_id=run.pk, actor=actor, detail={"budgets": cycle.usage()})
+        cancel_continuation(integration, run.stream)
+        return
+    delay = int((integration.settings or {}).get("continue_after_seconds") or settings.SYNC_CONTINUE_AFTER_SECONDS)
+    when = schedule_continuation(integration, run.stream, delay)
+    audit(integration.tenant_id, "run.continuation_scheduled",
+          f"{run.stream}: call budget reached; continues at {when:%Y-%m-%d %H:%M} UTC",
+          integration_id=integration.pk, run_id=run.pk, actor=actor,
+          detail={"budgets": cycle.usage(), "delay_seconds": delay})
+
+
+def _finish(run: SyncRun, meter: RunMeter, integration: Integration, actor: Any) -> None:
+    run.api_calls = meter.calls
     run.finished_at = timezone.now()
     run.save()
     if run.status in (RunStatus.SUCCEEDED, RunStatus.PARTIAL):
@@ -172,7 +231,7 @@ def _flag_connection(integration: Integration, stream: Stream, phase: str, exc: 
 
 
 def _read_pages(run: SyncRun, state: StreamState, token: str, stream: Stream, ctx: Any, actor: Any,
-                progress: Progress | None, counter: CallCounter) -> str:
+                progress: Progress | None, counter: RunMeter) -> str:
     since = state.cursor
     ties = set(state.tie_keys or [])
     if counter.exhausted:
@@ -209,8 +268,6 @@ def _read_pages(run: SyncRun, state: StreamState, token: str, stream: Stream, ct
         if progress:
             progress(run)
         if counter.exhausted:
-            locks.heartbeat(state, token, resume={"cursor": since, "reason": "call budget reached",
-                                                  "calls": counter.calls})
             return RunStatus.PARTIAL
     if isinstance(stream, ReferenceStream):
         refresh_suggestions(run.integration, stream.kind, actor=actor)
@@ -218,7 +275,7 @@ def _read_pages(run: SyncRun, state: StreamState, token: str, stream: Stream, ct
 
 
 def _retry_due(run: SyncRun, stream: RecordStream, ctx: Any, actor: Any, progress: Progress | None,
-               counter: CallCounter) -> None:
+               counter: RunMeter) -> None:
     """Failed-transient records whose retry time has come get another attempt in this run.
 
     So do records left "pending" by a worker that died between writing its intent and the

@@ -85,3 +85,25 @@ def sync_schedules(integration: Integration | None = None) -> ScheduleSync:
     if stale:
         result.deleted = QSchedule.objects.filter(name__in=stale).delete()[0]
     return result
+
+
+CONTINUATION_PREFIX = "continue:"
+
+
+def schedule_continuation(integration: Integration, stream: str, delay_seconds: int) -> datetime:
+    """Queue one more run of a stream that stopped at its call budget; one per stream at a time.
+
+    Its name is outside the ``sync:`` prefix, so keeping the regular schedules in step leaves it
+    alone; django-q removes a one-off schedule once it has run.
+    """
+    when = timezone.now() + timedelta(seconds=max(0, delay_seconds))
+    QSchedule.objects.update_or_create(
+        name=f"{CONTINUATION_PREFIX}{integration.uuid}:{stream}",
+        defaults={"func": TASK, "args": repr((integration.pk, stream)), "schedule_type": QSchedule.ONCE,
+                  "repeats": -1, "next_run": when},
+    )
+    return when
+
+
+def cancel_continuation(integration: Integration, stream: str) -> None:
+    QSchedule.objects.filter(name=f"{CONTINUATION_PREFIX}{integration.uuid}:{stream}").delete()

@@ -233,7 +233,9 @@ ENGINE_SETTINGS = (
     Setting("page_size", INT, minimum=1, maximum=10_000, help="Records per source page; overrides the connection's."),
     Setting("batch_size", INT, minimum=1, maximum=1_000, help="Items per target batch call; overrides the connection's."),
     Setting("call_budget", INT, default=0, minimum=0, maximum=10_000_000,
-            help="API calls one run may make per connection (0: no limit)."),
+            help="API calls each connection may make per sync cycle, unless the connection sets its own (0: no limit)."),
+    Setting("continue_after_seconds", INT, minimum=0, maximum=7 * 24 * 3600,
+            help="How long after reaching a call budget the run continues by itself."),
 )
 # Settings shared by the pairs that stage into ServiceNow.
 FIELD_NAMES = Setting("field_names", MAP, nested=True, max_length=80,

@@ -50,6 +50,16 @@ class TransientError(SyncError):
     kind = TRANSIENT
 
 
+class SessionExpired(TransientError):
+    """The vendor no longer knows our session (timed out, ended elsewhere): sign in again once and
+    retry once (Intacct's invalid session, SYSPRO's "The supplied UserID is invalid.")."""
+
+
+class BudgetExhausted(TransientError):
+    """This connection's call budget for the cycle is spent: nothing was sent. The run ends
+    "partial" and a continuation picks up where it stopped."""
+
+
 class DataError(SyncError):
     kind = DATA
 

@@ -20,7 +20,15 @@ from typing import Any, Protocol
 
 import requests
 
-from integrations.systems.errors import AuthError, DataError, SyncError, SystemicError, TransientError
+from integrations.systems.errors import (
+    AuthError,
+    BudgetExhausted,
+    DataError,
+    SessionExpired,
+    SyncError,
+    SystemicError,
+    TransientError,
+)
 from integrations.systems.redaction import redact_text
 from integrations.systems.spec import EventSink, ignore_event
 
@@ -56,16 +64,30 @@ class HttpPolicy:
 
 @dataclass
 class CallCounter:
-    """Counts HTTP calls of a run; shared by all clients of that run."""
+    """Counts one connection's HTTP calls in a sync cycle, and holds its call budget.
+
+    Every client of the connection in the cycle (its token endpoint included) shares one
+    counter; the other side of the integration has its own, so ServiceNow writes never spend
+    Sage 300's budget. ``budget`` 0 means no limit.
+    """
 
     calls: int = 0
     budget: int = 0
+    label: str = ""
     sleeps: list[float] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, n: int = 1) -> None:
         with self._lock:
             self.calls += n
+
+    def spend(self) -> None:
+        """Count one call about to be made, or refuse it when the budget is spent."""
+        with self._lock:
+            if self.budget and self.calls >= self.budget:
+                raise BudgetExhausted(f"{self.label or 'This connection'} used its budget of {self.budget:,} "
+                                      "calls for this cycle; the rest continues in the next one")
+            self.calls += 1
 
     @property
     def exhausted(self) -> bool:
@@ -134,6 +156,21 @@ def default_classifier(response: requests.Response) -> SyncError:
 Classifier = Callable[[requests.Response], SyncError | None]
 
 
+def decode_json(response: requests.Response, system: str) -> Any:
+    """The body as JSON, or a classified error: a 2xx that is not JSON is never a crash.
+
+    A ServiceNow instance that is hibernating or in maintenance answers 200 with an HTML page;
+    a proxy may answer with its own page. Both are worth another try later.
+    """
+    try:
+        return response.json()
+    except ValueError:
+        kind = (response.headers.get("Content-Type") or "no content type").split(";")[0]
+        raise TransientError(f"{system} answered with a page that is not JSON ({kind}); the system may be "
+                             "asleep, in maintenance or behind a proxy that answered for it",
+                             status=response.status_code, detail=redact_text(response.text[:200])) from None
+
+
 class HttpClient:
     """A ``requests.Session`` wrapped in the portal's policy.
 
@@ -150,6 +187,7 @@ class HttpClient:
         counter: CallCounter | None = None,
         session: requests.Session | None = None,
         error_classifier: Classifier | None = None,
+        body_classifier: Classifier | None = None,
         default_headers: dict[str, str] | None = None,
         secrets: tuple[str, ...] = (),
         on_event: EventSink = ignore_event,
@@ -160,6 +198,9 @@ class HttpClient:
         self.counter = counter or CallCounter()
         self.session = session or requests.Session()
         self.error_classifier = error_classifier
+        # A vendor that answers errors with HTTP 200 (Intacct's <errormessage>, SYSPRO's "ERROR"
+        # text) reads its bodies here; a SessionExpired answer signs in again once and retries.
+        self.body_classifier = body_classifier
         self.default_headers = default_headers or {}
         self.secrets = secrets
         self.on_event = on_event
@@ -196,8 +237,8 @@ class HttpClient:
         refreshed = False
         while True:
             sent_headers = {**self.default_headers, **(headers or {})}
+            self.counter.spend()  # before anything is sent: a spent budget sends nothing
             self.auth.apply(sent_headers)
-            self.counter.add()
             try:
                 response = self.session.request(
                     method, url, params=params, json=json, data=data, headers=sent_headers,
@@ -222,8 +263,16 @@ class HttpClient:
                               {"method": method, "url": self._safe(url), "reason": "HTTP 401, token refreshed once"})
                 continue
             if status < 400 or status in ok_statuses:
-                return response
-            error = (self.error_classifier and self.error_classifier(response)) or default_classifier(response)
+                error = self.body_classifier(response) if self.body_classifier else None
+                if error is None:
+                    return response
+                if isinstance(error, SessionExpired) and not refreshed and self.auth.on_unauthorized(sent_headers):
+                    refreshed = True
+                    self.on_event("connection.reauthenticated", {"method": method, "url": self._safe(url),
+                                                                 "reason": f"session ended, signed in again: {error}"})
+                    continue
+            else:
+                error = (self.error_classifier and self.error_classifier(response)) or default_classifier(response)
             if isinstance(error, TransientError):
                 retryable = idempotent or status in NOT_PROCESSED_STATUSES
                 if not retryable:
@@ -235,6 +284,10 @@ class HttpClient:
                     continue
             raise error
 
+
+    def close(self) -> None:
+        """Release the pooled connections (the client may not be used afterwards)."""
+        self.session.close()
 
     def _wait(self, attempt: int, retry_after: float | None, error: SyncError) -> None:
         delay = self.policy.backoff(attempt, retry_after)

@@ -257,6 +257,11 @@ class IntacctClient:
         self.write_batch = _bounded(spec.setting("write_batch", DEFAULT_WRITE_BATCH), "write_batch", 1, 100)
         self.scan_window = _bounded(spec.setting("scan_window", DEFAULT_SCAN_WINDOW), "scan_window", 1, 100_000)
 
+    def close(self) -> None:
+        """End of the cycle: release the HTTP connections. The Intacct API session stays cached for
+        the connection's next cycle: it holds no seat."""
+        self.http.close()
+
     @property
     def location_id(self) -> str:
         return self.creds.location_id

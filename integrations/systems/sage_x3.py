@@ -131,6 +131,10 @@ class SageX3Client:
             for klass, fields in DEFAULT_FIELDS.items()
         }
 
+    def close(self) -> None:
+        """End of the cycle: release the HTTP connections."""
+        self.http.close()
+
     def shape(self, klass: str) -> X3Shape:
         return self.shapes[klass]
 

@@ -179,9 +179,17 @@ def auth_setting_keys_for(method: str) -> tuple[str, ...]:
     return tuple(k for k in (*required, *optional) if k not in SECRET_KEYS)
 
 
+# Settings every connection accepts, whatever its system.
+COMMON_CONNECTION_SETTINGS = (
+    Setting("call_budget", INT, default=0, minimum=0, maximum=10_000_000,
+            help="API calls this connection may make per sync cycle (0: no limit), e.g. an IIS call limit."),
+)
+
+
 def connection_settings_errors(declared: Iterable[Setting], auth_method: str, value: Any) -> list[str]:
     """A connection's settings: the system's own, plus the non-secret keys of its auth method."""
-    errors = settings_errors(value, declared, extra=text_settings(auth_setting_keys_for(auth_method)))
+    errors = settings_errors(value, (*COMMON_CONNECTION_SETTINGS, *declared),
+                             extra=text_settings(auth_setting_keys_for(auth_method)))
     misplaced = sorted(k for k in value if k in SECRET_KEYS) if isinstance(value, dict) else []
     if misplaced:
         errors = [e for e in errors if e.split(":")[0] not in misplaced]

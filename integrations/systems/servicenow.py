@@ -186,6 +186,10 @@ class ServiceNowClient:
         self.batch_size = int(spec.setting("batch_size", 200))
 
     # --- reading ----------------------------------------------------------------------------
+    def close(self) -> None:
+        """End of the cycle: release the HTTP connections."""
+        self.http.close()
+
     def table(self, logical: str) -> str:
         return self.tables[logical]
 
