@@ -76,3 +76,34 @@ def intacct_servicenow_document(intacct_url: str, sn_url: str, *, slug: str = "a
              "schedules": schedules or {"bills": "hourly", "approved_invoices": "hourly"}},
         ],
     }
+
+
+# --- Sage 300 → ServiceNow -----------------------------------------------------------------------
+# The sandbox's demo company (integrations/sandbox/sage300_seed.py); the user types the
+# credentials in any case, the client sends them upper-case.
+SAGE300_COMPANY = "SAMLTD"
+SAGE300_USER = "webapi"
+SAGE300_PASSWORD = "webapi-pass"
+
+
+def sage300_servicenow_document(s300_url: str, sn_url: str, *, slug: str = "acme-300",
+                                name: str = "Acme Components (Sage 300)", settings: dict[str, Any] | None = None,
+                                connection_settings: dict[str, Any] | None = None,
+                                schedules: dict[str, str] | None = None) -> dict[str, Any]:
+    """A Sage 300 tenant: the Web API with Basic auth (read only), its own ServiceNow over OAuth2."""
+    return {
+        "tenant": {"slug": slug, "name": name},
+        "connections": [
+            {"name": "s300", "system": "sage_300", "url": s300_url, "company": SAGE300_COMPANY,
+             "settings": connection_settings or {"timeout": 120},
+             "auth": {"method": "basic", "username": SAGE300_USER, "password": SAGE300_PASSWORD}},
+            {"name": "sn", "system": "servicenow", "url": sn_url, "table_profile": "seed",
+             "settings": {"service_account": SN_USER},
+             "auth": {"method": "oauth2_client_credentials", "client_id": SN_CLIENT_ID,
+                      "client_secret": SN_CLIENT_SECRET}},
+        ],
+        "integrations": [
+            {"name": "s300-to-sn", "kind": "sage_300__servicenow", "source": "s300", "target": "sn",
+             "settings": settings or {"call_budget": 1500}, "schedules": schedules or {"invoices": "daily"}},
+        ],
+    }

@@ -18,7 +18,7 @@ from integrations.engine.runner import ensure_streams
 from integrations.flows import flow_kinds, get_flow
 from integrations.models import AuthMethod, Connection, Integration, Schedule, StreamState, System
 from integrations.systems.redaction import redact
-from integrations.systems.registry import schema_for
+from integrations.systems.registry import SCHEMAS, schema_for
 from integrations.systems.schema import AUTH_KEYS, SECRET_KEYS, ConnectionFields, ConnectionSchema
 
 CONNECTION_KEYS = frozenset({
@@ -47,7 +47,8 @@ def _require(obj: Any, path: str, errors: list[str], kind: type = dict) -> bool:
     return True
 
 
-def _text(obj: dict, key: str, path: str, errors: list[str], required: bool = True) -> str:
+def _text(obj: dict, key: str, path: str, errors: list[str], required: bool = True,
+          max_length: int | None = None) -> str:
     value = obj.get(key)
     if value is None or value == "":
         if required:
@@ -56,7 +57,13 @@ def _text(obj: dict, key: str, path: str, errors: list[str], required: bool = Tr
     if not isinstance(value, str):
         errors.append(f"{path}.{key}: must be a string")
         return ""
+    if max_length is not None and len(value) > max_length:  # SQLite would store it; PostgreSQL refuses it
+        errors.append(f"{path}.{key}: at most {max_length} characters")
     return value
+
+
+def _longest(model: type, field: str) -> int:
+    return model._meta.get_field(field).max_length
 
 
 def validate(doc: Any) -> list[str]:
@@ -67,10 +74,10 @@ def validate(doc: Any) -> list[str]:
     errors.extend(f"$.{key}: unknown key" for key in sorted(unknown))
     tenant = doc.get("tenant")
     if _require(tenant, "$.tenant", errors):
-        slug = _text(tenant, "slug", "$.tenant", errors)
+        slug = _text(tenant, "slug", "$.tenant", errors, max_length=_longest(Tenant, "slug"))
         if slug and not slug.replace("-", "").replace("_", "").isalnum():
             errors.append("$.tenant.slug: letters, digits, '-' and '_' only")
-        _text(tenant, "name", "$.tenant", errors)
+        _text(tenant, "name", "$.tenant", errors, max_length=_longest(Tenant, "name"))
     names: dict[str, str] = {}
     connections = doc.get("connections", [])
     if _require(connections, "$.connections", errors, list):
@@ -79,16 +86,15 @@ def validate(doc: Any) -> list[str]:
             if not _require(conn, path, errors):
                 continue
             errors.extend(f"{path}.{key}: unknown key" for key in sorted(set(conn) - CONNECTION_KEYS))
-            name = _text(conn, "name", path, errors)
+            name = _text(conn, "name", path, errors, max_length=_longest(Connection, "name"))
             if name in names:
                 errors.append(f"{path}.name: duplicate connection name {name!r}")
             system = _text(conn, "system", path, errors)
-            if system and system not in System.values:
-                errors.append(f"{path}.system: {system!r} is not one of {', '.join(System.values)}")
+            schema = schema_for(system) if system else None
+            if system and schema is None:
+                errors.append(f"{path}.system: no connector for {system} yet" if system in System.values else
+                              f"{path}.system: {system!r} is not one of {', '.join(SCHEMAS)}")
             names[name] = system
-            schema = schema_for(system) if system in System.values else None
-            if system in System.values and schema is None:
-                errors.append(f"{path}.system: no connector for {system} yet")
             url = _text(conn, "url", path, errors)
             for key in ("tables", "settings"):
                 if key in conn:
@@ -101,7 +107,8 @@ def validate(doc: Any) -> list[str]:
                 required, optional = AUTH_KEYS[method]
                 for key in sorted(set(auth) - set(required) - set(optional) - {"method"}):
                     errors.append(f"{path}.auth.{key}: unknown key for method {method}")
-            if url and all(isinstance(conn.get(key, {}), dict) for key in ("tables", "settings")):
+            if url and isinstance(auth.get("method", ""), str) and all(
+                    isinstance(conn.get(key, {}), dict) for key in ("tables", "settings")):
                 errors.extend(_connection_problems(schema, conn, path))
     kinds = dict(flow_kinds())
     integrations = doc.get("integrations", [])
@@ -113,7 +120,7 @@ def validate(doc: Any) -> list[str]:
                 continue
             errors.extend(f"{path}.{key}: unknown key" for key in sorted(
                 set(integ) - {"name", "kind", "source", "target", "enabled", "settings", "schedules"}))
-            name = _text(integ, "name", path, errors)
+            name = _text(integ, "name", path, errors, max_length=_longest(Integration, "name"))
             if name in seen:
                 errors.append(f"{path}.name: duplicate integration name {name!r}")
             seen.add(name)
@@ -147,7 +154,8 @@ def validate(doc: Any) -> list[str]:
     if _require(members, "$.members", errors, list):
         for i, member in enumerate(members):
             if _require(member, f"$.members[{i}]", errors):
-                _text(member, "username", f"$.members[{i}]", errors)
+                _text(member, "username", f"$.members[{i}]", errors,
+                      max_length=_longest(get_user_model(), "username"))
                 if member.get("role") not in ("viewer", "operator", "approver", "admin"):
                     errors.append(f"$.members[{i}].role: must be viewer, operator, approver or admin")
     return errors

@@ -7,9 +7,11 @@ switches to PostgreSQL; ``Q_BROKER_URL`` (or ``REDIS_URL``) switches the task br
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONCE
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -69,25 +71,33 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    # API tokens stored as hashes, with an expiry (never in plaintext): see the security section
+    "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from our static files, not a CDN
     "django_q",
+    "axes",  # sign-in throttling, see the security section
     "accounts",
     "integrations",
 ]
 
 MIDDLEWARE = [
+    # One validated X-Request-ID per request, for the admin and the API alike (portal/middleware.py).
+    "portal.middleware.RequestIDMiddleware",
+    # Bodies over the limit are refused before anything reads them (portal/limits.py).
     "portal.limits.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's and the API docs' static files without a separate web server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # last, as django-axes asks: turns a locked-out sign-in into its 429 page or JSON
+    "axes.middleware.AxesMiddleware",
 ]
 
 # Bodies: a connection or integration document is a few KiB; 256 KiB leaves room for bulk
@@ -162,7 +172,7 @@ LOGIN_URL = "admin:login"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "integrations.api.authentication.TokenAuthentication",  # django-rest-knox: hashed, expiring
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -248,3 +258,74 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"urllib3": {"level": "WARNING"}},
 }
+
+# --- security ----------------------------------------------------------------------------------
+# HTTPS everywhere outside development: redirect, Secure cookies, HSTS. `make demo` serves plain
+# HTTP on localhost and says PORTAL_HTTPS=false; `check --deploy` is clean with it on.
+HTTPS = env.bool("PORTAL_HTTPS", default=not (DEBUG or DEV_MODE))
+# Behind a reverse proxy that terminates TLS, Django sees plain HTTP: trust the proxy's
+# X-Forwarded-Proto (and its X-Forwarded-For for throttling) only when told it is there, since
+# any client can send those headers to a portal that is reached directly.
+BEHIND_PROXY = env.bool("PORTAL_BEHIND_PROXY", default=False)
+if BEHIND_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = 31_536_000 if HTTPS else 0  # one year
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+# The preload flag only offers the domain to browsers' built-in lists (submission is a separate,
+# deliberate step); a domain that must keep plain-HTTP subdomains sets it false.
+SECURE_HSTS_PRELOAD = HTTPS and env.bool("PORTAL_HSTS_PRELOAD", default=True)
+
+# Content-Security-Policy (django-csp). Nothing inline runs: the admin needs no inline script,
+# and the two inline blocks we serve (the console's <style>, Swagger UI's start-up script) carry
+# the per-request nonce. Style *attributes* (the console's status badge colours) stay allowed:
+# they cannot run code. Swagger UI draws its icons from data: URIs.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'", NONCE],
+        "style-src": ["'self'", NONCE],
+        "style-src-attr": ["'unsafe-inline'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+
+# Sign-in throttling (django-axes) on /admin/login/ and /api/auth/token/. Failures count per
+# (username, address) and, across usernames, per address; past either limit every sign-in
+# from there is refused with a 429 saying when to come back, without checking the password.
+# A failure more during the lock starts the cool-off again.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",  # first: refuses locked-out sign-ins
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_HANDLER = "portal.throttling.PortalAxesHandler"
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)  # per username and address
+LOGIN_ADDRESS_FAILURE_LIMIT = env.int("LOGIN_ADDRESS_FAILURE_LIMIT", default=20)  # per address, any username
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+# which rows a successful sign-in clears: that username's from that address, never the address's
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "portal.throttling.client_ip"
+AXES_LOCKOUT_CALLABLE = "portal.throttling.lockout_response"
+# failures are audited (portal.throttling) and kept by axes until the cool-off ends; a log
+# row per successful sign-in would only grow
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False  # its start-up line names only the (username, address) limit, not ours per address
+if LOGIN_ADDRESS_FAILURE_LIMIT < AXES_FAILURE_LIMIT or AXES_FAILURE_LIMIT < 1:
+    raise ImproperlyConfigured("LOGIN_ADDRESS_FAILURE_LIMIT must be at least LOGIN_FAILURE_LIMIT, which is at least 1")
+
+# API tokens (django-rest-knox): only a SHA-512 digest is stored (the token is 256 random bits:
+# nothing to guess, so no salt or slow hash is needed); each token expires.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=env.int("API_TOKEN_TTL_HOURS", default=10)),
+    "TOKEN_PREFIX": "mlc_",  # recognisable by secret scanners
+    "AUTH_HEADER_PREFIX": "Token",  # the header clients already send
+}
+# django-axes reports every sign-in at INFO; failures and lockouts (WARNING) are what matters
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}

@@ -14,6 +14,7 @@ from integrations.admin import (  # noqa: F401  (importing registers the pages)
     mappings,
     records,
     runs,
+    tenants,
     webhooks,
 )
 

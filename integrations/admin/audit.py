@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib import admin
@@ -39,6 +39,7 @@ ACTION_GROUPS = {
     "mapping.": "Mappings",
     "membership.": "Members",
     "audit.": "Audit exports",
+    "auth.": "Sign-ins",  # failed sign-ins and lockouts (portal/throttling.py)
 }
 
 
@@ -91,12 +92,16 @@ class MonthFilter(admin.SimpleListFilter):
         return months
 
     def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
         try:
-            year, month = (int(part) for part in (self.value() or "").split("-"))
+            year, month = (int(part) for part in self.value().split("-"))
             start = timezone.make_aware(datetime(year, month, 1))
             end = timezone.make_aware(datetime(year + month // 12, month % 12 + 1, 1))
-        except ValueError:
-            return queryset
+            for bound in (start, end):
+                bound.astimezone(UTC)  # the database is given UTC: still in range near year 1 or 9999?
+        except (ValueError, OverflowError):  # a year past what a datetime holds is an OverflowError (was a 500)
+            raise IncorrectLookupParameters(f"month must be YYYY-MM, not {self.value()!r}")
         return queryset.filter(created_at__gte=start, created_at__lt=end)
 
 

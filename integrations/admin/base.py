@@ -7,10 +7,12 @@ but log tables stay read-only even for them.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin import widgets
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Model, QuerySet
@@ -19,6 +21,7 @@ from django.utils.functional import cached_property
 
 from accounts.models import Role, Tenant
 from accounts.scoping import has_role, scope, tenant_ids_for, tenants_for
+from portal.middleware import request_id as portal_request_id
 
 # How each model reaches its tenant, for scoping foreign-key choices and autocompletes.
 TENANT_PATHS: dict[str, str] = {
@@ -53,10 +56,12 @@ def tenant_id_of(obj: Model, path: str) -> int:
 
 
 def request_id(request: HttpRequest) -> str:
-    """One id per request, so every audit event of one click can be grouped."""
-    if not hasattr(request, "_console_request_id"):
-        request._console_request_id = request.headers.get("X-Request-ID", "")[:64] or uuid.uuid4().hex
-    return request._console_request_id
+    """One id per request, so every audit event of one click can be grouped.
+
+    The id is the one ``portal.middleware.RequestIDMiddleware`` validated (the caller's
+    ``X-Request-ID`` when it is acceptable, else a fresh one), shared with the API.
+    """
+    return portal_request_id(request)
 
 
 class CappedCountPaginator(Paginator):
@@ -77,6 +82,30 @@ class CappedCountPaginator(Paginator):
         return self.count > self.cap
 
 
+# The query keys a field filter of list_filter reads (exact values, related ids, date bounds, empties).
+FILTER_SUFFIXES = ("", "__exact", "__id__exact", "__isnull", "__gte", "__lt")
+
+
+class GuardedChangeList(ChangeList):
+    """Django's changelist; a filter value the database cannot hold is an invalid filter (``?e=1``).
+
+    A date filter's bounds are easily crafted past year 9999 in UTC (``?created_at__gte=9999-12-31
+    23:59:59-05:00``): Django checks them as dates, and the OverflowError only came when the page
+    was counted, as a 500. PostgreSQL refuses NUL in any text it is given (a search, a filter).
+    """
+
+    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet:
+        if any("\x00" in text for key, values in request.GET.lists() for text in (key, *values)):
+            raise IncorrectLookupParameters("a NUL character in the query string")
+        return super().get_queryset(request, exclude_parameters)
+
+    def get_results(self, request: HttpRequest) -> None:
+        try:
+            super().get_results(request)
+        except OverflowError as exc:
+            raise IncorrectLookupParameters(exc) from exc
+
+
 class TenantScopedAdmin:
     """Mixin for a ModelAdmin: rows, choices and actions limited to the user's tenants and role.
 
@@ -90,6 +119,31 @@ class TenantScopedAdmin:
     change_role: str | None = None
     delete_role: str | None = None
     show_facets = admin.ShowFacets.NEVER  # facet counts are a COUNT per choice on big tables
+
+    # --- what a list may be filtered by -------------------------------------------------------
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return GuardedChangeList
+
+    def lookup_allowed(self, lookup: str, value: str, request: HttpRequest | None = None) -> bool:
+        """Only the keys of the page's own filters (and Django's related-object popups): a 400 otherwise.
+
+        Django also lets ``?<column>__<lookup>=`` through for every column, unchecked until the
+        database sees it: ``?pk__in=99999999999999999999`` or ``?name__range=x`` were 500s, and
+        nothing in the console links to such a list.
+        """
+        for fk_lookup in self.model._meta.related_fkey_lookups:
+            fk_lookup = fk_lookup() if callable(fk_lookup) else fk_lookup
+            if (lookup, value) in widgets.url_params_from_lookup_dict(fk_lookup).items():
+                return True
+        for item in self.get_list_filter(request) if request is not None else self.list_filter:
+            if isinstance(item, type) and issubclass(item, admin.SimpleListFilter):
+                if lookup == item.parameter_name:
+                    return True
+                continue
+            path = item[0] if isinstance(item, list | tuple) else item
+            if any(lookup == f"{path}{suffix}" for suffix in FILTER_SUFFIXES):
+                return True
+        return False
 
     # --- scoping ------------------------------------------------------------------------------
     def get_queryset(self, request: HttpRequest) -> QuerySet:

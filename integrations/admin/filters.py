@@ -33,6 +33,21 @@ class ScopedRelatedFilter(admin.RelatedFieldListFilter):
         # same names recur across tenants: say whose it is
         return [(obj.pk, f"{obj} ({obj.tenant})") for obj in rows]
 
+    def has_output(self) -> bool:
+        # The changelist drops a filter without output *and the parameter it consumed*: a user
+        # with one integration who asked for another tenant's (?integration__id__exact=<id>) got
+        # every row of their own. A filter that was asked for is always kept and applied.
+        return bool(self.used_parameters) or super().has_output()
+
+    def queryset(self, request, queryset):
+        wanted = self.used_parameters.get(self.lookup_kwarg)
+        if wanted is not None:
+            visible = {str(pk) for pk, _ in self.lookup_choices}
+            if not {str(value) for value in wanted} <= visible:
+                # an id the user cannot see (another tenant's, or none at all): nothing matches
+                return queryset.none()
+        return super().queryset(request, queryset)
+
 
 class StreamFilter(admin.SimpleListFilter):
     """Streams of the user's integrations, read from their stream states, not from records."""

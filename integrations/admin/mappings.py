@@ -25,6 +25,8 @@ from integrations.models import Mapping, MappingStatus, RecordStatus, ReferenceR
 from integrations.tasks import queue_release
 
 AUTOCOMPLETE_PAGE = 20
+# no reference table has a million rows; far past the end is a crafted request, not a scroll
+MAX_TARGET_PAGE = 50_000
 
 
 def held_count_subquery() -> Coalesce:
@@ -228,10 +230,16 @@ class MappingAdmin(TenantScopedAdmin, admin.ModelAdmin):
     def targets_view(self, request: HttpRequest, object_id: str) -> JsonResponse:
         mapping = self.object_for(request, object_id, Role.APPROVER)
         try:
-            page = max(1, int(request.GET.get("page") or 1))
+            page = int(request.GET.get("page") or 1)
         except ValueError:
-            page = 1
-        rows, more = target_choices(mapping, request.GET.get("term", "").strip(), page)
+            page = 0
+        if not 1 <= page <= MAX_TARGET_PAGE:
+            # a page far past the end was an OFFSET the database cannot hold (a 500); select2 asks 1, 2, 3...
+            return JsonResponse({"error": f"page must be a whole number from 1 to {MAX_TARGET_PAGE}"}, status=400)
+        term = request.GET.get("term", "").strip()
+        if "\x00" in term:  # PostgreSQL refuses NUL in a string it is given
+            return JsonResponse({"error": "term must not contain NUL (\\x00) characters"}, status=400)
+        rows, more = target_choices(mapping, term, page)
         return JsonResponse({"results": [{"id": r.code, "text": f"{r.code} {r.label}".strip()} for r in rows],
                              "pagination": {"more": more}})
 

@@ -6,8 +6,6 @@ serializers validated their input, so they never half-apply a change.
 
 from __future__ import annotations
 
-import re
-import uuid
 from typing import Any
 
 from django.db import transaction
@@ -17,22 +15,9 @@ from integrations.models import Connection, Integration
 from integrations.systems.redaction import redact
 from integrations.systems.schema import auth_setting_keys_for, secret_keys_for
 
-_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-
 # Fields that change where or how we log on: a cached token is worthless once they change.
 ADDRESS_FIELDS = ("url", "port", "company", "auth_method")
 CONNECTION_FIELDS = ("name", *ADDRESS_FIELDS, "settings")
-
-
-def request_id(request: Any) -> str:
-    """The caller's X-Request-ID when it is sane, else a fresh one; groups one click's events."""
-    cached = getattr(request, "_audit_request_id", None)
-    if cached:
-        return cached
-    given = request.headers.get("X-Request-ID", "")
-    rid = given if _REQUEST_ID_RE.match(given) else uuid.uuid4().hex
-    request._audit_request_id = rid
-    return rid
 
 
 def merged_secrets(current: dict[str, Any], method: str, incoming: dict[str, str]) -> dict[str, str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import QuerySet
@@ -44,20 +44,35 @@ def _is_date(raw: str) -> bool:
     return bool(_DATE_RE.match(raw))
 
 
+class OutOfRange(ValueError):
+    """A real date or time that the database cannot be asked about (before year 1 or after 9999 in UTC)."""
+
+
 def _moment(raw: str, *, end_of_day: bool) -> datetime | None:
-    """A datetime, or a date meaning the start of that day (or the start of the next one)."""
+    """A datetime, or a date meaning the start of that day (or the start of the next one).
+
+    ``None`` when ``raw`` is no date or time at all; :class:`OutOfRange` when it is one whose
+    bound falls outside what a datetime can hold in UTC (the day after 9999-12-31, or an offset
+    that moves 0001-01-01 or 9999-12-31 across the edge): the database is given UTC.
+    """
     try:
         if _is_date(raw):
             day = parse_date(raw)
             moment = datetime.combine(day + timedelta(days=1) if end_of_day else day, time.min)
         else:
             moment = parse_datetime(raw)
+    except OverflowError:
+        raise OutOfRange(raw) from None
     except ValueError:  # well formed but impossible, e.g. 2024-02-30
         return None
     if moment is None:
         return None
-    if timezone.is_naive(moment):
-        moment = timezone.make_aware(moment)
+    try:
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment)
+        moment.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise OutOfRange(raw) from None
     return moment
 
 
@@ -78,7 +93,14 @@ def _apply(queryset: QuerySet, spec: Filter, raw: str, errors: dict[str, str]) -
         if "T" in raw:
             raw = raw.replace(" ", "+")  # an unencoded "+02:00" arrives as " 02:00"
         date_only = _is_date(raw)
-        moment = _moment(raw, end_of_day=spec.kind == UNTIL)
+        try:
+            moment = _moment(raw, end_of_day=spec.kind == UNTIL)
+        except OutOfRange:
+            errors[spec.param] = (
+                f"{raw!r} is out of range: a date here includes its whole day, so the last one accepted is 9999-12-30"
+                if date_only and spec.kind == UNTIL else
+                f"{raw!r} is out of range: it must fall between 0001-01-01 and 9999-12-31 in UTC")
+            return queryset
         if moment is None:
             errors[spec.param] = f"must be a date (2024-05-31) or an ISO 8601 datetime, not {raw!r}"
             return queryset
@@ -99,6 +121,9 @@ class DeclaredFilterBackend(BaseFilterBackend):
         for spec in getattr(view, "filters", ()):
             raw = request.query_params.get(spec.param)
             if raw is None or raw == "":
+                continue
+            if "\x00" in raw:  # PostgreSQL refuses NUL in a string literal: say so before it does
+                errors[spec.param] = "must not contain NUL (\\x00) characters"
                 continue
             queryset = _apply(queryset, spec, raw.strip(), errors)
         if errors:

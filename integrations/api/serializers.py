@@ -84,7 +84,8 @@ class ConnectionSerializer(serializers.ModelSerializer):
             "uuid", "needs_reauth", "token_expires_at", "refresh_token_expires_at", "last_test_at",
             "last_test_ok", "created_at", "updated_at",
         ]
-        extra_kwargs = {"port": {"min_value": 1, "max_value": 65535}}
+        extra_kwargs = {"port": {"min_value": 1, "max_value": 65535},
+                        "system": {"error_messages": {"invalid_choice": "No connector for {input} yet."}}}
 
     def get_secrets_set(self, obj: Connection) -> list[str]:
         return sorted(k for k, v in (obj.secrets or {}).items() if v not in (None, ""))

@@ -2,10 +2,10 @@
 
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from integrations.api import views
+from integrations.api.views.auth import ObtainTokenView, RevokeAllTokensView, RevokeTokenView
 
 router = DefaultRouter()
 router.register("connections", views.ConnectionViewSet, basename="connection")
@@ -18,10 +18,14 @@ router.register("audit", views.AuditEventViewSet, basename="audit")
 app_name = "api"
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="token"),
+    path("auth/token/", ObtainTokenView.as_view(), name="token"),
+    path("auth/token/revoke/", RevokeTokenView.as_view(), name="token-revoke"),
+    path("auth/token/revoke-all/", RevokeAllTokensView.as_view(), name="token-revoke-all"),
     path("me/", views.MeView.as_view(), name="me"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    # Swagger UI's assets come from drf-spectacular-sidecar (static files), never from a CDN.
-    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
+    # Swagger UI's assets come from drf-spectacular-sidecar (static files), never from a CDN; its
+    # start-up script is inline, so our template gives it the Content-Security-Policy nonce.
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", template_name="api/swagger_ui.html"),
+         name="docs"),
     *router.urls,
 ]

@@ -20,13 +20,17 @@ from integrations.demo import (
     INTACCT_SENDER_PASSWORD,
     INTACCT_USER_ID,
     INTACCT_USER_PASSWORD,
+    SAGE300_COMPANY,
+    SAGE300_PASSWORD,
+    SAGE300_USER,
     SN_CLIENT_ID,
     SN_CLIENT_SECRET,
     SN_USER,
     intacct_servicenow_document,
+    sage300_servicenow_document,
     x3_servicenow_document,
 )
-from integrations.sandbox.bench import SN_BATCH_MAX, X3_BENCH_USER, X3_PAGE_MAX
+from integrations.sandbox.bench import S300_PAGE_SIZE, SN_BATCH_MAX, X3_BENCH_USER, X3_PAGE_MAX
 from integrations.systems.intacct import MAX_PAGE_SIZE as INTACCT_PAGE_MAX
 
 # The Table API answers up to 10000 rows per page by default (API_FACTS 1.1).
@@ -122,6 +126,33 @@ def _intacct_servicenow_page(table: str) -> int:
     return SN_PAGE_MAX if table.islower() else INTACCT_PAGE_MAX
 
 
+# --- Sage 300 → ServiceNow ----------------------------------------------------------------------
+# Sage 300 answers at most its web.config PageSize per GET whatever $top asks; the benchmark's
+# simulator keeps the default, 100 (see integrations/sandbox/bench.py), and the connection asks
+# that many. A record of APInvoiceBatches is a whole batch (50 invoices with their details).
+def _sage300_servicenow_document(s300_url: str, sn_url: str) -> dict[str, Any]:
+    # batch size at the integration level (the Sage 300 client has none); the page size on the
+    # Sage 300 connection only: at the integration level it would page ServiceNow reads too
+    doc = sage300_servicenow_document(s300_url, sn_url, slug="bench", name="Benchmark",
+                                      settings={"batch_size": SN_BATCH_MAX},
+                                      connection_settings={"page_size": S300_PAGE_SIZE, "timeout": 120},
+                                      schedules={"invoices": "manual"})
+    sn = doc["connections"][1]
+    sn["settings"] = {**sn.get("settings", {}), "batch_size": SN_BATCH_MAX, "page_size": 1000}
+    return doc
+
+
+def _sage300_servicenow_bare(s300_url: str, sn_url: str) -> dict[str, Any]:
+    return {"s300_url": s300_url, "sn_url": sn_url, "company": SAGE300_COMPANY, "page_size": S300_PAGE_SIZE,
+            "batch_size": SN_BATCH_MAX, "s300_basic": [SAGE300_USER, SAGE300_PASSWORD],
+            "sn_client": [SN_CLIENT_ID, SN_CLIENT_SECRET]}
+
+
+def _sage300_servicenow_page(table: str) -> int:
+    # Sage 300 resources are CamelCase (GLAccounts...); ServiceNow tables lower case
+    return SN_PAGE_MAX if table.islower() else S300_PAGE_SIZE
+
+
 PAIRS: dict[str, Pair] = {
     "x3-servicenow": Pair(
         name="x3-servicenow",
@@ -146,5 +177,17 @@ PAIRS: dict[str, Pair] = {
         read_page=_intacct_servicenow_page,
         write_batch=SN_BATCH_MAX,
         auth_calls=2,  # one getAPISession, one ServiceNow OAuth token
+    ),
+    "sage300-servicenow": Pair(
+        name="sage300-servicenow",
+        kind="sage_300__servicenow",
+        source="sage_300",
+        target="servicenow",
+        document=_sage300_servicenow_document,
+        bare_config=_sage300_servicenow_bare,
+        bare_module="integrations.benchmark.bare_sage300_servicenow",
+        read_page=_sage300_servicenow_page,
+        write_batch=SN_BATCH_MAX,
+        auth_calls=1,  # the ServiceNow OAuth token; Sage 300 takes Basic on every call, no sign-in
     ),
 }

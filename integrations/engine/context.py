@@ -23,7 +23,7 @@ from integrations.models import (
     SyncRecord,
 )
 from integrations.systems.http import CallCounter, HttpPolicy
-from integrations.systems.registry import client_builder
+from integrations.systems.registry import client_builder, schema_for
 from integrations.systems.spec import ConnectionSpec
 
 logger = logging.getLogger(__name__)
@@ -138,11 +138,16 @@ class Cycle:
 
 
 def call_budget(connection: Connection, integration: Integration | None) -> int:
-    """The connection's budget per cycle: its own setting, else the integration's, else the default."""
+    """The connection's budget per cycle: its own setting, else the integration's, else its system's
+    declared default (Sage 300: 1500), else the portal's default."""
     for source in ((connection.settings or {}), (integration.settings if integration else None) or {}):
         value = source.get("call_budget")
         if isinstance(value, int) and not isinstance(value, bool) and value > 0:
             return value
+    declared = schema_for(connection.system)
+    for setting in (declared.settings if declared else ()):
+        if setting.name == "call_budget" and setting.default:
+            return int(setting.default)
     return int(settings.SYNC_CALL_BUDGET or 0)
 
 

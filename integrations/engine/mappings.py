@@ -71,9 +71,14 @@ def refresh_suggestions(integration: Integration, kind: str, actor: Any = None) 
     existing = {m.source_code: m for m in Mapping.objects.filter(integration=integration, kind=kind)}
     new, changed = [], []
     for source in sources:
-        match, reason = by_code.get(source.code), MappingReason.EXACT_CODE
-        if match is None and source.label:
-            match, reason = by_name.get(_norm(source.label)), MappingReason.NAME_MATCH
+        # A source row may name what it is matched by when its own code is not that (a GL
+        # account suggesting a cost center by its department segment): ``data["match_code"]``
+        # and ``data["match_label"]``.
+        data = source.data if isinstance(source.data, dict) else {}
+        code, label = data.get("match_code") or source.code, data.get("match_label") or source.label
+        match, reason = by_code.get(code), MappingReason.EXACT_CODE
+        if match is None and label:
+            match, reason = by_name.get(_norm(label)), MappingReason.NAME_MATCH
         mapping = existing.get(source.code)
         if mapping is not None and mapping.status in (MappingStatus.APPROVED, MappingStatus.REJECTED):
             continue

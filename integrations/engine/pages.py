@@ -31,7 +31,16 @@ from integrations.flows.base import (
     WriteResult,
     snapshot_and_hash,
 )
-from integrations.models import ErrorClass, RecordStatus, SyncAttempt, SyncRecord, SyncRun
+from integrations.models import (
+    ErrorClass,
+    Mapping,
+    MappingReason,
+    MappingStatus,
+    RecordStatus,
+    SyncAttempt,
+    SyncRecord,
+    SyncRun,
+)
 from integrations.systems.errors import BudgetExhausted, SyncError, SystemicError, TransientError
 
 # A page write that fails as a whole (a lost batch response...) is retried this many times in
@@ -261,23 +270,76 @@ def _process_page(run: SyncRun, stream: RecordStream, ctx: StreamContext, page: 
         update_many(SyncRecord, [rows[key] for key in payloads], OUTCOME_FIELDS)
         insert_many(SyncAttempt, attempts)
         audit_many(events)
+        if stream.mapping_kind:
+            # with the outcome: a synced row whose mapping was lost would hold its invoices forever
+            _approve_written(run, stream.mapping_kind, rows, results)
     return outcome
 
 
+def _approve_written(run: SyncRun, kind: str, rows: dict[str, SyncRecord], results: dict[str, WriteResult]) -> None:
+    """Rows a stream wrote are their own approved mappings (see ``RecordStream.mapping_kind``).
+
+    Mappings a person decided differently (approved to another row, or rejected) are left alone.
+    """
+    written = {key: (row, results[key]) for key, row in rows.items()
+               if row.status == RecordStatus.SYNCED and key in results and row.target_id}
+    if not written:
+        return
+    existing = {m.source_code: m for m in Mapping.objects.filter(integration_id=run.integration_id, kind=kind,
+                                                                 source_code__in=list(written))}
+    now = timezone.now()
+    new, changed = [], []
+    for key, (row, result) in written.items():
+        code = (result.target_refs or {}).get("code") or key
+        label = (result.target_refs or {}).get("label", "")[:300]
+        mapping = existing.get(key)
+        if mapping is None:
+            new.append(Mapping(integration_id=run.integration_id, kind=kind, source_code=key, source_label=label,
+                               target_code=code, target_label=label, target_external_id=row.target_id,
+                               status=MappingStatus.APPROVED, reason=MappingReason.EXACT_CODE, decided_at=now))
+        elif mapping.status == MappingStatus.REJECTED or (
+                mapping.status == MappingStatus.APPROVED and mapping.reason == MappingReason.MANUAL):
+            continue
+        elif (mapping.status, mapping.target_code, mapping.target_external_id) != (
+                MappingStatus.APPROVED, code, row.target_id):
+            mapping.status, mapping.target_code, mapping.target_external_id = MappingStatus.APPROVED, code, row.target_id
+            mapping.target_label, mapping.reason, mapping.decided_at = label, MappingReason.EXACT_CODE, now
+            changed.append(mapping)
+    Mapping.objects.bulk_create(new, ignore_conflicts=True)
+    if changed:
+        Mapping.objects.bulk_update(changed, ["status", "target_code", "target_label", "target_external_id",
+                                              "reason", "decided_at", "updated_at"])
+
+
 def _write(stream: RecordStream, ctx: StreamContext, items: list[WriteItem]) -> dict[str, WriteResult]:
-    last_error: SyncError | None = None
+    """Write a page, then again (up to ``PAGE_WRITE_ATTEMPTS`` in all) what failed transiently.
+
+    A page that fails as a whole, or items whose answer was lost, may have reached the target:
+    they are marked uncertain, so the next attempt looks them up by source identity first.
+    Items that succeeded keep their outcome; only the others are sent again.
+    """
+    results: dict[str, WriteResult] = {}
+    todo = items
     for _ in range(PAGE_WRITE_ATTEMPTS):
         try:
-            return stream.write_page(ctx, items)
+            answered = stream.write_page(ctx, todo)
         except SystemicError as exc:
-            return {item.key: WriteResult("", error=exc) for item in items}
+            results.update({item.key: WriteResult("", error=exc) for item in todo})
+            return results
         except BudgetExhausted:
             raise  # the rows stay pending: the continuation looks them up before writing
         except SyncError as exc:
-            last_error = exc
-            # The target may hold part of the page already: look rows up before writing again.
-            for item in items:
-                item.uncertain = True
+            results.update({item.key: WriteResult("", error=exc) for item in todo})
             if not isinstance(exc, TransientError):
-                break
-    return {item.key: WriteResult("", error=last_error) for item in items}
+                return results
+            again = todo
+        else:
+            results.update(answered)
+            again = [item for item in todo if isinstance(getattr(answered.get(item.key), "error", None),
+                                                         TransientError)]
+        if not again:
+            return results
+        for item in again:
+            item.uncertain = True
+        todo = again
+    return results

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,8 @@ from integrations.models import (
     Connection,
     ErrorClass,
     Integration,
+    Mapping,
+    MappingStatus,
     RecordStatus,
     RunStatus,
     StreamState,
@@ -274,13 +277,44 @@ def _read_pages(run: SyncRun, state: StreamState, token: str, stream: Stream, ct
     return RunStatus.SUCCEEDED
 
 
+def _held_but_released(run: SyncRun, stream: RecordStream) -> list[int]:
+    """Held records every mapping key of which is approved now: nothing they waited for is missing.
+
+    An approval releases the records held *when it is made* (a queued replay). That misses records
+    a run still in progress holds afterwards, with the mappings it read before the approval's
+    commit; and records whose release was lost with its worker or its broker, or skipped because
+    the stream was busy. They are taken up here. A key is resolved when an approved mapping has it
+    as its source code, or when exactly one approved mapping has it as its target code (flows that
+    map in reverse, ServiceNow to the ERP, name the target's code and need it unambiguous).
+    Conflicts wait for a person.
+    """
+    approved = list(Mapping.objects.filter(integration_id=run.integration_id, status=MappingStatus.APPROVED)
+                    .values_list("kind", "source_code", "target_code"))
+    if not approved:
+        return []
+    resolved = {f"{kind}:{source}" for kind, source, _ in approved}
+    targets = Counter(f"{kind}:{target}" for kind, _, target in approved if target)
+    resolved |= {key for key, count in targets.items() if count == 1}
+    held = (SyncRecord.objects.filter(integration_id=run.integration_id, stream=stream.name, status=RecordStatus.HELD)
+            .exclude(last_run=run).exclude(missing="").exclude(missing__contains="|conflict:")
+            .order_by("pk").values_list("pk", "missing"))
+    out = []
+    for pk, missing in held.iterator(chunk_size=2000):
+        if all(key in resolved for key in missing.split("|") if key):
+            out.append(pk)
+            if len(out) >= 1000:
+                break
+    return out
+
+
 def _retry_due(run: SyncRun, stream: RecordStream, ctx: Any, actor: Any, progress: Progress | None,
                counter: RunMeter) -> None:
     """Failed-transient records whose retry time has come get another attempt in this run.
 
     So do records left "pending" by a worker that died between writing its intent and the
     outcome (we hold the stream's lock, so no live run owns them): their write may or may not
-    have reached the target, and the attempt looks them up by source identity first.
+    have reached the target, and the attempt looks them up by source identity first. And so do
+    held records whose mappings are all approved by now (:func:`_held_but_released`).
     """
     due = SyncRecord.objects.filter(
         Q(status=RecordStatus.FAILED, error_class=ErrorClass.TRANSIENT, next_retry_at__lte=timezone.now())
@@ -288,6 +322,9 @@ def _retry_due(run: SyncRun, stream: RecordStream, ctx: Any, actor: Any, progres
         integration=run.integration, stream=stream.name,
     ).exclude(last_run=run).order_by(F("next_retry_at").asc(nulls_first=True), "pk")[:1000]
     rows = list(due)
+    released = _held_but_released(run, stream)[:1000 - len(rows)]
+    if released:
+        rows += list(SyncRecord.objects.filter(pk__in=released).order_by("pk"))
     if not rows:
         return
     for start in range(0, len(rows), 200):

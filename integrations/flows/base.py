@@ -204,6 +204,11 @@ class Stream:
 class RecordStream(Stream):
     """Reads records from one side and writes them to the other."""
 
+    # When set, each record this stream syncs is its own approved mapping of this kind: source
+    # key → the row written (code from ``WriteResult.target_refs["code"]``), e.g. a GL account
+    # pushed to the target is the account its invoice lines are coded to.
+    mapping_kind: ClassVar[str] = ""
+
     def prepare_page(self, ctx: StreamContext, records: list[SourceRecord]) -> None:
         """Load what the page's transforms look up, in as few queries as possible."""
         return None

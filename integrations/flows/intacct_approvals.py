@@ -186,6 +186,12 @@ class ApprovedInvoices(RecordStream):
                 raise self._read_error
             current = self._bills.get(bill) or {}
             if forward is None and own is None and not self._created_from(ctx, current, d):
+                # No lineage yet may only mean the bills stream's answer for it is still outstanding
+                # (a lost answer, a crash, a run in progress): wait for it, or the approval is
+                # skipped for good and never reaches Intacct.
+                if ctx.written("bills", [record.key])[1]:
+                    raise TransientError(f"Intacct bill {bill}: its staging by this integration is not accounted "
+                                         "for yet; will retry")
                 raise SkipRecord(f"Linked to Intacct bill {bill}, which this integration did not sync")
             if not current:
                 raise InvalidRecord(f"Intacct bill {bill} no longer exists")

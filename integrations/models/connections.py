@@ -9,7 +9,7 @@ from django.db import models
 from encrypted_fields.fields import EncryptedJSONField
 
 from accounts.models import Tenant
-from integrations.systems.registry import connection_settings_errors
+from integrations.systems.registry import SCHEMAS, connection_settings_errors
 
 
 class System(models.TextChoices):
@@ -19,6 +19,11 @@ class System(models.TextChoices):
     SYSPRO = "syspro", "SYSPRO"
     SERVICENOW = "servicenow", "ServiceNow"
     SERVICETITAN = "servicetitan", "ServiceTitan"
+
+
+def system_choices() -> list[tuple[str, str]]:
+    """The systems the portal has a connector for: whatever ``systems/registry.py`` registers."""
+    return [(schema.system, schema.label) for schema in SCHEMAS.values()]
 
 
 class AuthMethod(models.TextChoices):
@@ -52,7 +57,7 @@ class Connection(models.Model):
     )
     system = models.CharField(
         max_length=32,
-        choices=System.choices,
+        choices=system_choices,
     )
     url = models.URLField(
         max_length=500,

@@ -85,6 +85,11 @@ class Faults:
       responses carrying ``Retry-After: retry_after`` (seconds).
     - ``drop_rate``: chance that a *write* is committed and then the connection is dropped
       without a response ("commit then drop").
+    - ``item_drop_rate``: in a batch call (ServiceNow's Batch API), the chance, per write item
+      that committed, that the acknowledgement is lost: the connection is dropped without a
+      response. ``item_drop_mode`` says when: ``"after_batch"`` (default) finishes the whole
+      batch first, as a server does when the client stopped waiting; ``"mid_batch"`` drops it
+      right after that item, so the items after it never ran (a batch cut short).
     - ``latency``: seconds added to every response.
     - ``token_lifetime``: when set, access tokens/sessions issued now live this many seconds
       instead of the system's default.
@@ -95,6 +100,8 @@ class Faults:
     burst_429_length: int = 3
     retry_after: int = 1
     drop_rate: float = 0.0
+    item_drop_rate: float = 0.0
+    item_drop_mode: str = "after_batch"
     latency: float = 0.0
     token_lifetime: int | None = None
     seed: int = 7
@@ -144,6 +151,10 @@ class Simulator:
         """Call after committing a write: with ``drop_rate`` probability, lose the response."""
         if self.faults.drop_rate and self._rng.random() < self.faults.drop_rate:
             raise DropResponse(f"{self.name}: response dropped after commit")
+
+    def item_ack_lost(self) -> bool:
+        """Call per committed item of a batch: with ``item_drop_rate`` probability, its ack is lost."""
+        return bool(self.faults.item_drop_rate) and self._rng.random() < self.faults.item_drop_rate
 
     def token_lifetime(self, default: int) -> int:
         return self.faults.token_lifetime if self.faults.token_lifetime is not None else default

@@ -8,7 +8,10 @@ demo instance plus the one GL account the demo leaves out on purpose (61200), so
 the ledger uses has a match and no invoice is held. ``sage_intacct`` serves the demo company's
 sender, user, GL accounts and entities, departments 100-600 (700, which ServiceNow lacks, is
 left out), ``suppliers`` vendors and N AP bills of K lines (:func:`seed_intacct_bulk`);
-readByQuery answers at most 1000 records per page there (the documented maximum). The request log every simulator keeps
+readByQuery answers at most 1000 records per page there (the documented maximum). ``sage_300``
+serves the demo Web API user, a chart whose department segments are the ServiceNow seed's cost
+center codes, ``suppliers`` vendors and N AP invoices of K details in invoice batches of 50
+(:func:`seed_sage300_bulk`), at most :data:`S300_PAGE_SIZE` records per page. The request log every simulator keeps
 for test assertions is bounded here, so a long run does not grow the simulator's memory.
 """
 
@@ -31,6 +34,13 @@ X3_PAGE_MAX = 1000
 SN_BATCH_MAX = 1000
 REQUEST_LOG = 100
 X3_BENCH_USER = ("admin", "x3-demo-pass")
+# Sage 300 answers at most web.config PageSize records per GET, 100 unless the customer changed it
+# (API_FACTS 3 [D]; Sage recommends 1000 for bulk). The benchmark keeps the default every
+# install starts with: a record here is an invoice batch of 50 invoices, so a page of 100 is
+# already 5000 invoices, and the minimum is counted at this size either way.
+S300_PAGE_SIZE = 100
+S300_INVOICES_PER_BATCH = 50
+S300_BATCHES_PER_DAY = 4  # batches sharing one DateLastEdited (a date without time)
 
 
 def build_benchmark_simulator(
@@ -55,6 +65,11 @@ def build_benchmark_simulator(
         module = importlib.import_module(".intacct", __package__)
         sim = module.IntacctSimulator(faults=faults)
         seed_intacct_bulk(sim, invoices, lines_per_invoice, vendors=suppliers)
+    elif name == "sage_300":
+        # page_max is the X3 server's (the CLI's --page-max); Sage 300 keeps its PageSize
+        module = importlib.import_module(".sage300", __package__)
+        sim = module.Sage300Simulator(faults=faults, page_size=S300_PAGE_SIZE)
+        seed_sage300_bulk(sim, invoices, lines_per_invoice, vendors=suppliers)
     elif name == "servicenow":
         module = importlib.import_module(".servicenow", __package__)
         sim = module.ServiceNowSimulator(faults=faults, batch_max_items=batch_max_items)
@@ -143,3 +158,52 @@ def seed_intacct_bulk(sim: Simulator, bills: int, lines_per_bill: int, *, vendor
             "BASECURR": "USD", "TOTALENTERED": total, "TRX_TOTALENTERED": total, "TOTALPAID": "0.00",
             "TOTALDUE": total, "STATE": "Posted", "APBILLITEMS": lines,
         }, when=(bills_start + timedelta(seconds=offsets[number])).strftime("%m/%d/%Y %H:%M:%S"))
+
+
+def seed_sage300_bulk(sim: Simulator, invoices: int, lines_per_invoice: int, *, vendors: int = 50,
+                      per_batch: int = S300_INVOICES_PER_BATCH) -> None:
+    """The demo Web API user, then a chart, ``vendors`` vendors and ``invoices`` invoices of K details.
+
+    GL accounts are ``NNNN-CCnnn``: the four naturals of the demo chart times the ServiceNow
+    seed's cost center codes as the department segment, so every account's cost center is
+    suggested by exact code and every account is pushed as a GL account; no invoice is held.
+    Invoices come ``per_batch`` to an AP invoice batch (the last one may be short), each with
+    ``lines_per_invoice`` details over the accounts in turn. Keys do not follow dates, as in a
+    ledger people edit: ``DateLastEdited`` (the date incremental reads filter and order on, no
+    time) is shuffled against ``BatchNumber``, ``S300_BATCHES_PER_DAY`` batches to a date, and
+    vendors' ``DateLastMaintained`` against ``VendorNumber`` likewise.
+    """
+    from .sage300_seed import DEMO_USER, NATURALS, SEED_DAY, account, batch, invoice, vendor
+    from .snseed import COST_CENTERS
+
+    names, departments = dict(NATURALS), dict(COST_CENTERS)
+    accounts = [account(natural, dept, names, departments, SEED_DAY) for natural, _ in NATURALS
+                for dept, _ in COST_CENTERS]
+    segments = [{"SegmentNumber": "1", "SegmentCode": code, "Description": label} for code, label in NATURALS]
+    segments += [{"SegmentNumber": "2", "SegmentCode": code, "Description": label} for code, label in COST_CENTERS]
+    rng = random.Random(20260105)  # noqa: S311 - benchmark data, not crypto
+    vendor_days = list(range(vendors))
+    rng.shuffle(vendor_days)
+    vendor_rows = [vendor(str(20001 + i), f"Bench Vendor {i + 1:05d}", SEED_DAY + timedelta(days=vendor_days[i] // 10))
+                   for i in range(vendors)]
+    codes = [row["UnformattedAccount"] for row in accounts]
+    batch_count = -(-invoices // per_batch)
+    edited = list(range(batch_count))
+    rng.shuffle(edited)
+    # entered day by day in number order, edited (approved, corrected) later in any order
+    last_entered = batch_count // S300_BATCHES_PER_DAY + 1
+    batches = []
+    for b in range(batch_count):
+        number = b + 1
+        day = SEED_DAY + timedelta(days=b // S300_BATCHES_PER_DAY)
+        entries = []
+        for entry, i in enumerate(range(b * per_batch, min(invoices, (b + 1) * per_batch)), start=1):
+            details = [(codes[(i + j) % len(codes)], Decimal(10 + (i * 7 + j * 13) % 990) + Decimal("0.25"),
+                        f"Line {j + 1} of invoice {i + 1}") for j in range(lines_per_invoice)]
+            entries.append(invoice(number, entry, vendor_rows[i % vendors]["VendorNumber"], details, day))
+        row = batch(number, day, entries)
+        row["DateLastEdited"] = (SEED_DAY + timedelta(days=last_entered + edited[b] // S300_BATCHES_PER_DAY)).isoformat()
+        batches.append(row)
+    sim.add_user(*DEMO_USER)  # type: ignore[attr-defined]
+    sim.load({"GLAccounts": accounts, "GLSegmentCodes": segments, "APVendors": vendor_rows,  # type: ignore[attr-defined]
+              "APInvoiceBatches": batches})

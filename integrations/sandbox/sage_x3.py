@@ -12,8 +12,9 @@ What it plays (API_FACTS section 2 and the "Sage X3" decisions at its top):
   ``$uuid`` and ``$etag``. With ``lines_in_query=False`` the ``$query`` facet leaves the line
   arrays out, as on installs whose query representation has no child collections.
 - ``PUT …/BPSUPPLIER('{KEY}')?representation=BPSUPPLIER.$edit`` (partial payload) and
-  ``POST …/BPSUPPLIER?representation=BPSUPPLIER.$create``; other classes are read-only here.
-  Both call :meth:`maybe_drop` after committing ("commit then drop").
+  ``POST …/BPSUPPLIER?representation=BPSUPPLIER.$create``; other classes are read-only unless
+  named in ``writable`` (e.g. an ERP user entering purchase orders and invoices, with their
+  lines, in a chaos test). Both call :meth:`maybe_drop` after committing ("commit then drop").
 - HTTP Basic and/or OAuth2 bearer on api1; ``POST /token`` (and ``/v1/token``) issue tokens
   with a rotating refresh token (see :mod:`.sage_x3_auth`).
 
@@ -80,8 +81,10 @@ class SageX3Simulator(X3Store, Simulator):
         access_token_lifetime: int = 300,
         refresh_token_lifetime: int = 30 * 86400,
         strict_representations: bool = False,
+        writable: Iterable[str] = WRITABLE,
     ) -> None:
         super().__init__(faults)
+        self.writable = frozenset(writable)
         self.page_default = page_default
         self.page_max = page_max
         self.lines_in_query = lines_in_query
@@ -205,7 +208,7 @@ class SageX3Simulator(X3Store, Simulator):
         if not dot or facet != wanted:
             return diagnoses(400, f"Facet {facet or '(none)'} not allowed for {request.method}; expected {wanted}")
         spec = CLASSES[klass]
-        if request.method in ("PUT", "POST") and klass not in WRITABLE:
+        if request.method in ("PUT", "POST") and klass not in self.writable:
             return diagnoses(405, f"Representation {repr_name} is read-only: no {wanted} facet")
         if wanted == "$query":
             return self._query(request, folder, spec, rename)
@@ -376,7 +379,8 @@ class SageX3Simulator(X3Store, Simulator):
                 return diagnoses(400, str(exc))
             if spec.key_of(record) in store:
                 return diagnoses(409, f"Record {spec.key_of(record)} already exists")  # [U] status
-            record = {name: record.get(name) for name in spec.fields} | {"UPDDATTIM": self.now()}
+            lines = {spec.lines_name: record.get(spec.lines_name) or []} if spec.lines_name else {}
+            record = {name: record.get(name) for name in spec.fields} | lines | {"UPDDATTIM": self.now()}
             status = 201
         store[spec.key_of(record)] = record
         self._changed(folder, spec.name)

@@ -35,8 +35,9 @@ SIMULATORS = {
     "servicenow": ("integrations.sandbox.servicenow", "ServiceNowSimulator"),
     "sage_x3": ("integrations.sandbox.sage_x3", "SageX3Simulator"),
     "sage_intacct": ("integrations.sandbox.intacct", "IntacctSimulator"),
+    "sage_300": ("integrations.sandbox.sage300", "Sage300Simulator"),
 }
-DEFAULT_PORTS = {"servicenow": 8125, "sage_x3": 8124, "sage_intacct": 8126}
+DEFAULT_PORTS = {"servicenow": 8125, "sage_x3": 8124, "sage_intacct": 8126, "sage_300": 8128}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -160,6 +161,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--burst-429-rate", type=float, default=0.0)
     parser.add_argument("--retry-after", type=int, default=1)
     parser.add_argument("--drop-rate", type=float, default=0.0)
+    parser.add_argument("--item-drop-rate", type=float, default=0.0,
+                        help="servicenow: per committed Batch API item, chance the answer is lost")
+    parser.add_argument("--item-drop-mode", choices=("after_batch", "mid_batch"), default="after_batch",
+                        help="after_batch: the whole batch runs, then the connection drops; mid_batch: it drops "
+                             "right after that item")
+    parser.add_argument("--burst-429-length", type=int, default=3)
+    parser.add_argument("--fault-seed", type=int, default=7, help="seed of the fault injection's random choices")
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--token-lifetime", type=int, default=None)
     parser.add_argument("--benchmark", action="store_true", help="seed the benchmark data, not the demo data")
@@ -168,14 +176,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--suppliers", type=int, default=50, help="--benchmark: sage_x3 suppliers, sage_intacct vendors")
     parser.add_argument("--page-max", type=int, default=None, help="sage_x3: largest page served")
     parser.add_argument("--batch-max-items", type=int, default=None, help="servicenow: Batch API items per call")
+    parser.add_argument("--writable", default="", help="sage_x3: comma list of classes that also take $create/$edit "
+                                                      "over HTTP (BPSUPPLIER always does)")
     args = parser.parse_args(argv)
     faults = Faults(
         error_rate=args.error_rate,
         burst_429_rate=args.burst_429_rate,
         retry_after=args.retry_after,
         drop_rate=args.drop_rate,
+        item_drop_rate=args.item_drop_rate,
+        item_drop_mode=args.item_drop_mode,
+        burst_429_length=args.burst_429_length,
         latency=args.latency,
         token_lifetime=args.token_lifetime,
+        seed=args.fault_seed,
     )
     if args.benchmark:
         from .bench import SN_BATCH_MAX, X3_PAGE_MAX, build_benchmark_simulator
@@ -187,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         sim = build_simulator(args.system, faults)
+    if args.writable:
+        if not hasattr(sim, "writable"):
+            parser.error(f"--writable applies to sage_x3, not {args.system}")
+        sim.writable = sim.writable | {name.strip() for name in args.writable.split(",") if name.strip()}
     port = DEFAULT_PORTS[args.system] if args.port is None else args.port
     server = serve(sim, args.host, port)
     print(f"{args.system} simulator listening on {server.url}", flush=True)

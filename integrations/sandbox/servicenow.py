@@ -18,7 +18,7 @@ from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
-from .base import Faults, SimRequest, SimResponse, Simulator
+from .base import DropResponse, Faults, SimRequest, SimResponse, Simulator
 from .clock import ClockFn
 from .snauth import ACCESS_LIFETIME, OAuthClient, TokenIssuer, basic_credentials, bearer_token
 from .snstore import Table, TableStore, stable_sys_id
@@ -258,6 +258,8 @@ class ServiceNowSimulator(Simulator):
 
         Items are not fault-injected one by one; the whole batch is committed first and only
         then may the response be lost (commit-then-drop), like a real timeout after commit.
+        ``Faults.item_drop_rate`` adds a chance per committed write item that the answer is lost;
+        with ``item_drop_mode="mid_batch"`` the items after that one are never run.
         """
         try:
             payload = json.loads(request.body or b"null")
@@ -267,7 +269,7 @@ class ServiceNowSimulator(Simulator):
         except (ValueError, KeyError, TypeError) as exc:
             return error(400, "Exception while reading request", f"Invalid batch request: {exc}")
         limit = len(items) if self.batch_max_items is None else self.batch_max_items
-        serviced, unserviced, wrote = [], [], False
+        serviced, unserviced, wrote, ack_lost = [], [], False, False
         for index, item in enumerate(items):
             item_id = str(item.get("id", index)) if isinstance(item, dict) else str(index)
             if index >= limit or not isinstance(item, dict):
@@ -293,12 +295,19 @@ class ServiceNowSimulator(Simulator):
             if response.status >= 400:
                 entry["error_message"] = HTTPStatus(response.status).phrase
             serviced.append(entry)
+            if not isinstance(inner, SimResponse) and inner.method in WRITE_METHODS and response.status < 400 \
+                    and self.item_ack_lost():
+                if self.faults.item_drop_mode == "mid_batch":
+                    raise DropResponse(f"{self.name}: batch cut short after item {item_id} committed")
+                ack_lost = True
         body = {
             "batch_request_id": payload.get("batch_request_id"),
             "serviced_requests": serviced,
             "unserviced_requests": unserviced,
         }
         response = SimResponse.json(200, body)
+        if ack_lost:
+            raise DropResponse(f"{self.name}: batch committed, acknowledgement lost")
         if wrote:
             self.maybe_drop()
         return response

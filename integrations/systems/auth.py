@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from integrations.systems.errors import AuthError, SyncError
+from integrations.systems.http import decode_json, unexpected_answer
 
 MAX_REFRESH_MARGIN = timedelta(minutes=5)
 
@@ -169,7 +170,7 @@ class BearerAuth:
 def _expiry(now: datetime, seconds: Any) -> datetime | None:
     try:
         return now + timedelta(seconds=float(seconds))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # absent, not a number, NaN, or beyond any calendar
         return None
 
 
@@ -214,9 +215,13 @@ def oauth2_fetcher(
             if exc.kind == "data":  # 400 invalid_grant & co: a person must re-authorise
                 raise AuthError("The token endpoint refused the grant", status=exc.status, detail=exc.detail)
             raise
-        body = response.json()
-        if not body.get("access_token"):
-            raise AuthError("The token endpoint returned no access token", detail=str(body.get("error", "")))
+        body = decode_json(response, "The token endpoint")
+        if not isinstance(body, dict):
+            raise unexpected_answer(response, "The token endpoint", "JSON that is not an object")
+        if not body.get("access_token") or not isinstance(body["access_token"], str):
+            raise AuthError("The token endpoint returned no access token", detail=str(body.get("error", ""))[:300])
+        if not isinstance(body.get("refresh_token") or "", str):
+            raise AuthError("The token endpoint returned a refresh token that is not a string")
         now = clock()
         new_refresh = body.get("refresh_token") or (live_refresh if grant != "client_credentials" else "")
         if body.get("refresh_token"):

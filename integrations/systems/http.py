@@ -38,6 +38,8 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 # Statuses after which the server certainly did not process the request: safe to resend a POST.
 NOT_PROCESSED_STATUSES = frozenset({429, 503})
+# An answer cut short or garbled on the wire: like a dropped connection (the request may have been processed).
+UNREADABLE = (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError)
 
 
 @dataclass
@@ -156,19 +158,30 @@ def default_classifier(response: requests.Response) -> SyncError:
 Classifier = Callable[[requests.Response], SyncError | None]
 
 
-def decode_json(response: requests.Response, system: str) -> Any:
+def unexpected_answer(response: requests.Response, system: str, what: str) -> TransientError:
+    """A 2xx whose body is not what the vendor documents (not JSON, or JSON of another shape).
+
+    Worth another try later; for a write it is ambiguous (the vendor may have done it before
+    answering oddly), so the engine looks the row up before writing it again.
+    """
+    method = (response.request.method or "").upper() if response.request is not None else "GET"
+    return TransientError(f"{system} answered with {what}", status=response.status_code,
+                          detail=redact_text(response.text[:200]), ambiguous=method not in IDEMPOTENT_METHODS)
+
+
+def decode_json(response: requests.Response, system: str, **options: Any) -> Any:
     """The body as JSON, or a classified error: a 2xx that is not JSON is never a crash.
 
     A ServiceNow instance that is hibernating or in maintenance answers 200 with an HTML page;
-    a proxy may answer with its own page. Both are worth another try later.
+    a proxy may answer with its own page. Both are worth another try later. ``options`` go to
+    ``json.loads`` (e.g. ``parse_float=Decimal``).
     """
     try:
-        return response.json()
-    except ValueError:
+        return response.json(**options)
+    except (ValueError, RecursionError):  # not JSON, not UTF-8, or nested past the parser's depth
         kind = (response.headers.get("Content-Type") or "no content type").split(";")[0]
-        raise TransientError(f"{system} answered with a page that is not JSON ({kind}); the system may be "
-                             "asleep, in maintenance or behind a proxy that answered for it",
-                             status=response.status_code, detail=redact_text(response.text[:200])) from None
+        raise unexpected_answer(response, system, f"a page that is not JSON ({kind}); the system may be "
+                                "asleep, in maintenance or behind a proxy that answered for it") from None
 
 
 class HttpClient:
@@ -244,7 +257,7 @@ class HttpClient:
                     method, url, params=params, json=json, data=data, headers=sent_headers,
                     timeout=self.policy.timeout,
                 )
-            except (requests.ConnectionError, requests.Timeout) as exc:
+            except (requests.ConnectionError, requests.Timeout, *UNREADABLE) as exc:
                 not_sent = isinstance(exc, requests.ConnectTimeout) or "refused" in str(exc).lower()
                 error = TransientError(
                     f"{method} {self._safe(url)} failed: {type(exc).__name__}",
@@ -256,6 +269,9 @@ class HttpClient:
                     attempt += 1
                     continue
                 raise error from None
+            except requests.RequestException as exc:  # an unusable URL (a bad link in an answer) or redirect loop
+                raise SystemicError(f"{method} {self._safe(url)} cannot be sent: {type(exc).__name__}",
+                                    detail=self._safe(str(exc))[:300]) from None
             status = response.status_code
             if status == 401 and not refreshed and self.auth.on_unauthorized(sent_headers):
                 refreshed = True

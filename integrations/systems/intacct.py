@@ -44,6 +44,7 @@ from integrations.systems.intacct_envelope import (
     Function,
     FunctionResult,
     IntacctAuthError,
+    IntacctDataError,
     IntacctSystemicError,
     IntacctTransientError,
     classify,
@@ -196,12 +197,22 @@ class SessionKeyedStore:
 
 def _allowed_endpoint(endpoint: str, gateway: str) -> bool:
     """The session's endpoint must be the gateway's host or an https Intacct host."""
-    got, base = urlsplit(endpoint), urlsplit(gateway)
+    try:
+        got, base = urlsplit(endpoint), urlsplit(gateway)
+    except ValueError:  # e.g. an unclosed IPv6 bracket: not an address at all
+        return False
     if got.scheme not in ("http", "https") or not got.hostname:
         return False
     if (got.hostname, got.scheme) == (base.hostname, base.scheme):
         return True
     return got.scheme == "https" and (got.hostname == "intacct.com" or got.hostname.endswith(".intacct.com"))
+
+
+def _host(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or url[:80]
+    except ValueError:
+        return url[:80]
 
 
 def session_fetcher(http: HttpClient, gateway: str, creds: Credentials,
@@ -229,8 +240,7 @@ def session_fetcher(http: HttpClient, gateway: str, creds: Credentials,
         if not session_id:
             raise IntacctAuthError("getAPISession returned no session id")
         if not _allowed_endpoint(endpoint, gateway):
-            host = urlsplit(endpoint).hostname
-            raise IntacctSystemicError(f"getAPISession pointed at an unexpected endpoint host {host!r}")
+            raise IntacctSystemicError(f"getAPISession pointed at an unexpected endpoint host {_host(endpoint)!r}")
         now = clock()
         expires = now + SESSION_MAX_AGE
         if parsed.session_timeout is not None:
@@ -323,7 +333,7 @@ class IntacctClient:
             records = result.records()
             if records:
                 yield records
-            remaining = int(result.attr("numremaining", "0") or 0)
+            remaining = _count(result.attr("numremaining", "0"))
             result_id = result.attr("resultId")
             if remaining <= 0 or not result_id or not records:
                 return
@@ -349,7 +359,7 @@ class IntacctClient:
             overflow = False
             for page in self.iter_query(obj, " AND ".join(conditions), wanted):
                 for row in page:
-                    cursor, key = to_cursor(str(row.get("WHENMODIFIED") or "")), str(row.get(key_field) or "")
+                    cursor, key = _when(obj, row, key_field), str(row.get(key_field) or "")
                     if lower and cursor == lower and key in done_at_lower:
                         continue
                     kept.append(((cursor, _natural(key)), row))
@@ -459,6 +469,24 @@ class IntacctClient:
                 if isinstance(exc, AuthError):  # nothing else will work either
                     break
         return lines
+
+
+def _count(value: str) -> int:
+    """``numremaining``: a count, or an answer we cannot page on."""
+    value = value.strip() or "0"
+    if not (value.isascii() and value.isdigit()):
+        raise IntacctTransientError(f"Intacct answered a numremaining that is not a count: {value[:40]!r}")
+    return int(value[:12])
+
+
+def _when(obj: str, row: dict[str, Any], key_field: str) -> str:
+    """A row's WHENMODIFIED as a cursor; one that is no time cannot be ordered, so the page cannot be read."""
+    value = str(row.get("WHENMODIFIED") or "")
+    try:
+        return to_cursor(value)
+    except ValueError:
+        raise IntacctDataError(f"Intacct answered {obj} {str(row.get(key_field) or '')[:40]!r} with a WHENMODIFIED "
+                               f"that is not MM/DD/YYYY HH:MM:SS: {value[:40]!r}") from None
 
 
 def _natural(key: str) -> tuple[int, str]:

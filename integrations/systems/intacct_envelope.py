@@ -164,9 +164,14 @@ class FunctionResult:
                                    for e in self.errors)
 
     def records(self) -> list[dict[str, Any]]:
+        """Each record of ``<data>`` as a dict; a record that is only text is not one Intacct sends."""
         if self.data is None:
             return []
-        return [to_python(node, LIST_TAGS) for node in self.data if isinstance(node.tag, str)]
+        records = [to_python(node, LIST_TAGS) for node in self.data if isinstance(node.tag, str)]
+        if not all(isinstance(record, dict) for record in records):
+            raise IntacctTransientError(f"Intacct answered {self.function or 'a function'} with a record that has no "
+                                        "fields", ambiguous=True)
+        return records
 
     def attr(self, name: str, default: str = "") -> str:
         return self.data.get(name, default) if self.data is not None else default
@@ -215,7 +220,7 @@ def parse_response(body: bytes, status: int | None = None) -> GatewayResponse:
     if timeout:
         try:
             parsed.session_timeout = datetime.fromisoformat(timeout).astimezone(UTC)
-        except ValueError:
+        except (ValueError, OverflowError):  # not a time, or one that UTC cannot hold (year 1 or 9999)
             parsed.session_timeout = None
     for node in operation.findall("result"):
         errors = tuple(_errors_in(node))

@@ -10,7 +10,6 @@ OAuth2 (X3 cloud): 5-minute access tokens from a rotating 30-day refresh token.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -20,7 +19,15 @@ import requests
 
 from integrations.systems.auth import BearerAuth, TokenManager, TokenStore, oauth2_fetcher
 from integrations.systems.errors import DataError, SyncError
-from integrations.systems.http import BasicAuth, CallCounter, HttpClient, HttpPolicy, default_classifier
+from integrations.systems.http import (
+    BasicAuth,
+    CallCounter,
+    HttpClient,
+    HttpPolicy,
+    decode_json,
+    default_classifier,
+    unexpected_answer,
+)
 from integrations.systems.schema import INT, MAP, TEXT, ConnectionSchema, Setting
 from integrations.systems.spec import ConnectionSpec, EventSink, ignore_event
 
@@ -99,10 +106,10 @@ def classify(response: requests.Response) -> SyncError | None:
     """X3 errors: ``$diagnoses`` messages when present ([U] shape), else the status."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     diagnoses = body.get("$diagnoses") if isinstance(body, dict) else None
-    if not diagnoses:
+    if not diagnoses or not isinstance(diagnoses, list):
         return None
     message = "; ".join(str(d.get("$message", "")) for d in diagnoses if isinstance(d, dict))
     error = default_classifier(response)
@@ -110,9 +117,45 @@ def classify(response: requests.Response) -> SyncError | None:
     return error
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN and Infinity: never an amount
+
+
 def parse_json(response: requests.Response) -> Any:
-    """Amounts arrive as JSON numbers: parse them straight to Decimal, never float."""
-    return json.loads(response.content or b"null", parse_float=Decimal)
+    """Amounts arrive as JSON numbers: parse them straight to Decimal, never float.
+
+    An empty body is ``None``; anything that is not JSON is a classified error, not a crash.
+    """
+    if not response.content:
+        return None
+    return decode_json(response, "Sage X3", parse_float=Decimal, parse_constant=_no_constant)
+
+
+def parse_object(response: requests.Response, what: str, *, empty_ok: bool = False) -> dict[str, Any]:
+    """The body as a JSON object (a record, a page): any other JSON is the wrong answer.
+
+    ``empty_ok``: a write answered with no body at all (204) gives ``{}``.
+    """
+    body = parse_json(response)
+    if body is None and empty_ok:
+        return {}
+    if not isinstance(body, dict):
+        raise unexpected_answer(response, "Sage X3", f"{type(body).__name__} where {what} was expected")
+    return body
+
+
+def _page(response: requests.Response) -> tuple[list[dict[str, Any]], str | None]:
+    """The records of one ``$query`` page and the URL of the next (``$links.$next.$url``)."""
+    body = parse_object(response, "a page of records")
+    resources = body.get("$resources") or []
+    if not isinstance(resources, list) or not all(isinstance(row, dict) for row in resources):
+        raise unexpected_answer(response, "Sage X3", "$resources that are not a list of records")
+    links = body.get("$links")
+    nxt = links.get("$next") if isinstance(links, dict) else None
+    url = nxt.get("$url") if isinstance(nxt, dict) else None
+    if url is not None and not isinstance(url, str):
+        raise unexpected_answer(response, "Sage X3", "a next-page link that is not a URL")
+    return resources, url or None
 
 
 class SageX3Client:
@@ -155,11 +198,9 @@ class SageX3Client:
         params["orderBy"] = ", ".join(f"{name} asc" for name in order)
         url: str | None = self.class_url(klass)
         while url:
-            body = parse_json(self.http.request("GET", url, params=params))
-            resources = body.get("$resources") or []
+            resources, next_link = _page(self.http.request("GET", url, params=params))
             if resources:
                 yield resources
-            next_link = ((body.get("$links") or {}).get("$next") or {}).get("$url")
             url, params = (next_link, None) if next_link else (None, None)
 
     def read(self, klass: str, key: str) -> dict[str, Any] | None:
@@ -173,7 +214,7 @@ class SageX3Client:
             if exc.status == 404:
                 return None
             raise
-        return parse_json(response)
+        return parse_object(response, "a record")
 
     def update(self, klass: str, key: str, payload: dict[str, Any]) -> dict[str, Any]:
         shape = self.shapes[klass]
@@ -181,14 +222,14 @@ class SageX3Client:
             "PUT", f"{self.class_url(klass)}('{key}')", params={"representation": f"{shape.representation}.$edit"},
             json=payload,
         )
-        return parse_json(response)
+        return parse_object(response, "the record written", empty_ok=True)
 
     def create(self, klass: str, payload: dict[str, Any]) -> dict[str, Any]:
         shape = self.shapes[klass]
         response = self.http.request(
             "POST", self.class_url(klass), params={"representation": f"{shape.representation}.$create"}, json=payload,
         )
-        return parse_json(response)
+        return parse_object(response, "the record written", empty_ok=True)
 
     def check(self) -> list[dict[str, Any]]:
         lines = []

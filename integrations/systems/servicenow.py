@@ -19,8 +19,16 @@ from typing import Any
 import requests
 
 from integrations.systems.auth import BearerAuth, TokenManager, TokenStore, oauth2_fetcher
-from integrations.systems.errors import DataError, SyncError, SystemicError, TransientError
-from integrations.systems.http import BasicAuth, CallCounter, HttpClient, HttpPolicy, default_classifier
+from integrations.systems.errors import BudgetExhausted, DataError, SyncError, SystemicError, TransientError
+from integrations.systems.http import (
+    BasicAuth,
+    CallCounter,
+    HttpClient,
+    HttpPolicy,
+    decode_json,
+    default_classifier,
+    unexpected_answer,
+)
 from integrations.systems.schema import INT, LIST, MAP, TEXT, ConnectionSchema, Setting
 from integrations.systems.spec import ConnectionSpec, EventSink, ignore_event
 
@@ -108,7 +116,7 @@ def classify(response: requests.Response) -> SyncError | None:
     """ServiceNow's error envelope, read into our classes."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         body = {}
     error = body.get("error") if isinstance(body, dict) else None
     message = ""
@@ -208,7 +216,11 @@ class ServiceNowClient:
         if fields:
             params["sysparm_fields"] = ",".join(fields)
         response = self.http.request("GET", f"/api/now/table/{table}", params=params)
-        return response.json().get("result", []), response
+        body = decode_json(response, "ServiceNow")
+        rows = body.get("result", []) if isinstance(body, dict) else None
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise unexpected_answer(response, "ServiceNow", "a Table API answer whose result is not a list of rows")
+        return rows, response
 
     def iter_pages(self, table: str, query: str = "", *, fields: list[str] | None = None,
                    limit: int | None = None) -> Iterator[list[dict[str, Any]]]:
@@ -261,7 +273,9 @@ class ServiceNowClient:
         for start in range(0, len(wanted), LOOKUP_CHUNK):
             chunk = wanted[start:start + LOOKUP_CHUNK]
             query = f"{column}IN{','.join(chunk)}"
-            rows, _ = self.list(table, query, fields=[column, "sys_id", *fields], limit=len(chunk) + 1)
+            rows, response = self.list(table, query, fields=[column, "sys_id", *fields], limit=len(chunk) + 1)
+            if any(not row.get("sys_id") or not isinstance(row["sys_id"], str) for row in rows):
+                raise unexpected_answer(response, "ServiceNow", f"{table} rows without a sys_id")
             if len(rows) > len(chunk):
                 raise SystemicError(
                     f"Looking up {table} by {column} matched more rows than asked for: "
@@ -282,6 +296,7 @@ class ServiceNowClient:
         so the client's share overlaps the wait for the instance instead of adding to it.
         """
         outcomes: dict[str, BatchOutcome] = {}
+        lost: dict[str, BatchOutcome] = {}
         pending = list(items)
         rounds = 0
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="servicenow-batch") as helper:
@@ -295,12 +310,22 @@ class ServiceNowClient:
                 chunk, pending = pending[: self.batch_size], pending[self.batch_size:]
                 body = ahead.result() if ahead is not None else self._encode_batch(chunk)
                 ahead = helper.submit(self._encode_batch, pending[: self.batch_size]) if pending else None
-                response = self.http.request("POST", "/api/now/v1/batch", data=body, headers=_JSON_BODY,
-                                             idempotent=False)
-                data = response.json()
-                decoded.append(helper.submit(self._batch_outcomes, data.get("serviced_requests", [])))
+                try:
+                    response = self.http.request("POST", "/api/now/v1/batch", data=body, headers=_JSON_BODY,
+                                                 idempotent=False)
+                    served, unserviced_ids = self._batch_answer(response)
+                except (SystemicError, BudgetExhausted):
+                    raise
+                except SyncError as exc:
+                    # This call failed or its answer was lost (it may have committed): its items
+                    # carry the error, and are looked up before they are written again. The
+                    # other calls' outcomes stand: one lost answer must not discard them.
+                    lost.update({item.id: BatchOutcome(item.id, 0, None, exc) for item in chunk})
+                    rounds = 0
+                    continue
+                decoded.append(helper.submit(self._batch_outcomes, served))
                 by_id = {item.id: item for item in chunk}
-                unserviced = [by_id[i] for i in data.get("unserviced_requests", []) if i in by_id]
+                unserviced = [by_id[i] for i in unserviced_ids if i in by_id]
                 rounds = rounds + 1 if len(unserviced) == len(chunk) else 0
                 if unserviced:
                     pending = unserviced + pending
@@ -308,7 +333,22 @@ class ServiceNowClient:
             for future in decoded:  # in call order: a resent item's last answer wins
                 for outcome in future.result():
                     outcomes[outcome.id] = outcome
-        return outcomes
+        return {**lost, **outcomes}
+
+    @staticmethod
+    def _batch_answer(response: requests.Response) -> tuple[list[dict[str, Any]], list[str]]:
+        """The serviced items and the ids of the unserviced ones, as the Batch API documents them.
+
+        Anything else is an answer we cannot read, to a write: ambiguous, so the rows are looked
+        up by their source key before they are written again.
+        """
+        data = decode_json(response, "ServiceNow")
+        served = data.get("serviced_requests", []) if isinstance(data, dict) else None
+        unserviced = data.get("unserviced_requests", []) if isinstance(data, dict) else None
+        if (not isinstance(served, list) or not all(isinstance(item, dict) for item in served)
+                or not isinstance(unserviced, list) or not all(isinstance(i, str) for i in unserviced)):
+            raise unexpected_answer(response, "ServiceNow", "a Batch API answer of another shape")
+        return served, unserviced
 
     @classmethod
     def _encode_batch(cls, chunk: list[BatchItem]) -> bytes:
@@ -334,24 +374,28 @@ class ServiceNowClient:
 
     @staticmethod
     def _batch_outcome(served: dict[str, Any]) -> BatchOutcome:
-        status = int(served.get("status_code") or 0)
+        code = served.get("status_code")
+        # a status that is not an HTTP status counts as none: a temporary failure, like a missing one
+        status = code if isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599 else (
+            int(code) if isinstance(code, str) and code.isascii() and code.isdigit() and len(code) == 3 else 0)
         raw = served.get("body") or ""
         try:
             body = json.loads(base64.b64decode(raw)) if raw else None
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, RecursionError):
             body = None
         error: SyncError | None = None
         if status >= 400 or status == 0:
             envelope = body.get("error") if isinstance(body, dict) else None
-            message = (envelope or {}).get("message") or served.get("error_message") or served.get("status_text") or ""
-            detail = str((envelope or {}).get("detail") or "")
+            envelope = envelope if isinstance(envelope, dict) else {}
+            message = str(envelope.get("message") or served.get("error_message") or served.get("status_text") or "")
+            detail = str(envelope.get("detail") or "")
             if status in (429, 502, 503, 504) or status >= 500 or status == 0:
                 error = TransientError(message or "Temporary failure", status=status, detail=detail)
             elif status in (401, 403) or message.startswith("Invalid table"):
                 error = SystemicError(message or "Not authorised", status=status, detail=detail)
             else:
                 error = DataError(message or "Rejected", status=status, detail=detail)
-        return BatchOutcome(served.get("id", ""), status, body, error)
+        return BatchOutcome(str(served.get("id", "")), status, body, error)
 
     def upsert(self, table: str, rows: list[UpsertRow]) -> dict[str, UpsertOutcome]:
         """Create or update rows by source identity, through the Batch API.
@@ -385,8 +429,14 @@ class ServiceNowClient:
             elif outcome.error:
                 results[row.key] = UpsertOutcome(error=outcome.error)
             else:
-                record = (outcome.body or {}).get("result") or {}
+                body = outcome.body if isinstance(outcome.body, dict) else {}
+                record = body.get("result") if isinstance(body.get("result"), dict) else {}
                 sys_id = str(record.get("sys_id") or row.sys_id)
+                if not sys_id:  # written, but which row is it? Look it up before writing it again
+                    results[row.key] = UpsertOutcome(error=TransientError(
+                        "ServiceNow accepted the row but did not say its sys_id", status=outcome.status,
+                        ambiguous=True))
+                    continue
                 results[row.key] = UpsertOutcome("updated" if row.sys_id else "created", sys_id, record)
         return results
 

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 from django.contrib.staticfiles import finders
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from rest_framework.test import APIClient
 
 from tests.api.conftest import PASSWORD
@@ -14,6 +18,9 @@ def test_a_token_is_obtained_with_a_password_and_then_authenticates(world):
     client = APIClient()
     response = client.post("/api/auth/token/", {"username": "viewer", "password": PASSWORD}, format="json")
     assert response.status_code == 200
+    assert set(response.json()) == {"token", "expiry"}
+    expiry = parse_datetime(response.json()["expiry"])
+    assert timezone.now() < expiry <= timezone.now() + timedelta(hours=10)
     client.credentials(HTTP_AUTHORIZATION=f"Token {response.json()['token']}")
     rows = client.get("/api/integrations/").json()["results"]
     assert [r["tenant"] for r in rows] == ["acme"]
@@ -43,7 +50,8 @@ def test_an_inactive_users_token_stops_working(world):
 
 def test_a_session_works_and_writes_need_the_csrf_token(world):
     client = APIClient(enforce_csrf_checks=True)
-    assert client.login(username="operator", password=PASSWORD)
+    # django-axes throttles sign-ins by their request, which the test client's login() must be handed
+    assert client.login(request=HttpRequest(), username="operator", password=PASSWORD)
     assert [r["tenant"] for r in client.get("/api/connections/").json()["results"]] == ["acme", "acme"]
     response = client.post(f"/api/integrations/{world.acme.pk}/pause/")
     assert response.status_code == 403 and "CSRF" in response.json()["detail"]

@@ -135,3 +135,96 @@ def test_intacct_pair_database_and_memory_figures_agree(intacct_figures):
     assert f["sync.peak_rss_mb"] > 0 and f["bare.peak_rss_mb"] > 0
     assert f["sync.wall_seconds"] > 0 and f["bare.wall_seconds"] > 0
     assert f["sync.overhead_ratio"] == pytest.approx(f["sync.wall_seconds"] / f["bare.wall_seconds"], rel=0.05)
+
+
+# --- the Sage 300 → ServiceNow pair --------------------------------------------------------------
+# 120 invoices of 2 details: three invoice batches (50, 50, 20), one page of each collection
+S300_INVOICES, S300_LINES, S300_VENDORS, S300_ACCOUNTS = 120, 2, 50, 24
+
+
+@pytest.fixture(scope="module")
+def sage300_figures() -> dict:
+    import io
+
+    out = io.StringIO()
+    call_command("benchmark", "--pair", "sage300-servicenow", "--records", str(S300_INVOICES),
+                 "--lines-per-invoice", str(S300_LINES), "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def test_sage300_pair_syncs_every_account_vendor_and_invoice_of_the_seeded_company(sage300_figures):
+    f = sage300_figures
+    assert (f["pair"], f["invoices"], f["lines_per_invoice"]) == ("sage300-servicenow", S300_INVOICES, S300_LINES)
+    # GL accounts are pushed too (4 naturals x the 6 ServiceNow cost centers)
+    assert f["records"] == f["records.synced"] == S300_ACCOUNTS + S300_VENDORS + S300_INVOICES
+    assert f["records.held"] == f["records.failed"] == 0
+    assert f["target_rows"] == S300_ACCOUNTS + S300_VENDORS + S300_INVOICES * (1 + S300_LINES)
+    assert not [name for name in f if name.startswith("error.")]
+
+
+def test_sage300_pair_calls_are_counted_against_an_honest_minimum(sage300_figures):
+    f = sage300_figures
+    assert f["sync.http_calls"] == f["sync.http_reads"] + f["sync.http_writes"] + f["sync.http_auth"]
+    assert f["sync.http_auth"] == 1  # the ServiceNow token; Sage 300 takes Basic on every call
+    # 1 token; reads: ServiceNow cost centers, GLSegmentCodes, GLAccounts, APVendors, APInvoiceBatches;
+    # writes: GL accounts, suppliers, invoices, their lines, one batch each
+    assert f["sync.http_calls_minimum"] == 1 + 5 + 4
+    assert f["bare.http_calls"] == f["sync.http_calls_minimum"]  # the bare client makes just those
+    assert f["sync.http_writes"] == 4  # every batch as full as it can be
+    # the portal's only extra calls are reads: the chart a second time (the GL accounts stream) and
+    # one adoption lookup each for new GL accounts and new suppliers (README, Performance)
+    assert f["sync.http_calls_minimum"] <= f["sync.http_calls"] <= f["sync.http_calls_minimum"] + 3
+    assert f["sync.http_calls_vs_minimum"] == pytest.approx(f["sync.http_calls"] / f["sync.http_calls_minimum"],
+                                                          abs=0.001)
+
+
+def test_sage300_pair_unchanged_resync_writes_nothing(sage300_figures):
+    f = sage300_figures
+    assert f["resync.http_writes"] == 0 and f["resync.records_written"] == 0
+    assert 0 < f["resync.http_reads"] == f["resync.http_calls"]
+    assert f["check.resync.http_writes"].startswith("pass")
+
+
+def test_sage300_pair_database_and_memory_figures_agree(sage300_figures):
+    f = sage300_figures
+    assert 0 < f["sync.db_queries_per_record"] <= 3
+    assert f["sync.db_queries_per_record"] == pytest.approx(f["sync.db_queries"] / f["records"], abs=0.001)
+    assert f["sync.peak_rss_mb"] > 0 and f["bare.peak_rss_mb"] > 0
+    assert f["sync.wall_seconds"] > 0 and f["bare.wall_seconds"] > 0
+    assert f["sync.overhead_ratio"] == pytest.approx(f["sync.wall_seconds"] / f["bare.wall_seconds"], rel=0.05)
+
+
+def test_sage300_benchmark_seed_is_batched_shuffled_and_mappable_by_code():
+    from decimal import Decimal
+
+    from integrations.sandbox.bench import S300_PAGE_SIZE, build_benchmark_simulator
+    from integrations.sandbox.snseed import COST_CENTERS
+
+    sim = build_benchmark_simulator("sage_300", invoices=1020, lines_per_invoice=3)
+    assert sim.page_size == S300_PAGE_SIZE == 100  # web.config PageSize as installed
+    batches = sim.rows("APInvoiceBatches")
+    assert [len(b["Invoices"]) for b in batches] == [50] * 20 + [20]
+    assert all(len(i["InvoiceDetails"]) == 3 for b in batches for i in b["Invoices"])
+    numbers = [b["BatchNumber"] for b in batches]
+    by_date = [b["BatchNumber"] for b in sorted(batches, key=lambda b: (b["DateLastEdited"], b["BatchNumber"]))]
+    assert by_date != numbers and sorted(by_date) == numbers  # dates shuffled against keys
+    assert len(sim.rows("APVendors")) == 50
+    codes = {code for code, _ in COST_CENTERS}
+    accounts = {a["UnformattedAccount"]: a for a in sim.rows("GLAccounts")}
+    assert {a["AccountSegmentCode2"] for a in accounts.values()} == codes  # every department is a cost center
+    details = [d for b in batches for i in b["Invoices"] for d in i["InvoiceDetails"]]
+    assert {d["GLAccount"] for d in details} <= set(accounts)
+    assert all(type(d["DistributedAmount"]) is Decimal for d in details)
+    invoice = batches[0]["Invoices"][0]
+    assert invoice["DocumentTotalBeforeTaxes"] == sum(d["DistributedAmount"] for d in invoice["InvoiceDetails"])
+
+
+def test_sage300_minimum_counts_invoice_batches_at_the_server_page_size():
+    from integrations.benchmark.pairs import PAIRS
+
+    pair = PAIRS["sage300-servicenow"]
+    # 10,000 invoices x 5: 200 batches at 100 per page, 50,000 lines at 1000 per Batch API call
+    minimum = pair.minimum_calls(
+        {"cmn_cost_center": 6, "GLSegmentCodes": 6, "GLAccounts": 24, "APVendors": 50, "APInvoiceBatches": 200},
+        {"itfm_gl_accounts": 24, "proc_vendor": 50, "sn_apo_invoice": 10_000, "sn_apo_invoice_line": 50_000})
+    assert minimum == {"read": 6, "write": 62, "auth": 1, "total": 69}

@@ -12,9 +12,9 @@ from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
 
 from accounts.models import Role
 from accounts.scoping import has_role, scope
-from integrations.api.actions import request_id
 from integrations.api.filters import DeclaredFilterBackend, Filter
 from integrations.api.permissions import TenantRolePermission, role_label, tenant_id_of
+from portal.middleware import request_id
 
 
 class TenantScopedViewSet(viewsets.GenericViewSet):

@@ -13,7 +13,6 @@ from rest_framework.response import Response
 
 from accounts.models import Role
 from integrations import tasks
-from integrations.api.actions import request_id
 from integrations.api.filters import CHOICE, INT, PREFIX, Filter, parameters
 from integrations.api.pagination import RecordCursor
 from integrations.api.serializers import (
@@ -25,6 +24,7 @@ from integrations.api.serializers import (
 )
 from integrations.api.views.base import TenantScopedViewSet
 from integrations.models import ErrorClass, RecordStatus, SyncRecord
+from portal.middleware import request_id
 
 RECORD_FILTERS = (
     Filter("integration", "integration_id", INT),

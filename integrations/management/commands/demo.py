@@ -21,6 +21,7 @@ from integrations.demo import (
     X3_CLIENT_ID,
     X3_CLIENT_SECRET,
     intacct_servicenow_document,
+    sage300_servicenow_document,
     x3_servicenow_document,
 )
 from integrations.engine.mappings import approve
@@ -33,7 +34,7 @@ from integrations.tenants import load_document
 # Each customer has its own ServiceNow instance: one simulator per tenant.
 SN_DEMO_PASSWORD = "integration-pass"  # the sandbox ServiceNow's demo user, as an approver would sign in
 SANDBOXES = {"x3": ("sage_x3", 8124), "sn": ("servicenow", 8125), "intacct": ("sage_intacct", 8126),
-             "sn_intacct": ("servicenow", 8127)}
+             "sn_intacct": ("servicenow", 8127), "s300": ("sage_300", 8128), "sn_s300": ("servicenow", 8129)}
 
 
 class Command(BaseCommand):
@@ -64,7 +65,8 @@ class Command(BaseCommand):
         for name, url in urls.items():
             self._wait_for(url, name)
         self.stdout.write(f"Sandbox: Sage X3 {urls['x3']}, ServiceNow {urls['sn']}; "
-                          f"Sage Intacct {urls['intacct']}, its ServiceNow {urls['sn_intacct']}")
+                          f"Sage Intacct {urls['intacct']}, its ServiceNow {urls['sn_intacct']}; "
+                          f"Sage 300 {urls['s300']}, its ServiceNow {urls['sn_s300']}")
 
         refresh_token = self._pair_x3(urls["x3"])
         load_document(x3_servicenow_document(urls["x3"], urls["sn"], x3_refresh_token=refresh_token), actor="demo")
@@ -75,7 +77,9 @@ class Command(BaseCommand):
         posted = sum(r.created + r.updated for r in run_integration(
             intacct, streams=["approved_invoices"], trigger=Trigger.MANUAL, actor="demo"))
         self.stdout.write(f"  {approved} invoices approved in ServiceNow; {posted} posted back to Intacct.")
-        for integration in (x3, intacct):
+        load_document(sage300_servicenow_document(urls["s300"], urls["sn_s300"]), actor="demo")
+        s300 = self._first_sync("acme-300", "s300-to-sn", "Acme Components (Sage 300 → ServiceNow)")
+        for integration in (x3, intacct, s300):
             held = SyncRecord.objects.filter(integration=integration, status=RecordStatus.HELD).count()
             if held:
                 self.stdout.write(f"  {integration.name}: {held} record(s) held for an unmapped GL account or "

@@ -1,0 +1,300 @@
+"""Sage 300 → ServiceNow (seed: sage-300--servicenow.txt). One way: Sage 300 is never written to.
+
+Order: ServiceNow cost centers and the Sage 300 chart (reference data: each GL account is
+suggested the cost center whose code is its department segment, ``6000-100`` → ``100``, else
+the one named like that segment); GL accounts pushed to the profile's GL table (each pushed
+account is its own approved GL mapping); vendors → suppliers; then AP invoice batches: one
+staging invoice per invoice of a batch, keyed (batch, entry), with its lines. A line carries the
+GL account row pushed above and the cost center of its account's approved mapping, or the
+invoice is held naming what is missing.
+
+Incremental reads filter on a date without time (``DateLastMaintained``, the batch's
+``DateLastEdited``). A record's cursor is ``day|key|content hash`` (``|end`` on the last page
+of a read): a run that read to the end starts the next one at the beginning of that day
+(``ge``), so a change later the same day is read again and unchanged records are skipped by
+hash; a run stopped by the call budget resumes after its last key on that day instead of
+re-reading a day that may hold more pages than the budget allows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+from integrations.flows import register
+from integrations.flows.base import (
+    FIELD_NAMES,
+    Flow,
+    InvalidRecord,
+    NeedsMapping,
+    RecordStream,
+    ReferenceStream,
+    RefItem,
+    SourceRecord,
+    StreamContext,
+    WriteItem,
+    WriteResult,
+)
+from integrations.flows.servicenow_common import SnCostCenters, amount, renamed, synced_id, text, upsert_with_lines
+from integrations.systems.sage300 import plain_account, wire_day
+
+END = "end"
+
+
+# --- cursors ------------------------------------------------------------------------------------
+def make_cursor(day: str, key: str, row: Any, last: bool) -> str:
+    digest = hashlib.sha256(json.dumps(row, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:10]
+    return f"{day}|{key}|{digest}" + (f"|{END}" if last else "")
+
+
+def parse_cursor(since: str) -> tuple[str, str]:
+    """(day, key to resume after); no key after a read that reached the end (re-read the day)."""
+    if not since:
+        return "", ""
+    parts = since.split("|")
+    if len(parts) < 3 or parts[-1] == END:
+        return parts[0], ""
+    return parts[0], parts[1]
+
+
+def _pages(ctx: StreamContext, resource: str, date_field: str, key_field: str, since: str, *,
+           numeric: bool = False) -> Iterator[tuple[list[dict[str, Any]], bool]]:
+    day, after = parse_cursor(since)
+    return ctx.source.iter_changed(resource, date_field, key_field, day, after or None, numeric_key=numeric)
+
+
+# --- reference data ---------------------------------------------------------------------------
+class Sage300Accounts(ReferenceStream):
+    """The chart of accounts as the source side of the GL account → cost center mapping."""
+
+    name = "s300_gl_accounts"
+    label = "GL accounts → cost centers (Sage 300)"
+    kind = "cost_center"
+    reads = "source"
+
+    def read(self, ctx: StreamContext, since: str) -> Iterator[list[RefItem]]:
+        departments = ctx.source.segment_names("2")
+        for page, last in _pages(ctx, "GLAccounts", "DateLastMaintained", "UnformattedAccount", since):
+            items = []
+            for row in page:
+                code = plain_account(row.get("UnformattedAccount") or row.get("AccountNumber"))
+                dept = department_of(row)
+                items.append(RefItem(
+                    code=code, label=f"{text(row.get('AccountNumber'))} {text(row.get('Description'))}".strip(),
+                    cursor=make_cursor(wire_day(row.get("DateLastMaintained")), code, row, last),
+                    data={"account": text(row.get("AccountNumber")), "match_code": dept,
+                          "match_label": departments.get(dept, "")},
+                ))
+            yield items
+
+
+def department_of(row: dict[str, Any]) -> str:
+    """The department segment: ``AccountSegmentCode2``, else what follows the separator."""
+    segment = text(row.get("AccountSegmentCode2")).strip()
+    if segment:
+        return segment
+    formatted = text(row.get("AccountNumber"))
+    for separator in ("-", "/", ".", "_"):
+        if separator in formatted:
+            return formatted.split(separator, 1)[1]
+    return ""
+
+
+# --- records ----------------------------------------------------------------------------------
+def adopt(ctx: StreamContext, logical: str, column: str, items: list[WriteItem], value_of: Any, what: str) -> None:
+    """Link never-synced rows to an existing ServiceNow row with the same ``column`` value and no
+    source key (entered by hand before the integration), instead of creating a duplicate."""
+    sn = ctx.target
+    fresh: dict[str, WriteItem] = {}
+    for item in items:
+        value = value_of(item)
+        if not item.target_id and value and "^" not in value and "," not in value:
+            fresh.setdefault(value, item)
+    values = list(fresh)
+    for start in range(0, len(values), 50):
+        chunk = values[start:start + 50]
+        query = "^OR".join(f"{column}={value}" for value in chunk)
+        for page in sn.iter_pages(sn.table(logical), query, fields=[column, "sys_id", sn.source_id_field]):
+            for row in page:
+                item = fresh.get(text(row.get(column)))
+                if item is None or item.target_id or text(row.get(sn.source_id_field)):
+                    continue
+                item.target_id = text(row.get("sys_id"))
+                sn.http.on_event("record.adopted", {
+                    "reason": f"{what} {item.record.business_key or item.key} matched the existing ServiceNow "
+                              f"row {item.target_id} ({column} = {text(row.get(column))!r}, no source key): "
+                              "adopted, not duplicated",
+                    "table": sn.table(logical), "sys_id": item.target_id, "key": item.key})
+
+
+class GlAccounts(RecordStream):
+    name = "gl_accounts"
+    label = "GL accounts (Sage 300 → ServiceNow)"
+    mapping_kind = "gl_account"
+
+    def _record(self, row: dict[str, Any], last: bool) -> SourceRecord:
+        key = plain_account(row.get("UnformattedAccount") or row.get("AccountNumber"))
+        return SourceRecord(key=key, cursor=make_cursor(wire_day(row.get("DateLastMaintained")), key, row, last),
+                            data=row, business_key=text(row.get("AccountNumber")) or key)
+
+    def read(self, ctx: StreamContext, since: str) -> Iterator[list[SourceRecord]]:
+        for page, last in _pages(ctx, "GLAccounts", "DateLastMaintained", "UnformattedAccount", since):
+            yield [self._record(row, last) for row in page]
+
+    def fetch_one(self, ctx: StreamContext, key: str) -> SourceRecord | None:
+        row = ctx.source.read("GLAccounts", key)
+        return self._record(row, False) if row else None
+
+    def transform(self, ctx: StreamContext, record: SourceRecord) -> dict[str, str]:
+        d = record.data
+        sn = ctx.target
+        return renamed(ctx, "gl_account", {
+            sn.code_fields["gl_account"]: text(d.get("AccountNumber")) or record.key,
+            sn.label_fields["gl_account"]: text(d.get("Description")),
+            "description": text(d.get("Description")),
+            "active": "true" if text(d.get("Status")).lower() == "active" else "false",
+        })
+
+    def write_page(self, ctx: StreamContext, items: list[WriteItem]) -> dict[str, WriteResult]:
+        sn = ctx.target
+        code_field = sn.code_fields["gl_account"]
+        adopt(ctx, "gl_account", code_field, items, lambda i: text(i.record.data.get("AccountNumber")), "GL account")
+        results = upsert_with_lines(ctx, "gl_account", items)
+        for item in items:
+            results[item.key].target_refs.update({"code": text(item.record.data.get("AccountNumber")) or item.key,
+                                                  "label": text(item.record.data.get("Description"))})
+        return results
+
+
+class Vendors(RecordStream):
+    name = "vendors"
+    label = "Vendors (Sage 300 → ServiceNow suppliers)"
+
+    def _record(self, row: dict[str, Any], last: bool) -> SourceRecord:
+        key = text(row.get("VendorNumber"))
+        return SourceRecord(key=key, cursor=make_cursor(wire_day(row.get("DateLastMaintained")), key, row, last),
+                            data=row, business_key=text(row.get("VendorName")) or key)
+
+    def read(self, ctx: StreamContext, since: str) -> Iterator[list[SourceRecord]]:
+        for page, last in _pages(ctx, "APVendors", "DateLastMaintained", "VendorNumber", since):
+            yield [self._record(row, last) for row in page if row.get("VendorNumber")]
+
+    def fetch_one(self, ctx: StreamContext, key: str) -> SourceRecord | None:
+        row = ctx.source.read("APVendors", key)
+        return self._record(row, False) if row else None
+
+    def transform(self, ctx: StreamContext, record: SourceRecord) -> dict[str, str]:
+        d = record.data
+        return renamed(ctx, "supplier", {
+            ctx.target.code_fields["supplier"]: record.key,
+            "name": text(d.get("VendorName")),
+            "short_name": text(d.get("ShortName")).strip(),
+            "street": text(d.get("AddressLine1")),
+            "city": text(d.get("City")),
+            "zip": text(d.get("ZipPostalCode")),
+            "country": text(d.get("Country")),
+            "currency": text(d.get("CurrencyCode")),
+            "payment_terms": text(d.get("TermsCode")),
+            "phone": text(d.get("PhoneNumber")),
+            "active": "true" if text(d.get("Status")).lower() == "active" else "false",
+        })
+
+    def write_page(self, ctx: StreamContext, items: list[WriteItem]) -> dict[str, WriteResult]:
+        adopt(ctx, "supplier", "name", items, lambda i: text(i.record.data.get("VendorName")), "Vendor")
+        return upsert_with_lines(ctx, "supplier", items)
+
+
+class Invoices(RecordStream):
+    """AP invoice batches: one staging invoice per invoice of a batch, keyed ``batch-entry``."""
+
+    name = "invoices"
+    label = "AP invoices (Sage 300 batches → ServiceNow AP)"
+    depends_on = ("vendors", "gl_accounts", "s300_gl_accounts", "sn_cost_centers")
+    default_schedule = "daily"
+
+    def _records(self, ctx: StreamContext, batch: dict[str, Any], last: bool) -> list[SourceRecord]:
+        number = int(batch.get("BatchNumber") or 0)
+        date_field = ctx.source.batch_date_field
+        cursor = make_cursor(wire_day(batch.get(date_field)), f"{number:010d}", batch, last)
+        header = {k: v for k, v in batch.items() if k != "Invoices"}
+        records = []
+        for invoice in batch.get("Invoices") or []:
+            key = f"{number}-{int(invoice.get('EntryNumber') or 0)}"
+            records.append(SourceRecord(key=key, cursor=cursor, data={**invoice, "Batch": header},
+                                        business_key=text(invoice.get("DocumentNumber")) or key))
+        return records
+
+    def read(self, ctx: StreamContext, since: str) -> Iterator[list[SourceRecord]]:
+        date_field = ctx.source.batch_date_field
+        for page, last in _pages(ctx, "APInvoiceBatches", date_field, "BatchNumber", since, numeric=True):
+            records = [r for batch in page for r in self._records(ctx, batch, last)]
+            if records:
+                yield records
+
+    def fetch_one(self, ctx: StreamContext, key: str) -> SourceRecord | None:
+        number, _, entry = key.partition("-")
+        batch = ctx.source.read("APInvoiceBatches", int(number))
+        found = [r for r in self._records(ctx, batch, False) if r.key == key] if batch else []
+        return found[0] if found else None
+
+    def prepare_page(self, ctx: StreamContext, records: list[SourceRecord]) -> None:
+        ctx.prefetch("vendors", [text(r.data.get("VendorNumber")) for r in records])
+
+    def transform(self, ctx: StreamContext, record: SourceRecord) -> dict[str, Any]:
+        d = record.data
+        details = d.get("InvoiceDetails") or []
+        if not details:
+            raise InvalidRecord("The invoice has no details (distribution lines)")
+        blank = [f"detail {text(line.get('LineNumber')) or i + 1} has no GL account"
+                 for i, line in enumerate(details) if not plain_account(line.get("GLAccount"))]
+        if blank:
+            raise InvalidRecord("; ".join(blank))
+        missing: list[str] = []
+        resolved = []
+        for line in details:
+            account = plain_account(line.get("GLAccount"))  # 6000100 and 6000-100 are one account
+            resolved.append((ctx.mappings.resolve("gl_account", account, missing)[1],
+                             ctx.mappings.resolve("cost_center", account, missing)[1]))
+        if missing:
+            raise NeedsMapping(missing)
+        lines = {}
+        for i, (line, (gl_id, cc_id)) in enumerate(zip(details, resolved, strict=True)):
+            number = text(line.get("LineNumber")) or str(i + 1)
+            lines[number] = renamed(ctx, "invoice_line", {
+                "line_number": number,
+                "line_description": text(line.get("DistributionDescription")),
+                "line_amount_invoiced": amount(line.get("DistributedAmount")),
+                "gl_account": gl_id,
+                "cost_center": cc_id,
+            })
+        total, net = amount(d.get("DocumentTotalIncludingTax")), amount(d.get("DocumentTotalBeforeTaxes"))
+        tax = str(Decimal(total) - Decimal(net)) if total and net else ""
+        header = renamed(ctx, "invoice", {
+            "supplier_invoice_number": text(d.get("DocumentNumber")),
+            "supplier": synced_id(ctx, "vendors", text(d.get("VendorNumber"))),
+            "invoice_date": wire_day(d.get("DocumentDate")),
+            "accounting_date": wire_day(d.get("PostingDate")),
+            "due_date": wire_day(d.get("DueDate")),
+            "currency": text(d.get("CurrencyCode")),
+            "subtotal": net,
+            "tax_amount": tax,
+            "amount_invoiced": total,
+            "short_description": text(d.get("InvoiceDescription")),
+        })
+        return {"header": header, "lines": lines, "parent_field": "invoice"}
+
+    def write_page(self, ctx: StreamContext, items: list[WriteItem]) -> dict[str, WriteResult]:
+        return upsert_with_lines(ctx, "invoice", items, line_table="invoice_line")
+
+
+@register
+class Sage300ToServiceNow(Flow):
+    kind = "sage_300__servicenow"
+    label = "Sage 300 → ServiceNow"
+    source_system = "sage_300"
+    target_system = "servicenow"
+    streams = (SnCostCenters, Sage300Accounts, GlAccounts, Vendors, Invoices)
+    settings = (FIELD_NAMES,)

@@ -1,0 +1,274 @@
+"""The harness of every pair, keyed "kind:main stream": the conformance suite runs every check on each.
+
+A new pair joins by adding its harness here; ``test_every_registered_pair_has_a_harness`` fails
+until it does, and every check runs against every harness (there is no way to opt out).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from integrations.engine.runner import ensure_streams
+from integrations.models import Connection, Integration
+from integrations.sandbox.base import SimRequest, Simulator
+
+from . import fake
+from .pairs import EPOCH, WRITE_METHODS, PairHarness, TargetRow
+
+
+# --- Sage X3 → ServiceNow ------------------------------------------------------------------------
+class ServiceNowTarget:
+    """Reading back what a flow staged into a ServiceNow table, by the source-id column."""
+
+    target_url = "https://acme.service-now.com"
+    table: ClassVar[str]
+    value_column: ClassVar[str] = "name"
+
+    target_sim: Any
+
+    def target_rows(self) -> dict[str, list[TargetRow]]:
+        rows: dict[str, list[TargetRow]] = {}
+        for row in self.target_sim.rows(self.table):
+            if row.get("u_source_key"):
+                rows.setdefault(row["u_source_key"], []).append(
+                    TargetRow(row["sys_id"], self.target_value(row), int(row.get("sys_mod_count") or 0)))
+        return rows
+
+    def target_value(self, row: dict[str, str]) -> str:
+        return row.get(self.value_column, "")
+
+    def is_target_write(self, request: SimRequest) -> bool:
+        return request.method in WRITE_METHODS and request.path.rstrip("/") != "/oauth_token.do"
+
+    @staticmethod
+    def servicenow() -> Simulator:
+        from integrations.sandbox.clock import ManualClock
+        from integrations.sandbox.servicenow import ServiceNowSimulator
+
+        return ServiceNowSimulator(clock=ManualClock()).seed_demo()
+
+
+class SageX3Harness(ServiceNowTarget, PairHarness):
+    kind = "sage_x3__servicenow"
+    main_stream = "suppliers"
+    source_url = "http://x3.acme.test:8124"
+    table = "proc_vendor"
+    budget_side = "source"  # token + page reads
+    budget = 3
+
+    def build_simulators(self) -> tuple[Simulator, Simulator]:
+        from integrations.sandbox.sage_x3 import SageX3Simulator
+
+        x3 = SageX3Simulator()
+        x3.seed_demo()
+        return x3, self.servicenow()
+
+    def load_tenant(self) -> Integration:
+        from integrations.demo import x3_servicenow_document
+        from integrations.tenants import load_document
+
+        load_document(x3_servicenow_document(self.source_url, self.target_url,
+                                             x3_refresh_token=self.source_sim.issue_refresh_token("ml-connector")))
+        return Integration.objects.select_related("source", "target", "tenant").get(name="x3-to-sn")
+
+    def put_record(self, key: str, name: str, updated: datetime) -> None:
+        x3 = self.source_sim
+        template = x3.get("BPSUPPLIER", key) or x3.get("BPSUPPLIER", "SUP001")
+        x3.upsert("BPSUPPLIER", {**template, "BPSNUM": key, "BPSNAM": name, "UPDDATTIM": updated})
+
+    def source_values(self) -> dict[str, str]:
+        return {s["BPSNUM"]: s["BPSNAM"] for s in self.source_sim.records("BPSUPPLIER")}
+
+
+class SageX3InvoicesHarness(SageX3Harness):
+    """Invoices with lines: reference data, suppliers and purchase orders first, mappings approved.
+
+    A record's value is its supplier invoice number and how many lines it has, so a line
+    written twice (or lost) shows as a difference too.
+    """
+
+    main_stream = "invoices"
+    upstream = ("x3_gl_accounts", "sn_gl_accounts", "x3_cost_centers", "sn_cost_centers", "suppliers",
+                "purchase_orders")
+    table = "sn_apo_invoice"
+    budget = 4  # token, then a page; X3's $query facet carries the lines (no read per invoice)
+
+    def approve_mappings(self) -> None:
+        from tests.support import approve_all_mappings
+
+        approve_all_mappings(self.integration)  # the suggestions, and 61200 mapped by hand
+
+    def put_record(self, key: str, name: str, updated: datetime) -> None:
+        x3 = self.source_sim
+        template = x3.get("PINVOICE", key) or x3.get("PINVOICE", "PI00001")
+        x3.upsert("PINVOICE", {**template, "NUM": key, "BPRVCR": name, "UPDDATTIM": updated})
+
+    def source_values(self) -> dict[str, str]:
+        return {i["NUM"]: f"{i['BPRVCR']} / {len(i['PINVOICED'])} lines" for i in self.source_sim.records("PINVOICE")}
+
+    def target_value(self, row: dict[str, str]) -> str:
+        lines = sum(1 for line in self.target_sim.rows("sn_apo_invoice_line") if line.get("invoice") == row["sys_id"])
+        return f"{row.get('supplier_invoice_number', '')} / {lines} lines"
+
+
+# --- Sage Intacct ↔ ServiceNow -------------------------------------------------------------------
+class SageIntacctHarness(ServiceNowTarget, PairHarness):
+    kind = "sage_intacct__servicenow"
+    main_stream = "vendors"
+    source_url = "https://intacct.test"
+    table = "proc_vendor"
+    # Intacct reads scan every changed record before the first page is yielded (readByQuery
+    # cannot sort), so a read budget either stops the scan or nothing; squeeze the writes.
+    budget_side = "target"
+    budget = 3
+
+    def build_simulators(self) -> tuple[Simulator, Simulator]:
+        from integrations.sandbox.intacct import IntacctSimulator
+
+        return IntacctSimulator().seed_demo(), self.servicenow()
+
+    def load_tenant(self) -> Integration:
+        from integrations.demo import intacct_servicenow_document
+        from integrations.tenants import load_document
+
+        load_document(intacct_servicenow_document(self.source_url, self.target_url))
+        return Integration.objects.select_related("source", "target", "tenant").get(name="intacct-sn")
+
+    def put_record(self, key: str, name: str, updated: datetime) -> None:
+        from integrations.sandbox.intacct_seed import COMPANY_ID
+        from integrations.sandbox.intacct_store import WHEN_FORMAT
+
+        intacct = self.source_sim
+        when = updated.strftime(WHEN_FORMAT)
+        with intacct.lock:
+            existing = intacct.company(COMPANY_ID).by_key("VENDOR", key)
+            if existing is not None:  # an edit in the Intacct UI
+                existing.update(NAME=name, WHENMODIFIED=when)
+                return
+        intacct.insert(COMPANY_ID, "VENDOR", {"VENDORID": key, "NAME": name, "STATUS": "active",
+                                              "TERMNAME": "Net 30", "CURRENCY": "USD"}, when=when)
+
+    def source_values(self) -> dict[str, str]:
+        from integrations.sandbox.intacct_seed import COMPANY_ID
+
+        return {v["VENDORID"]: v["NAME"] for v in self.source_sim.records(COMPANY_ID, "VENDOR")}
+
+
+# --- Sage 300 → ServiceNow ------------------------------------------------------------------------
+class Sage300Harness(ServiceNowTarget, PairHarness):
+    """Vendors: Sage 300 stamps ``DateLastMaintained`` to the day, so a harness "second" is a day here."""
+
+    kind = "sage_300__servicenow"
+    main_stream = "vendors"
+    source_url = "https://erp.acme.test"
+    table = "proc_vendor"
+    budget_side = "source"  # an IIS call limit is what the budget exists for
+    budget = 3
+
+    def build_simulators(self) -> tuple[Simulator, Simulator]:
+        from integrations.sandbox.sage300 import Sage300Simulator
+
+        return Sage300Simulator().seed_demo(), self.servicenow()
+
+    def load_tenant(self) -> Integration:
+        from integrations.demo import sage300_servicenow_document
+        from integrations.tenants import load_document
+
+        load_document(sage300_servicenow_document(self.source_url, self.target_url))
+        return Integration.objects.select_related("source", "target", "tenant").get(name="s300-to-sn")
+
+    def new_key(self, serial: int) -> str:
+        return str(9000 + serial)
+
+    def put_record(self, key: str, name: str, updated: datetime) -> None:
+        day = (EPOCH + timedelta(days=(updated - EPOCH).total_seconds())).date().isoformat()
+        with self.source_sim.lock:
+            vendors = self.source_sim.rows("APVendors")
+            existing = next((v for v in vendors if v["VendorNumber"] == key), None)
+            if existing is not None:  # an edit in Sage 300
+                existing.update(VendorName=name, DateLastMaintained=day)
+                return
+            vendors.append({"VendorNumber": key, "VendorName": name, "ShortName": key, "Status": "Active",
+                            "CurrencyCode": "USD", "TermsCode": "NET30", "DateLastMaintained": day})
+
+    def source_values(self) -> dict[str, str]:
+        return {v["VendorNumber"]: v["VendorName"] for v in self.source_sim.rows("APVendors")}
+
+
+# --- the vendor-free pair ----------------------------------------------------------------------
+class FakeHarness(PairHarness):
+    """The conformance ledger → store pair of :mod:`tests.conformance.fake`, registered by the test."""
+
+    kind = fake.KIND
+    main_stream = "entries"
+    source_url = "https://ledger.conformance.test"
+    target_url = "https://store.conformance.test"
+    budget_side = "source"
+    budget = 3
+    flow: type = fake.LedgerToStore
+
+    def build_simulators(self) -> tuple[Simulator, Simulator]:
+        fake.install(self.monkeypatch, self.flow)
+        ledger = fake.LedgerSimulator()
+        for n in range(1, 6):  # a few entries from before the integration existed
+            ledger.put(f"SEED{n}", f"SEED{n} v1", fake.stamp(-100 + n))
+        return ledger, fake.StoreSimulator()
+
+    def load_tenant(self) -> Integration:
+        # Not through a tenant document: load_document (like the admin form) only accepts the
+        # systems listed in the Connection model's ``System`` choices, which a test cannot extend.
+        # The connection and integration settings are still checked by the registered schemas.
+        from accounts.models import Tenant
+        from integrations.flows import get_flow
+        from integrations.systems.registry import schema_for
+        from integrations.systems.schema import ConnectionFields
+
+        tenant = Tenant.objects.create(slug="conformance", name="Conformance")
+        connections = {}
+        for name, system, url in (("ledger", fake.SOURCE_SYSTEM, self.source_url),
+                                  ("store", fake.TARGET_SYSTEM, self.target_url)):
+            fields = ConnectionFields(url=url, auth_method="basic", settings={"username": fake.USERNAME},
+                                      secrets={"password": fake.PASSWORD})
+            problems = schema_for(system).problems(fields)
+            assert not problems, problems
+            connection = Connection(tenant=tenant, name=name, system=system, url=url, auth_method="basic",
+                                    settings=fields.settings, secrets=fields.secrets)
+            connection.clean()  # the model's own check, through the registered schema
+            connection.save()
+            connections[name] = connection
+        settings = {"page_size": 50}
+        assert not get_flow(self.kind).settings_errors(settings)
+        integration = Integration.objects.create(tenant=tenant, name="ledger-to-store", kind=self.kind,
+                                                 source=connections["ledger"], target=connections["store"],
+                                                 settings=settings)
+        ensure_streams(integration)
+        return Integration.objects.select_related("source", "target", "tenant").get(pk=integration.pk)
+
+    def put_record(self, key: str, name: str, updated: datetime) -> None:
+        self.source_sim.put(key, name, f"{updated:%Y-%m-%dT%H:%M:%SZ}")
+
+    def source_values(self) -> dict[str, str]:
+        return {key: entry["name"] for key, entry in self.source_sim.entries.items()}
+
+    def target_rows(self) -> dict[str, list[TargetRow]]:
+        rows: dict[str, list[TargetRow]] = {}
+        for row in self.target_sim.rows.values():
+            rows.setdefault(row["source_key"], []).append(TargetRow(row["id"], row["name"], row["version"]))
+        return rows
+
+    def is_target_write(self, request: SimRequest) -> bool:
+        return request.method in WRITE_METHODS
+
+
+def fake_harness(flow: type) -> type[FakeHarness]:
+    """The fake pair's harness with another (e.g. deliberately broken) flow registered under its kind."""
+    return type(f"FakeHarness_{flow.__name__}", (FakeHarness,), {"flow": flow})
+
+
+# Every registered flow kind must have at least one harness here (the fake pair's too, though it is
+# registered only while its test runs), by "kind:main stream".
+HARNESSES: dict[str, type[PairHarness]] = {
+    f"{harness.kind}:{harness.main_stream}": harness
+    for harness in (SageX3Harness, SageX3InvoicesHarness, SageIntacctHarness, Sage300Harness, FakeHarness)
+}
