@@ -16,13 +16,14 @@ from integrations.models import SyncRun
 class SyncRunAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     tenant_field = "integration__tenant"
     list_display = ("run", "integration", "stream", "status_badge", "trigger", "started", "took", "counts",
-                    "api_calls", "records", "triggered_by")
+                    "calls", "records", "triggered_by")
     list_display_links = ("run",)
     list_select_related = ("integration",)
     list_filter = ("status", "trigger", ("integration", ScopedRelatedFilter), StreamFilter, "started_at")
     search_fields = ("=stream", "=triggered_by")
     fields = ("integration", "stream", "status_badge", "trigger", "triggered_by", "started", "finished", "took",
-              "read", "created", "updated", "unchanged", "held", "failed", "api_calls", "error", "records", "uuid")
+              "read", "created", "updated", "unchanged", "held", "failed", "calls", "continues", "error", "records",
+              "uuid")
     readonly_fields = fields
 
     @admin.display(description="run", ordering="pk")
@@ -49,6 +50,19 @@ class SyncRunAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     def counts(self, obj: SyncRun) -> str:
         return " · ".join(str(getattr(obj, name)) for name in ("read", "created", "updated", "unchanged", "held",
                                                                  "failed"))
+
+    @admin.display(description="API calls (budget)", ordering="api_calls")
+    def calls(self, obj: SyncRun) -> str:
+        """This run's calls, and where a connection has a budget per cycle, how much of it is used."""
+        budgeted = [f"{label}: {use.get('cycle_calls', 0):,} of {use['budget']:,} this cycle"
+                    for label, use in sorted((obj.call_usage or {}).items()) if use.get("budget")]
+        return f"{obj.api_calls:,}" + (f" ({'; '.join(budgeted)})" if budgeted else "")
+
+    @admin.display(description="continues")
+    def continues(self, obj: SyncRun) -> str:
+        if obj.continues_at is None:
+            return display.EMPTY
+        return f"{display.local(obj.continues_at)}, by itself (call budget reached)"
 
     @admin.display(description="records")
     def records(self, obj: SyncRun):

@@ -213,7 +213,8 @@ class RunSerializer(serializers.ModelSerializer):
     class Meta:
         model = SyncRun
         fields = ["id", "uuid", "integration", "stream", "trigger", "status", *SyncRun.COUNTERS,
-                  "started_at", "finished_at", "duration_seconds", "error", "triggered_by"]
+                  "call_usage", "continues_at", "started_at", "finished_at", "duration_seconds", "error",
+                  "triggered_by"]
         read_only_fields = fields
 
     def get_duration_seconds(self, obj: SyncRun) -> float | None:

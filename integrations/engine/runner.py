@@ -165,10 +165,17 @@ class RunMeter:
     def __init__(self, cycle: Cycle) -> None:
         self.cycle = cycle
         self.start = cycle.calls
+        self.start_by_connection = {label: use["calls"] for label, use in cycle.usage().items()}
 
     @property
     def calls(self) -> int:
         return self.cycle.calls - self.start
+
+    def usage(self) -> dict[str, dict[str, int]]:
+        """Per connection: this run's calls, the cycle's so far and the cycle's budget (0: none)."""
+        return {label: {"calls": use["calls"] - self.start_by_connection.get(label, 0), "cycle_calls": use["calls"],
+                        "budget": use["budget"]}
+                for label, use in self.cycle.usage().items()}
 
     @property
     def exhausted(self) -> bool:
@@ -201,6 +208,7 @@ def _continue_later(run: SyncRun, state: StreamState, token: str, cycle: Cycle, 
         return
     delay = int((integration.settings or {}).get("continue_after_seconds") or settings.SYNC_CONTINUE_AFTER_SECONDS)
     when = schedule_continuation(integration, run.stream, delay)
+    run.continues_at = when
     audit(integration.tenant_id, "run.continuation_scheduled",
           f"{run.stream}: call budget reached; continues at {when:%Y-%m-%d %H:%M} UTC",
           integration_id=integration.pk, run_id=run.pk, actor=actor,
@@ -209,6 +217,7 @@ def _continue_later(run: SyncRun, state: StreamState, token: str, cycle: Cycle, 
 
 def _finish(run: SyncRun, meter: RunMeter, integration: Integration, actor: Any) -> None:
     run.api_calls = meter.calls
+    run.call_usage = meter.usage()
     run.finished_at = timezone.now()
     run.save()
     if run.status in (RunStatus.SUCCEEDED, RunStatus.PARTIAL):

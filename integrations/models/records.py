@@ -80,6 +80,16 @@ class SyncRun(models.Model):
     held = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     api_calls = models.PositiveIntegerField(default=0)
+    call_usage = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Per connection: calls this run made, the calls its cycle made and the cycle's budget.",
+    )
+    continues_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a run stopped by a call budget continues by itself.",
+    )
     started_at = models.DateTimeField(
         auto_now_add=True,
         db_index=True,
