@@ -12,7 +12,8 @@ All are staff: the admin's login needs it; every other power comes from the memb
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -88,8 +89,10 @@ def build_world(x3: SageX3Simulator, sn: ServiceNowSimulator) -> World:
     return World(acme=acme, globex=globex, users=users, x3=x3, sn=sn)
 
 
-@pytest.fixture(scope="module")
-def world(django_db_setup, django_db_blocker) -> Iterator[World]:
+@contextmanager
+def module_world(django_db_blocker: Any, build: Callable[[SageX3Simulator, ServiceNowSimulator], World]
+                 ) -> Iterator[World]:
+    """A world built once for a module over the mounted sandbox, rolled back when the module ends."""
     with django_db_blocker.unblock(), override_settings(HTTP_BACKOFF_BASE_SECONDS=0.001,
                                                          HTTP_BACKOFF_MAX_SECONDS=0.002):
         outer = transaction.atomic()
@@ -101,10 +104,16 @@ def world(django_db_setup, django_db_blocker) -> Iterator[World]:
                 sn = ServiceNowSimulator(clock=ManualClock()).seed_demo()
                 mount(x3, X3_URL, rsps)
                 mount(sn, SN_URL, rsps)
-                yield build_world(x3, sn)
+                yield build(x3, sn)
         finally:
             transaction.set_rollback(True)
             outer.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def world(django_db_setup, django_db_blocker) -> Iterator[World]:
+    with module_world(django_db_blocker, build_world) as built:
+        yield built
 
 
 @pytest.fixture(autouse=True)

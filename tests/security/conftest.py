@@ -20,9 +20,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import responses
-from django.db import transaction
-from django.test import override_settings
 
 from accounts.models import Tenant
 from integrations.engine.audit import audit
@@ -38,12 +35,9 @@ from integrations.models import (
     SyncRun,
     WebhookEvent,
 )
-from integrations.sandbox.clock import ManualClock
-from integrations.sandbox.inprocess import mount
 from integrations.sandbox.sage_x3 import SageX3Simulator
 from integrations.sandbox.servicenow import ServiceNowSimulator
-from tests.admin.conftest import World, build_world
-from tests.conftest import SN_URL, X3_URL
+from tests.admin.conftest import World, build_world, module_world
 
 XSS = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
 GLOBEX_ONLY = ("Globex Foods", "globex-sync", "globex-x3", "globex-sn", "globex-only-marker")
@@ -121,21 +115,8 @@ def build_security_world(x3: SageX3Simulator, sn: ServiceNowSimulator) -> World:
 
 @pytest.fixture(scope="module")
 def sworld(django_db_setup, django_db_blocker) -> Iterator[World]:
-    with django_db_blocker.unblock(), override_settings(HTTP_BACKOFF_BASE_SECONDS=0.001,
-                                                         HTTP_BACKOFF_MAX_SECONDS=0.002):
-        outer = transaction.atomic()
-        outer.__enter__()
-        try:
-            with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-                x3 = SageX3Simulator()
-                x3.seed_demo()
-                sn = ServiceNowSimulator(clock=ManualClock()).seed_demo()
-                mount(x3, X3_URL, rsps)
-                mount(sn, SN_URL, rsps)
-                yield build_security_world(x3, sn)
-        finally:
-            transaction.set_rollback(True)
-            outer.__exit__(None, None, None)
+    with module_world(django_db_blocker, build_security_world) as built:
+        yield built
 
 
 @pytest.fixture
