@@ -79,10 +79,6 @@ class CallCounter:
     sleeps: list[float] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def add(self, n: int = 1) -> None:
-        with self._lock:
-            self.calls += n
-
     def spend(self) -> None:
         """Count one call about to be made, or refuse it when the budget is spent."""
         with self._lock:

@@ -145,10 +145,6 @@ def settings_errors(value: Any, declared: Iterable[Setting], *, extra: Iterable[
     return errors
 
 
-def defaults(declared: Iterable[Setting]) -> dict[str, Any]:
-    return {spec.name: spec.default for spec in declared if spec.default is not None}
-
-
 def text_settings(names: Iterable[str], help_texts: Mapping[str, str] | None = None) -> tuple[Setting, ...]:
     """Plain text settings (user names, client ids...), e.g. the non-secret keys of an auth method."""
     helps = help_texts or {}
