@@ -12,6 +12,7 @@ from django.utils import timezone
 from integrations.engine.mappings import approve, map_manually
 from integrations.engine.replay import replay_records
 from integrations.engine.runner import run_integration
+from integrations.flows.base import bare_key
 from integrations.models import Integration, Mapping, MappingStatus, RecordStatus, SyncRecord
 from integrations.sandbox.base import SimRequest
 from integrations.sandbox.sage_x3 import SageX3Simulator
@@ -52,8 +53,13 @@ def prepare_for_invoices(integration: Integration) -> None:
     approve_all_mappings(integration)
 
 
+def skey(row: dict) -> str:
+    """The source key a ServiceNow row was written for, without its connection's namespace."""
+    return bare_key(row.get("u_source_key") or "")
+
+
 def source_key_counts(sim: ServiceNowSimulator, table: str) -> Counter[str]:
-    return Counter(row.get("u_source_key", "") for row in sim.rows(table))
+    return Counter(skey(row) for row in sim.rows(table))
 
 
 def writes(requests: Iterable[SimRequest]) -> list[SimRequest]:
@@ -77,18 +83,18 @@ def assert_invoices_match_x3(x3_sim: SageX3Simulator, sn_sim: ServiceNowSimulato
     """Every X3 invoice is in ServiceNow exactly once, with its lines and exact amounts."""
     invoices = x3_sim.records("PINVOICE")
     headers = sn_sim.rows(header_table)
-    by_key = Counter(h["u_source_key"] for h in headers)
+    by_key = Counter(skey(h) for h in headers)
     assert sorted(by_key) == sorted(i["NUM"] for i in invoices)
     assert set(by_key.values()) == {1}, {k: n for k, n in by_key.items() if n > 1}
-    header_of = {h["u_source_key"]: h for h in headers}
+    header_of = {skey(h): h for h in headers}
     lines = sn_sim.rows(line_table)
-    line_counts = Counter(line["u_source_key"] for line in lines)
+    line_counts = Counter(skey(line) for line in lines)
     assert set(line_counts.values()) == {1}, {k: n for k, n in line_counts.items() if n > 1}
     lines_by_invoice: dict[str, dict[str, dict[str, str]]] = {}
     header_ids = {h["sys_id"] for h in headers}
     for line in lines:
-        assert line["invoice"] in header_ids, f"orphan line {line['u_source_key']}"
-        lines_by_invoice.setdefault(line["invoice"], {})[line["u_source_key"]] = line
+        assert line["invoice"] in header_ids, f"orphan line {skey(line)}"
+        lines_by_invoice.setdefault(line["invoice"], {})[skey(line)] = line
     for invoice in invoices:
         header = header_of[invoice["NUM"]]
         assert dec(header["subtotal"]) == invoice["AMTNOT"]
@@ -104,16 +110,16 @@ def assert_invoices_match_x3(x3_sim: SageX3Simulator, sn_sim: ServiceNowSimulato
 def assert_purchase_orders_match_x3(x3_sim: SageX3Simulator, sn_sim: ServiceNowSimulator) -> None:
     orders = x3_sim.records("PORDER")
     headers = sn_sim.rows(PO)
-    by_key = Counter(h["u_source_key"] for h in headers)
+    by_key = Counter(skey(h) for h in headers)
     assert sorted(by_key) == sorted(o["POHNUM"] for o in orders)
     assert set(by_key.values()) == {1}
-    header_of = {h["u_source_key"]: h for h in headers}
+    header_of = {skey(h): h for h in headers}
     lines = sn_sim.rows(PO_LINE)
-    assert set(Counter(line["u_source_key"] for line in lines).values()) == {1}
+    assert set(Counter(skey(line) for line in lines).values()) == {1}
     for order in orders:
         header = header_of[order["POHNUM"]]
         assert dec(header["total_amount"]) == order["TOTAMTNOT"]
-        got = {line["u_source_key"]: line for line in lines if line["purchase_order"] == header["sys_id"]}
+        got = {skey(line): line for line in lines if line["purchase_order"] == header["sys_id"]}
         expected = {f"{order['POHNUM']}/{line['POPLIN']}": line for line in order["PORDERP"]}
         assert sorted(got) == sorted(expected)
         for key, line in expected.items():

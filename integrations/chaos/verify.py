@@ -27,6 +27,7 @@ from typing import Any
 
 from integrations.chaos.outside import X3, Intacct, ServiceNow
 from integrations.chaos.workload import TenantSpec
+from integrations.flows.base import bare_key
 
 SOURCE_KEY = "u_source_key"
 
@@ -164,7 +165,7 @@ def compare(expected: list[Expected], sn: ServiceNow, view: PortalView, result: 
         by_key: dict[str, list[dict[str, str]]] = defaultdict(list)
         for row in sn.rows(table):
             if row.get(SOURCE_KEY):
-                by_key[row[SOURCE_KEY]].append(row)
+                by_key[bare_key(row[SOURCE_KEY])].append(row)
         rows[table] = by_key
     known: dict[str, set[str]] = defaultdict(set)
     for item in expected:
@@ -241,7 +242,7 @@ def check_intacct(spec: TenantSpec) -> TenantResult:
     staged: dict[str, list[str]] = defaultdict(list)
     for row in sn.rows("sn_apo_invoice", "", ["sys_id", SOURCE_KEY]):
         if row.get(SOURCE_KEY):
-            staged[row[SOURCE_KEY]].append(row["sys_id"])
+            staged[bare_key(row[SOURCE_KEY])].append(row["sys_id"])
     record_no = {bill.get("RECORDID"): bill["RECORDNO"] for bill in bills}
     for invoice in invoices:
         if not str(invoice.get("supplier_invoice_number", "")).startswith("CHAOS-"):

@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from integrations.chaos.outside import X3, Intacct, OutsideError, ServiceNow
+from integrations.flows.base import bare_key
 
 VAT = Decimal("1.2")
 X3_ACCOUNTS = ["60100", "60200", "60300", "60400", "60500", "60600", "60700", "60800", "60900", "61000", "61100"]
@@ -271,7 +272,9 @@ class IntacctUser(Person):
         bill = self._bill(f"BB-{number:07d}")
         if bill is None:
             raise OutsideError(f"Intacct bill BB-{number:07d} is missing")
-        staged = self.sn.rows("sn_apo_invoice", f"u_source_key={bill['RECORDNO']}", ["sys_id", "approval"])
+        staged = [row for row in self.sn.rows("sn_apo_invoice", f"u_source_keyENDSWITH:{bill['RECORDNO']}",
+                                              ["sys_id", "approval", "u_source_key"])
+                  if bare_key(row.get("u_source_key") or "") == bill["RECORDNO"]]
         if not staged:
             return False
         lines = self.sn.rows("sn_apo_invoice_line", f"invoice={staged[0]['sys_id']}", ["sys_id"])

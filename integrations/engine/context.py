@@ -185,4 +185,5 @@ def stream_context(integration: Integration, cycle: Cycle, run_id: int | None = 
             lineage=lineage_lookup(integration),
             written=written_lookup(integration),
             force=force,
+            namespace=integration.source.source_namespace,
         )

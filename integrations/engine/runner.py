@@ -19,7 +19,7 @@ from integrations.engine.pages import Counts, process_page
 from integrations.engine.replay import source_records_for
 from integrations.engine.schedules import cancel_continuation, schedule_continuation
 from integrations.flows import get_flow
-from integrations.flows.base import RecordStream, ReferenceStream, SourceRecord, Stream
+from integrations.flows.base import Checkpoint, RecordStream, ReferenceStream, Stream, position
 from integrations.models import (
     Connection,
     ErrorClass,
@@ -244,16 +244,15 @@ def _flag_connection(integration: Integration, stream: Stream, phase: str, exc: 
 
 def _read_pages(run: SyncRun, state: StreamState, token: str, stream: Stream, ctx: Any, actor: Any,
                 progress: Progress | None, counter: RunMeter) -> str:
-    since = state.cursor
-    ties = set(state.tie_keys or [])
+    start = checkpoint = Checkpoint.from_json(state.checkpoint)
     if counter.exhausted:
         return RunStatus.PARTIAL
-    for page in stream.read(ctx, since):
-        if not page:
-            continue
+    for page in stream.read(ctx, checkpoint):
         outcome = None
-        fresh = [r for r in page if not (since and r.cursor == since and (r.key if isinstance(r, SourceRecord)
-                                                                           else r.code) in ties)]
+        # Records read again at the checkpoint: skipped by key, unless the cursor is only a date
+        # (one may have changed later that day; the hash tells).
+        fresh = page if stream.coarse_cursor else [r for r in page
+                                                    if not start.already_done(r.cursor, position(r))]
         if fresh:
             if isinstance(stream, ReferenceStream):
                 counts = store_reference_page(run.integration, stream, fresh)
@@ -268,22 +267,25 @@ def _read_pages(run: SyncRun, state: StreamState, token: str, stream: Stream, ct
             # next run reads this page again instead of leaving its records behind as failed.
             run.save(update_fields=[*SyncRun.COUNTERS])
             raise PageWriteFailed(outcome.systemic)
+        if not page and not getattr(page, "token", ""):
+            continue
         # Checkpoint only now: every record of the page has a terminal state on disk.
-        last = page[-1].cursor
-        page_ties = {(r.key if isinstance(r, SourceRecord) else r.code) for r in page if r.cursor == last}
-        if last == since:
-            page_ties |= ties
-        since, ties = last, (page_ties if last else set())
+        checkpoint = checkpoint.after(page, token=getattr(page, "token", ""), coarse=stream.coarse_cursor)
+        _save_checkpoint(state, token, checkpoint)
         run.api_calls = counter.calls
-        locks.heartbeat(state, token, cursor=since, tie_keys=sorted(ties), resume={})
         run.save(update_fields=[*SyncRun.COUNTERS])
         if progress:
             progress(run)
         if counter.exhausted:
             return RunStatus.PARTIAL
+    _save_checkpoint(state, token, checkpoint.completed())
     if isinstance(stream, ReferenceStream):
         refresh_suggestions(run.integration, stream.kind, actor=actor)
     return RunStatus.SUCCEEDED
+
+
+def _save_checkpoint(state: StreamState, token: str, checkpoint: Checkpoint) -> None:
+    locks.heartbeat(state, token, checkpoint=checkpoint.as_json(), cursor=checkpoint.cursor[:64], resume={})
 
 
 def _held_but_released(run: SyncRun, stream: RecordStream) -> list[int]:

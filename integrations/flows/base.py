@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -16,6 +17,15 @@ from typing import Any, ClassVar
 
 from integrations.systems.errors import SyncError
 from integrations.systems.schema import BOOL, INT, MAP, Setting, settings_errors
+
+# A namespaced source identity: ``<system>.<8 hex of the connection id>:<key>``.
+NAMESPACED = re.compile(r"[a-z][a-z0-9_]*\.[0-9a-f]{8}:")
+
+
+def bare_key(identity: str) -> str:
+    """A target row's source identity without its namespace (for reports that span connections)."""
+    match = NAMESPACED.match(identity)
+    return identity[match.end():] if match else identity
 
 
 class NeedsMapping(Exception):
@@ -74,6 +84,100 @@ def snapshot_and_hash(data: Any) -> tuple[Any, str]:
     return snapshot, hashlib.sha256(encoded.encode("utf-8")).hexdigest()
 
 
+# A checkpoint remembers at most this many keys processed at its cursor; past it, records
+# re-read at that cursor are recognised by their hash instead (still written only if changed).
+MAX_SEEN_AT_CURSOR = 1000
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where a stream resumes. The engine stores it; only the stream interprets it.
+
+    - ``cursor``/``key``: the last record fully processed, in the stream's (cursor, key) order
+      (``key`` is the record's :func:`position`: its ``order_key`` or its key).
+      While a read is unfinished (cut by a call budget, a crash, a systemic error) the stream
+      *seeks*: it reads strictly after (cursor, key) and downloads nothing it already processed.
+    - ``complete``: the last read reached the end. The next one reads again from ``cursor``
+      inclusive, because a record changed later within the same second (or, for sources that
+      only keep dates, the same day) keeps that cursor but may sort before ``key``.
+    - ``seen``: keys processed at ``cursor`` (at most :data:`MAX_SEEN_AT_CURSOR`; empty past
+      that or when the cursor is only a date), skipped by the engine when read again.
+    - ``token``: a vendor's own continuation token (e.g. an export API's ``continueFrom``),
+      as long as the vendor makes it.
+    """
+
+    cursor: str = ""
+    key: str = ""
+    complete: bool = False
+    seen: tuple[str, ...] = ()
+    token: str = ""
+
+    @property
+    def seek(self) -> bool:
+        """True when the stream should read strictly after (cursor, key)."""
+        return bool(self.key) and not self.complete
+
+    @property
+    def after_key(self) -> str:
+        """The key to read strictly after at ``cursor``; empty when the read starts at ``cursor`` inclusive."""
+        return self.key if self.seek else ""
+
+    def already_done(self, cursor: str, key: str) -> bool:
+        """A record read again at the checkpoint that needs no second pass."""
+        return bool(self.cursor) and cursor == self.cursor and (key == self.key or key in self.seen)
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"cursor": self.cursor, "key": self.key, "complete": self.complete}
+        if self.seen:
+            data["seen"] = list(self.seen)
+        if self.token:
+            data["token"] = self.token
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> Checkpoint:
+        if not isinstance(data, dict):
+            return cls()
+        seen = data.get("seen") or ()
+        return cls(cursor=str(data.get("cursor") or ""), key=str(data.get("key") or ""),
+                   complete=bool(data.get("complete")),
+                   seen=tuple(str(k) for k in seen) if isinstance(seen, list | tuple) else (),
+                   token=str(data.get("token") or ""))
+
+    def after(self, page: list[Any], token: str = "", coarse: bool = False) -> Checkpoint:
+        """The checkpoint once every record of ``page`` (in read order) is processed."""
+        if not page:
+            return self if not token else Checkpoint(self.cursor, self.key, False, self.seen, token)
+        last = page[-1]
+        cursor, key = last.cursor, position(last)
+        ties = {position(r) for r in page if r.cursor == cursor}
+        overflowed = False
+        if cursor == self.cursor:
+            ties |= set(self.seen)
+            overflowed = bool(self.key) and not self.seen  # this cursor's keys already passed the bound
+        seen = tuple(sorted(ties)) if not (coarse or overflowed) and len(ties) <= MAX_SEEN_AT_CURSOR else ()
+        return Checkpoint(cursor, key, False, seen, token or self.token)
+
+    def completed(self) -> Checkpoint:
+        return Checkpoint(self.cursor, self.key, True, self.seen, self.token)
+
+
+class Page(list):
+    """A page of records that also carries the vendor's continuation token after it."""
+
+    token: str = ""
+
+    def __init__(self, records: Iterable[Any] = (), token: str = "") -> None:
+        super().__init__(records)
+        self.token = token
+
+
+def position(record: Any) -> str:
+    """Where a record or reference row sorts among those sharing its cursor: its ``order_key``,
+    else its key (records) or code (reference rows)."""
+    return record.order_key or (record.key if isinstance(record, SourceRecord) else record.code)
+
+
 @dataclass
 class SourceRecord:
     """One record read from a source page, in (cursor, key) order."""
@@ -82,6 +186,8 @@ class SourceRecord:
     cursor: str
     data: dict[str, Any]
     business_key: str = ""
+    # the source's order among records sharing a cursor, when that is not ``key`` (e.g. sys_id)
+    order_key: str = ""
 
 
 @dataclass
@@ -93,6 +199,8 @@ class RefItem:
     external_id: str = ""
     cursor: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    # the source's order among rows sharing a cursor, when that is not ``code``
+    order_key: str = ""
 
 
 @dataclass
@@ -153,10 +261,26 @@ class StreamContext:
     # (stream, target ids) -> (the ids that stream created, whether any of its writes is unaccounted for)
     written: Callable[[str, Iterable[str]], tuple[set[str], bool]] = lambda stream, ids: (set(), True)
     force: bool = False
+    # prefix of the identity the target knows a record by (see ``identity``)
+    namespace: str = ""
     _lineage_cache: dict[tuple[str, str], tuple[str, dict[str, str]] | None] = field(default_factory=dict)
 
     def setting(self, name: str, default: Any) -> Any:
         return self.integration_settings.get(name, default)
+
+    def identity(self, key: str) -> str:
+        """The source identity a target row carries for the record ``key``: namespaced by the
+        integration's ERP system and connection, so two ERPs never collide on one bare key.
+        Rows written before identities were namespaced carry the bare key; lookups accept both."""
+        return f"{self.namespace}:{key}" if self.namespace else key
+
+    def key_of(self, identity: str) -> str | None:
+        """The record key in a target row's source identity: ours (namespaced by this integration's
+        connection, or a bare key written before namespaces), or ``None`` for another source's."""
+        if NAMESPACED.match(identity):
+            prefix = f"{self.namespace}:"
+            return identity[len(prefix):] if self.namespace and identity.startswith(prefix) else None
+        return identity
 
     def prefetch(self, stream: str, keys: Iterable[str]) -> None:
         """Load the lineage of many keys in one query (call from ``prepare_page``)."""
@@ -187,13 +311,20 @@ class Stream:
     depends_on: ClassVar[tuple[str, ...]] = ()
     default_schedule: ClassVar[str] = "daily"
     is_reference: ClassVar[bool] = False
+    # The source keeps only a date (no time) for changes: records re-read at the checkpoint's
+    # date are compared by hash, never skipped by key (one may have changed later that day).
+    coarse_cursor: ClassVar[bool] = False
 
     @classmethod
     def enabled_by_default(cls, integration_settings: dict[str, Any]) -> bool:
         return True
 
-    def read(self, ctx: StreamContext, since: str) -> Iterator[list[SourceRecord]]:
-        """Pages of records with cursor >= ``since``, ordered by (cursor, key)."""
+    def read(self, ctx: StreamContext, checkpoint: Checkpoint) -> Iterator[list[SourceRecord]]:
+        """Pages of records ordered by (cursor, key), from the checkpoint on.
+
+        Strictly after (``checkpoint.cursor``, ``checkpoint.key``) when ``checkpoint.seek``,
+        else with cursor >= ``checkpoint.cursor``. A vendor token travels in :class:`Page`.
+        """
         raise NotImplementedError
 
     def fetch_one(self, ctx: StreamContext, key: str) -> SourceRecord | None:
@@ -229,7 +360,7 @@ class ReferenceStream(Stream):
     kind: ClassVar[str]
     default_schedule = "hourly"
 
-    def read(self, ctx: StreamContext, since: str) -> Iterator[list[RefItem]]:  # type: ignore[override]
+    def read(self, ctx: StreamContext, checkpoint: Checkpoint) -> Iterator[list[RefItem]]:  # type: ignore[override]
         raise NotImplementedError
 
 

@@ -33,6 +33,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from integrations.flows.base import (
+    Checkpoint,
     Conflict,
     InvalidRecord,
     NeedsMapping,
@@ -44,7 +45,7 @@ from integrations.flows.base import (
     WriteResult,
     canonical_hash,
 )
-from integrations.flows.servicenow_common import text
+from integrations.flows.values import text
 from integrations.systems.errors import SyncError, TransientError
 from integrations.systems.intacct import WriteOp, derived_controlid, intacct_date, to_cursor
 from integrations.systems.servicenow import UpsertRow
@@ -117,14 +118,14 @@ class ApprovedInvoices(RecordStream):
                                         data=data, business_key=text(row.get("number"))))
         return records
 
-    def read(self, ctx: StreamContext, since: str) -> Iterator[list[SourceRecord]]:
+    def read(self, ctx: StreamContext, checkpoint: Checkpoint) -> Iterator[list[SourceRecord]]:
         """Approved invoices in (sys_updated_on, sys_id) order, as keyset pages: this stream writes
         links back into rows it has just read, moving them later, and keyset paging reads them
         there instead of skipping others (see ServiceNowClient.iter_updated_since)."""
         sn = ctx.target
         approval, approved = self._settings(ctx)
-        for page in sn.iter_updated_since(sn.table("invoice"), since, extra_query=f"{approval}={approved}",
-                                          fields=self._header_fields(ctx)):
+        for page in sn.iter_updated_since(sn.table("invoice"), checkpoint.cursor, after_id=checkpoint.after_key,
+                                          extra_query=f"{approval}={approved}", fields=self._header_fields(ctx)):
             yield self._records(ctx, page)
 
     def fetch_one(self, ctx: StreamContext, key: str) -> SourceRecord | None:
@@ -136,7 +137,8 @@ class ApprovedInvoices(RecordStream):
     # --- transform ------------------------------------------------------------------------------
     def _bill_of(self, ctx: StreamContext, record: SourceRecord) -> str:
         own = ctx.lineage_of(self.name, record.key)
-        return text(record.data.get(ctx.target.source_id_field)) or (own[0] if own else "")
+        identity = text(record.data.get(ctx.target.source_id_field))
+        return (ctx.key_of(identity) or "" if identity else "") or (own[0] if own else "")
 
     def prepare_page(self, ctx: StreamContext, records: list[SourceRecord]) -> None:
         ctx.prefetch(self.name, [r.key for r in records])
@@ -172,6 +174,10 @@ class ApprovedInvoices(RecordStream):
         system = text(d.get(source_system_field(ctx)))
         if system and system != SOURCE_SYSTEM:
             raise SkipRecord(f"Invoice from {system}, not from Sage Intacct")
+        identity = text(d.get(sn.source_id_field))
+        if identity and ctx.key_of(identity) is None:
+            raise SkipRecord(f"Invoice staged from another source ({identity.partition(':')[0]}), not this "
+                             "Intacct company")
         if text(d.get(approval)) != approved:
             raise SkipRecord("No longer approved in ServiceNow")
         own = ctx.lineage_of(self.name, record.key)
@@ -330,9 +336,10 @@ class ApprovedInvoices(RecordStream):
         if not links:
             return
         sn = ctx.target
-        headers = [UpsertRow(record_no, {source_system_field(ctx): SOURCE_SYSTEM}, item.key)
+        headers = [UpsertRow(record_no, {source_system_field(ctx): SOURCE_SYSTEM}, item.key,
+                             identity=ctx.identity(record_no))
                    for item, record_no in links]
-        lines = [UpsertRow(f"{record_no}/{number}", {}, sys_id)
+        lines = [UpsertRow(f"{record_no}/{number}", {}, sys_id, identity=ctx.identity(f"{record_no}/{number}"))
                  for item, record_no in links for sys_id, number in item.payload["sn_lines"].items() if sys_id]
         done = sn.upsert(sn.table("invoice"), headers)
         done_lines = sn.upsert(sn.table("invoice_line"), lines) if lines else {}

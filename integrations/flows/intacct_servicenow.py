@@ -19,8 +19,8 @@ from typing import Any
 from integrations.flows import register
 from integrations.flows.base import (
     FIELD_NAMES,
+    Checkpoint,
     Flow,
-    NeedsMapping,
     RecordStream,
     ReferenceStream,
     RefItem,
@@ -32,14 +32,15 @@ from integrations.flows.base import (
 )
 from integrations.flows.intacct_approvals import SOURCE_SYSTEM, ApprovedInvoices, source_system_field
 from integrations.flows.servicenow_common import (
+    InvoiceLine,
     SnCostCenters,
     SnGlAccounts,
-    amount,
+    invoice_with_lines,
     renamed,
     synced_id,
-    text,
     upsert_with_lines,
 )
+from integrations.flows.values import amount, text
 from integrations.systems.intacct import iso_date, to_cursor
 from integrations.systems.schema import BOOL, TEXT, Setting
 
@@ -52,13 +53,13 @@ class IntacctReference(ReferenceStream):
     obj: str
     code_field: str
 
-    def read(self, ctx: StreamContext, since: str) -> Iterator[list[RefItem]]:
+    def read(self, ctx: StreamContext, checkpoint: Checkpoint) -> Iterator[list[RefItem]]:
         fields = ["RECORDNO", self.code_field, "TITLE", "STATUS", "WHENMODIFIED"]
-        for page in ctx.source.iter_changed(self.obj, since, fields=fields):
+        for page in ctx.source.iter_changed(self.obj, checkpoint.cursor, after_key=checkpoint.after_key, fields=fields):
             yield [
                 RefItem(code=text(row.get(self.code_field)), label=text(row.get("TITLE")),
                         external_id=text(row.get("RECORDNO")), cursor=to_cursor(text(row.get("WHENMODIFIED"))),
-                        data={"status": text(row.get("STATUS"))})
+                        data={"status": text(row.get("STATUS"))}, order_key=text(row.get("RECORDNO")))
                 for row in page
                 if row.get(self.code_field)
             ]
@@ -107,8 +108,9 @@ class Vendors(RecordStream):
         return SourceRecord(key=key, cursor=to_cursor(text(row.get("WHENMODIFIED"))), data=row,
                             business_key=text(row.get("NAME")) or key)
 
-    def read(self, ctx: StreamContext, since: str) -> Iterator[list[SourceRecord]]:
-        for page in ctx.source.iter_changed("VENDOR", since, key_field="VENDORID"):
+    def read(self, ctx: StreamContext, checkpoint: Checkpoint) -> Iterator[list[SourceRecord]]:
+        for page in ctx.source.iter_changed("VENDOR", checkpoint.cursor, after_key=checkpoint.after_key,
+                                            key_field="VENDORID"):
             yield [self._record(row) for row in page if row.get("VENDORID")]
 
     def fetch_one(self, ctx: StreamContext, key: str) -> SourceRecord | None:
@@ -143,9 +145,10 @@ class Bills(RecordStream):
     label = "AP bills (Intacct → ServiceNow AP invoices)"
     depends_on = ("vendors", "intacct_gl_accounts", "sn_gl_accounts", "intacct_departments", "sn_cost_centers")
 
-    def read(self, ctx: StreamContext, since: str) -> Iterator[list[SourceRecord]]:
+    def read(self, ctx: StreamContext, checkpoint: Checkpoint) -> Iterator[list[SourceRecord]]:
         # The scan only needs keys and times; whole bills (with lines) come from one `read` per page.
-        for page in ctx.source.iter_changed("APBILL", since, fields=["RECORDNO", "WHENMODIFIED"]):
+        for page in ctx.source.iter_changed("APBILL", checkpoint.cursor, after_key=checkpoint.after_key,
+                                            fields=["RECORDNO", "WHENMODIFIED"]):
             full = {text(r.get("RECORDNO")): r for r in ctx.source.read("APBILL", [text(r["RECORDNO"]) for r in page])}
             records = [
                 SourceRecord(key=key, cursor=to_cursor(text(row.get("WHENMODIFIED"))), data=full[key],
@@ -175,23 +178,13 @@ class Bills(RecordStream):
         if posted and posted[1].get("intacct_modified") == record.cursor:
             raise SkipRecord("This change is our own post of the approved invoice; not sent back")
         d = record.data
-        missing: list[str] = []
-        lines: dict[str, dict[str, str]] = {}
-        for line in d.get("APBILLITEMS") or []:
-            _, gl_id = ctx.mappings.resolve("gl_account", text(line.get("ACCOUNTNO")), missing)
-            _, cc_id = ctx.mappings.resolve("cost_center", text(line.get("DEPARTMENTID")), missing)
-            number = text(line.get("LINE_NO")) or text(line.get("RECORDNO"))
-            lines[number] = renamed(ctx, "invoice_line", {
-                "line_number": number,
-                "line_description": text(line.get("ENTRYDESCRIPTION")),
-                "line_amount_invoiced": amount(line.get("TRX_AMOUNT") or line.get("AMOUNT")),
-                "gl_account": gl_id,
-                "cost_center": cc_id,
-            })
-        if missing:
-            raise NeedsMapping(missing)
+        lines = [InvoiceLine(number=text(line.get("LINE_NO")) or text(line.get("RECORDNO")),
+                             amount=line.get("TRX_AMOUNT") or line.get("AMOUNT"),
+                             gl_account=text(line.get("ACCOUNTNO")), cost_center=text(line.get("DEPARTMENTID")),
+                             description=text(line.get("ENTRYDESCRIPTION")))
+                 for line in d.get("APBILLITEMS") or []]
         total = amount(d.get("TRX_TOTALENTERED") or d.get("TOTALENTERED"))
-        header = renamed(ctx, "invoice", {
+        return invoice_with_lines(ctx, lines, lambda: {
             "supplier_invoice_number": text(d.get("DOCNUMBER")) or text(d.get("RECORDID")),
             "supplier": synced_id(ctx, "vendors", text(d.get("VENDORID"))),
             "invoice_date": iso_date(text(d.get("WHENCREATED"))),
@@ -203,7 +196,6 @@ class Bills(RecordStream):
             "short_description": text(d.get("DESCRIPTION")),
             source_system_field(ctx): SOURCE_SYSTEM,
         })
-        return {"header": header, "lines": lines, "parent_field": "invoice"}
 
     def write_page(self, ctx: StreamContext, items: list[WriteItem]) -> dict[str, WriteResult]:
         # No blanket look-up of never-synced bills (as vendors have): the engine already marks a
@@ -240,7 +232,7 @@ class Bills(RecordStream):
         adopted: dict[str, WriteItem] = {}
         for number, row in rows.items():
             item = fresh[number]
-            if text(row.get(sn.source_id_field)) in ("", item.key):
+            if text(row.get(sn.source_id_field)) in ("", item.key, ctx.identity(item.key)):
                 item.target_id = text(row.get("sys_id"))
                 adopted[item.target_id] = item
         ids = list(adopted)

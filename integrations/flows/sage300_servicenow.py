@@ -9,17 +9,15 @@ GL account row pushed above and the cost center of its account's approved mappin
 invoice is held naming what is missing.
 
 Incremental reads filter on a date without time (``DateLastMaintained``, the batch's
-``DateLastEdited``). A record's cursor is ``day|key|content hash`` (``|end`` on the last page
-of a read): a run that read to the end starts the next one at the beginning of that day
-(``ge``), so a change later the same day is read again and unchanged records are skipped by
-hash; a run stopped by the call budget resumes after its last key on that day instead of
-re-reading a day that may hold more pages than the budget allows.
+``DateLastEdited``), so the streams' cursors are coarse: a run that read to the end starts the
+next one at the beginning of that day (``ge``), so a change later the same day is read again
+and unchanged records are skipped by hash; a run stopped by the call budget resumes after its
+checkpoint's key on that day instead of re-reading a day that may hold more pages than the
+budget allows.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -27,9 +25,9 @@ from typing import Any
 from integrations.flows import register
 from integrations.flows.base import (
     FIELD_NAMES,
+    Checkpoint,
     Flow,
     InvalidRecord,
-    NeedsMapping,
     RecordStream,
     ReferenceStream,
     RefItem,
@@ -38,32 +36,32 @@ from integrations.flows.base import (
     WriteItem,
     WriteResult,
 )
-from integrations.flows.servicenow_common import SnCostCenters, amount, renamed, synced_id, text, upsert_with_lines
+from integrations.flows.servicenow_common import (
+    InvoiceLine,
+    SnCostCenters,
+    invoice_with_lines,
+    renamed,
+    synced_id,
+    upsert_with_lines,
+)
+from integrations.flows.values import amount, text
 from integrations.systems.sage300 import plain_account, wire_day
 
-END = "end"
+
+# --- reads ------------------------------------------------------------------------------------
+def unformatted(row: dict[str, Any]) -> str:
+    """The account's position in the server's order (its ``UnformattedAccount``)."""
+    return text(row.get("UnformattedAccount"))
 
 
-# --- cursors ------------------------------------------------------------------------------------
-def make_cursor(day: str, key: str, row: Any, last: bool) -> str:
-    digest = hashlib.sha256(json.dumps(row, sort_keys=True, default=str).encode("utf-8")).hexdigest()[:10]
-    return f"{day}|{key}|{digest}" + (f"|{END}" if last else "")
-
-
-def parse_cursor(since: str) -> tuple[str, str]:
-    """(day, key to resume after); no key after a read that reached the end (re-read the day)."""
-    if not since:
-        return "", ""
-    parts = since.split("|")
-    if len(parts) < 3 or parts[-1] == END:
-        return parts[0], ""
-    return parts[0], parts[1]
-
-
-def _pages(ctx: StreamContext, resource: str, date_field: str, key_field: str, since: str, *,
-           numeric: bool = False) -> Iterator[tuple[list[dict[str, Any]], bool]]:
-    day, after = parse_cursor(since)
-    return ctx.source.iter_changed(resource, date_field, key_field, day, after or None, numeric_key=numeric)
+def _pages(ctx: StreamContext, resource: str, date_field: str, key_field: str, checkpoint: Checkpoint, *,
+           numeric: bool = False) -> Iterator[list[dict[str, Any]]]:
+    """Pages in (date, key) order from the checkpoint: strictly after its (day, key) while a run is
+    unfinished, else the whole checkpoint day again (a date cannot tell two changes of a day apart;
+    unchanged records are recognised by their hash)."""
+    for page, _last in ctx.source.iter_changed(resource, date_field, key_field, checkpoint.cursor,
+                                               checkpoint.after_key or None, numeric_key=numeric):
+        yield page
 
 
 # --- reference data ---------------------------------------------------------------------------
@@ -71,20 +69,21 @@ class Sage300Accounts(ReferenceStream):
     """The chart of accounts as the source side of the GL account → cost center mapping."""
 
     name = "s300_gl_accounts"
+    coarse_cursor = True
     label = "GL accounts → cost centers (Sage 300)"
     kind = "cost_center"
     reads = "source"
 
-    def read(self, ctx: StreamContext, since: str) -> Iterator[list[RefItem]]:
+    def read(self, ctx: StreamContext, checkpoint: Checkpoint) -> Iterator[list[RefItem]]:
         departments = ctx.source.segment_names("2")
-        for page, last in _pages(ctx, "GLAccounts", "DateLastMaintained", "UnformattedAccount", since):
+        for page in _pages(ctx, "GLAccounts", "DateLastMaintained", "UnformattedAccount", checkpoint):
             items = []
             for row in page:
                 code = plain_account(row.get("UnformattedAccount") or row.get("AccountNumber"))
                 dept = department_of(row)
                 items.append(RefItem(
                     code=code, label=f"{text(row.get('AccountNumber'))} {text(row.get('Description'))}".strip(),
-                    cursor=make_cursor(wire_day(row.get("DateLastMaintained")), code, row, last),
+                    cursor=wire_day(row.get("DateLastMaintained")), order_key=unformatted(row),
                     data={"account": text(row.get("AccountNumber")), "match_code": dept,
                           "match_label": departments.get(dept, "")},
                 ))
@@ -132,21 +131,22 @@ def adopt(ctx: StreamContext, logical: str, column: str, items: list[WriteItem],
 
 class GlAccounts(RecordStream):
     name = "gl_accounts"
+    coarse_cursor = True
     label = "GL accounts (Sage 300 → ServiceNow)"
     mapping_kind = "gl_account"
 
-    def _record(self, row: dict[str, Any], last: bool) -> SourceRecord:
+    def _record(self, row: dict[str, Any]) -> SourceRecord:
         key = plain_account(row.get("UnformattedAccount") or row.get("AccountNumber"))
-        return SourceRecord(key=key, cursor=make_cursor(wire_day(row.get("DateLastMaintained")), key, row, last),
-                            data=row, business_key=text(row.get("AccountNumber")) or key)
+        return SourceRecord(key=key, cursor=wire_day(row.get("DateLastMaintained")), data=row,
+                            business_key=text(row.get("AccountNumber")) or key, order_key=unformatted(row))
 
-    def read(self, ctx: StreamContext, since: str) -> Iterator[list[SourceRecord]]:
-        for page, last in _pages(ctx, "GLAccounts", "DateLastMaintained", "UnformattedAccount", since):
-            yield [self._record(row, last) for row in page]
+    def read(self, ctx: StreamContext, checkpoint: Checkpoint) -> Iterator[list[SourceRecord]]:
+        for page in _pages(ctx, "GLAccounts", "DateLastMaintained", "UnformattedAccount", checkpoint):
+            yield [self._record(row) for row in page]
 
     def fetch_one(self, ctx: StreamContext, key: str) -> SourceRecord | None:
         row = ctx.source.read("GLAccounts", key)
-        return self._record(row, False) if row else None
+        return self._record(row) if row else None
 
     def transform(self, ctx: StreamContext, record: SourceRecord) -> dict[str, str]:
         d = record.data
@@ -171,20 +171,21 @@ class GlAccounts(RecordStream):
 
 class Vendors(RecordStream):
     name = "vendors"
+    coarse_cursor = True
     label = "Vendors (Sage 300 → ServiceNow suppliers)"
 
-    def _record(self, row: dict[str, Any], last: bool) -> SourceRecord:
+    def _record(self, row: dict[str, Any]) -> SourceRecord:
         key = text(row.get("VendorNumber"))
-        return SourceRecord(key=key, cursor=make_cursor(wire_day(row.get("DateLastMaintained")), key, row, last),
-                            data=row, business_key=text(row.get("VendorName")) or key)
+        return SourceRecord(key=key, cursor=wire_day(row.get("DateLastMaintained")), data=row,
+                            business_key=text(row.get("VendorName")) or key)
 
-    def read(self, ctx: StreamContext, since: str) -> Iterator[list[SourceRecord]]:
-        for page, last in _pages(ctx, "APVendors", "DateLastMaintained", "VendorNumber", since):
-            yield [self._record(row, last) for row in page if row.get("VendorNumber")]
+    def read(self, ctx: StreamContext, checkpoint: Checkpoint) -> Iterator[list[SourceRecord]]:
+        for page in _pages(ctx, "APVendors", "DateLastMaintained", "VendorNumber", checkpoint):
+            yield [self._record(row) for row in page if row.get("VendorNumber")]
 
     def fetch_one(self, ctx: StreamContext, key: str) -> SourceRecord | None:
         row = ctx.source.read("APVendors", key)
-        return self._record(row, False) if row else None
+        return self._record(row) if row else None
 
     def transform(self, ctx: StreamContext, record: SourceRecord) -> dict[str, str]:
         d = record.data
@@ -211,33 +212,34 @@ class Invoices(RecordStream):
     """AP invoice batches: one staging invoice per invoice of a batch, keyed ``batch-entry``."""
 
     name = "invoices"
+    coarse_cursor = True
     label = "AP invoices (Sage 300 batches → ServiceNow AP)"
     depends_on = ("vendors", "gl_accounts", "s300_gl_accounts", "sn_cost_centers")
     default_schedule = "daily"
 
-    def _records(self, ctx: StreamContext, batch: dict[str, Any], last: bool) -> list[SourceRecord]:
+    def _records(self, ctx: StreamContext, batch: dict[str, Any]) -> list[SourceRecord]:
         number = int(batch.get("BatchNumber") or 0)
-        date_field = ctx.source.batch_date_field
-        cursor = make_cursor(wire_day(batch.get(date_field)), f"{number:010d}", batch, last)
+        cursor = wire_day(batch.get(ctx.source.batch_date_field))
         header = {k: v for k, v in batch.items() if k != "Invoices"}
         records = []
         for invoice in batch.get("Invoices") or []:
             key = f"{number}-{int(invoice.get('EntryNumber') or 0)}"
             records.append(SourceRecord(key=key, cursor=cursor, data={**invoice, "Batch": header},
-                                        business_key=text(invoice.get("DocumentNumber")) or key))
+                                        business_key=text(invoice.get("DocumentNumber")) or key,
+                                        order_key=str(number)))
         return records
 
-    def read(self, ctx: StreamContext, since: str) -> Iterator[list[SourceRecord]]:
+    def read(self, ctx: StreamContext, checkpoint: Checkpoint) -> Iterator[list[SourceRecord]]:
         date_field = ctx.source.batch_date_field
-        for page, last in _pages(ctx, "APInvoiceBatches", date_field, "BatchNumber", since, numeric=True):
-            records = [r for batch in page for r in self._records(ctx, batch, last)]
+        for page in _pages(ctx, "APInvoiceBatches", date_field, "BatchNumber", checkpoint, numeric=True):
+            records = [r for batch in page for r in self._records(ctx, batch)]
             if records:
                 yield records
 
     def fetch_one(self, ctx: StreamContext, key: str) -> SourceRecord | None:
         number, _, entry = key.partition("-")
         batch = ctx.source.read("APInvoiceBatches", int(number))
-        found = [r for r in self._records(ctx, batch, False) if r.key == key] if batch else []
+        found = [r for r in self._records(ctx, batch) if r.key == key] if batch else []
         return found[0] if found else None
 
     def prepare_page(self, ctx: StreamContext, records: list[SourceRecord]) -> None:
@@ -248,31 +250,16 @@ class Invoices(RecordStream):
         details = d.get("InvoiceDetails") or []
         if not details:
             raise InvalidRecord("The invoice has no details (distribution lines)")
-        blank = [f"detail {text(line.get('LineNumber')) or i + 1} has no GL account"
-                 for i, line in enumerate(details) if not plain_account(line.get("GLAccount"))]
-        if blank:
-            raise InvalidRecord("; ".join(blank))
-        missing: list[str] = []
-        resolved = []
-        for line in details:
+        lines = []
+        for i, line in enumerate(details):
             account = plain_account(line.get("GLAccount"))  # 6000100 and 6000-100 are one account
-            resolved.append((ctx.mappings.resolve("gl_account", account, missing)[1],
-                             ctx.mappings.resolve("cost_center", account, missing)[1]))
-        if missing:
-            raise NeedsMapping(missing)
-        lines = {}
-        for i, (line, (gl_id, cc_id)) in enumerate(zip(details, resolved, strict=True)):
-            number = text(line.get("LineNumber")) or str(i + 1)
-            lines[number] = renamed(ctx, "invoice_line", {
-                "line_number": number,
-                "line_description": text(line.get("DistributionDescription")),
-                "line_amount_invoiced": amount(line.get("DistributedAmount")),
-                "gl_account": gl_id,
-                "cost_center": cc_id,
-            })
+            # The cost center is the account's: its approved GL account → cost center mapping.
+            lines.append(InvoiceLine(number=text(line.get("LineNumber")) or str(i + 1),
+                                     amount=line.get("DistributedAmount"), gl_account=account, cost_center=account,
+                                     description=text(line.get("DistributionDescription"))))
         total, net = amount(d.get("DocumentTotalIncludingTax")), amount(d.get("DocumentTotalBeforeTaxes"))
         tax = str(Decimal(total) - Decimal(net)) if total and net else ""
-        header = renamed(ctx, "invoice", {
+        return invoice_with_lines(ctx, lines, lambda: {
             "supplier_invoice_number": text(d.get("DocumentNumber")),
             "supplier": synced_id(ctx, "vendors", text(d.get("VendorNumber"))),
             "invoice_date": wire_day(d.get("DocumentDate")),
@@ -283,8 +270,7 @@ class Invoices(RecordStream):
             "tax_amount": tax,
             "amount_invoiced": total,
             "short_description": text(d.get("InvoiceDescription")),
-        })
-        return {"header": header, "lines": lines, "parent_field": "invoice"}
+        }, line_word="detail")
 
     def write_page(self, ctx: StreamContext, items: list[WriteItem]) -> dict[str, WriteResult]:
         return upsert_with_lines(ctx, "invoice", items, line_table="invoice_line")

@@ -19,10 +19,9 @@ from integrations.flows import register
 from integrations.flows.base import (
     FIELD_NAMES,
     WRITEBACK,
+    Checkpoint,
     Conflict,
     Flow,
-    InvalidRecord,
-    NeedsMapping,
     RecordStream,
     ReferenceStream,
     RefItem,
@@ -33,14 +32,15 @@ from integrations.flows.base import (
     WriteResult,
 )
 from integrations.flows.servicenow_common import (
+    InvoiceLine,
     SnCostCenters,
     SnGlAccounts,
-    amount,
+    invoice_with_lines,
     renamed,
     synced_id,
-    text,
     upsert_with_lines,
 )
+from integrations.flows.values import amount, text
 from integrations.systems.errors import TransientError
 
 
@@ -49,9 +49,9 @@ class X3Reference(ReferenceStream):
     reads = "source"
     klass: str
 
-    def read(self, ctx: StreamContext, since: str) -> Iterator[list[RefItem]]:
+    def read(self, ctx: StreamContext, checkpoint: Checkpoint) -> Iterator[list[RefItem]]:
         shape = ctx.source.shape(self.klass)
-        for page in ctx.source.iter_pages(self.klass, since=since):
+        for page in ctx.source.iter_pages(self.klass, since=checkpoint.cursor, after_key=checkpoint.after_key):
             yield [
                 RefItem(code=text(shape.get(row, "key")), label=text(shape.get(row, "label", "")),
                         cursor=text(shape.get(row, "updated", "")))
@@ -87,10 +87,10 @@ class X3RecordStream(RecordStream):
         clean = {k: v for k, v in row.items() if not k.startswith("$")}
         return SourceRecord(key=key, cursor=text(shape.get(row, "updated", "")), data=clean, business_key=key)
 
-    def read(self, ctx: StreamContext, since: str) -> Iterator[list[SourceRecord]]:
+    def read(self, ctx: StreamContext, checkpoint: Checkpoint) -> Iterator[list[SourceRecord]]:
         shape = ctx.source.shape(self.klass)
         lines_field = shape.fields.get("lines")
-        for page in ctx.source.iter_pages(self.klass, since=since):
+        for page in ctx.source.iter_pages(self.klass, since=checkpoint.cursor, after_key=checkpoint.after_key):
             records = []
             for row in page:
                 if lines_field and lines_field not in row:
@@ -154,14 +154,14 @@ class SuppliersToX3(RecordStream):
     def enabled_by_default(cls, integration_settings: dict[str, Any]) -> bool:
         return bool(integration_settings.get("supplier_writeback"))
 
-    def read(self, ctx: StreamContext, since: str) -> Iterator[list[SourceRecord]]:
+    def read(self, ctx: StreamContext, checkpoint: Checkpoint) -> Iterator[list[SourceRecord]]:
         sn = ctx.target
         code_field = sn.code_fields["supplier"]
-        for page in sn.iter_updated_since(sn.table("supplier"), since):
+        for page in sn.iter_updated_since(sn.table("supplier"), checkpoint.cursor, after_id=checkpoint.after_key):
             yield [
                 SourceRecord(key=text(row.get(code_field)) or f"sn:{row['sys_id']}",
                              cursor=text(row.get("sys_updated_on")), data=row,
-                             business_key=text(row.get("name")))
+                             business_key=text(row.get("name")), order_key=text(row.get("sys_id")))
                 for row in page
             ]
 
@@ -254,53 +254,36 @@ class Invoices(X3RecordStream):
     def transform(self, ctx: StreamContext, record: SourceRecord) -> dict[str, Any]:
         s = ctx.source.shape(self.klass)
         d = record.data
-        missing: list[str] = []
         rows = s.get(d, "lines") or []
-        # Every line must land on a GL account and a cost center: a blank one is not "nothing
-        # to map", it is an invoice that cannot be posted as it is (a data error of this record).
-        blank = [f"line {text(line.get(s['line_no']))} has no {label}"
-                 for line in rows for logical, label in (("gl_account", "GL account"), ("cost_center", "cost center"))
-                 if not text(line.get(s[logical])).strip()]
-        if blank:
-            raise InvalidRecord("; ".join(blank))
-        accounts = [(ctx.mappings.resolve("gl_account", text(line.get(s["gl_account"])), missing)[1],
-                     ctx.mappings.resolve("cost_center", text(line.get(s["cost_center"])), missing)[1])
-                    for line in rows]
-        if missing:  # a person must act first: held, whatever else the invoice still waits for
-            raise NeedsMapping(missing)
-        lines = {}
-        for line, (gl_id, cc_id) in zip(rows, accounts, strict=True):
-            po_number = text(line.get(s["po"]))
-            po_line = text(line.get(s["po_line"]))
+        lines = []
+        for line in rows:
+            po_number, po_line, item = text(line.get(s["po"])), text(line.get(s["po_line"])), text(line.get(s["item"]))
+            lines.append(InvoiceLine(
+                number=text(line.get(s["line_no"])), amount=line.get(s["amount"]),
+                gl_account=text(line.get(s["gl_account"])), cost_center=text(line.get(s["cost_center"])),
+                description=f"{po_number}/{po_line} {item}".strip(),
+                columns={"item": item, "line_quantity": amount(line.get(s["quantity"])),  # AP Invoice API names
+                         "line_unit_price": amount(line.get(s["unit_price"])),
+                         "purchase_order": po_number, "purchase_order_line": po_line}))
+
+        def po_links(line: InvoiceLine) -> dict[str, str]:
             # A line on a PO waits (transient, retried) until that PO is in ServiceNow: posted
             # now, it would keep an empty PO link for good, its hash unchanged ever after.
+            po_number = line.columns["purchase_order"]
             po_id = synced_id(ctx, "purchase_orders", po_number)
             po_refs = (ctx.lineage_of("purchase_orders", po_number) or ("", {}))[1]
-            number = text(line.get(s["line_no"]))
-            lines[number] = renamed(ctx, "invoice_line", {  # AP Invoice API line names
-                "line_number": number,
-                "purchase_order": po_id,
-                "purchase_order_line": po_refs.get(po_line, ""),
-                "item": text(line.get(s["item"])),
-                "line_description": f"{po_number}/{po_line} {text(line.get(s['item']))}".strip(),
-                "line_quantity": amount(line.get(s["quantity"])),
-                "line_unit_price": amount(line.get(s["unit_price"])),
-                "line_amount_invoiced": amount(line.get(s["amount"])),
-                "gl_account": gl_id,
-                "cost_center": cc_id,
-            })
-        supplier = text(s.get(d, "supplier"))
-        header = renamed(ctx, "invoice", {
+            return {"purchase_order": po_id, "purchase_order_line": po_refs.get(line.columns["purchase_order_line"], "")}
+
+        return invoice_with_lines(ctx, lines, lambda: {
             "supplier_invoice_number": text(s.get(d, "supplier_invoice")),
-            "supplier": synced_id(ctx, "suppliers", supplier),
+            "supplier": synced_id(ctx, "suppliers", text(s.get(d, "supplier"))),
             "purchase_order": _first_po(ctx, rows, s),
             "invoice_date": text(s.get(d, "invoice_date")),
             "accounting_date": text(s.get(d, "accounting_date")),
             "currency": text(s.get(d, "currency")),
             "subtotal": amount(s.get(d, "total_excl")),
             "amount_invoiced": amount(s.get(d, "total_incl")),
-        })
-        return {"header": header, "lines": lines, "parent_field": "invoice"}
+        }, line_columns=po_links)
 
     def write_page(self, ctx: StreamContext, items: list[WriteItem]) -> dict[str, WriteResult]:
         return upsert_with_lines(ctx, "invoice", items, line_table="invoice_line")

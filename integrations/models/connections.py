@@ -151,6 +151,13 @@ class Connection(models.Model):
             raise ValidationError({"settings": errors})
 
     @property
+    def source_namespace(self) -> str:
+        """What the records read through this connection are known by in a target, before their own
+        key (``sage_300.1f3a9c2e:1200``): two ERPs writing into one ServiceNow never collide on a
+        bare ``1200``. The system and the start of the connection's id: a rename changes nothing."""
+        return f"{self.system}.{self.uuid.hex[:8]}"
+
+    @property
     def address(self) -> str:
         """The base URL with the port applied."""
         from urllib.parse import urlsplit, urlunsplit

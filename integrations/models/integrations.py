@@ -87,8 +87,9 @@ class Integration(models.Model):
 class StreamState(models.Model):
     """The watermark and lock of one stream of one integration.
 
-    ``cursor`` is the largest source update time fully processed; ``tie_keys`` are the keys
-    already processed *at exactly* that time, because reads restart inclusively (``>=``).
+    ``checkpoint`` is where the stream resumes (:class:`integrations.flows.base.Checkpoint`:
+    the last record fully processed, or a vendor's continuation token); the engine stores it and
+    only the stream reads it. ``cursor`` repeats its update time for people ("synced up to").
     ``lock_token`` and ``lock_heartbeat_at`` keep two runs of the stream apart.
     """
 
@@ -117,11 +118,13 @@ class StreamState(models.Model):
         max_length=64,
         blank=True,
         editable=False,
+        help_text="The source's update time of the last record processed.",
     )
-    tie_keys = models.JSONField(
-        default=list,
+    checkpoint = models.JSONField(
+        default=dict,
         blank=True,
         editable=False,
+        help_text="Where the next run resumes, as the stream understands it.",
     )
     resume = models.JSONField(
         default=dict,

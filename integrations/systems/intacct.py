@@ -339,9 +339,10 @@ class IntacctClient:
                 return
             result = self.call(fn_read_more(result_id))
 
-    def iter_changed(self, obj: str, since: str, *, key_field: str = "RECORDNO", fields: Sequence[str] = ("*",),
-                     extra_query: str = "") -> Iterator[list[dict[str, Any]]]:
-        """Records with WHENMODIFIED >= ``since`` (a cursor), in (WHENMODIFIED, key) order.
+    def iter_changed(self, obj: str, since: str, *, after_key: str = "", key_field: str = "RECORDNO",
+                     fields: Sequence[str] = ("*",), extra_query: str = "") -> Iterator[list[dict[str, Any]]]:
+        """Records with WHENMODIFIED >= ``since`` (a cursor), in (WHENMODIFIED, key) order; with
+        ``after_key``, only those after (``since``, ``after_key``).
 
         readByQuery cannot sort, and a checkpoint after an unsorted page could skip records.
         So each pass scans the matching records keeping only the ``scan_window`` smallest by
@@ -350,6 +351,7 @@ class IntacctClient:
         Memory stays bounded by the window, whatever the number of changed records.
         """
         lower, done_at_lower = since, set[str]()
+        after = _natural(after_key) if since and after_key else None
         wanted = list(fields) if "*" in fields else sorted({*fields, key_field, "WHENMODIFIED"})
         while True:
             conditions = [f"WHENMODIFIED >= {quote(from_cursor(lower))}"] if lower else []
@@ -360,7 +362,8 @@ class IntacctClient:
             for page in self.iter_query(obj, " AND ".join(conditions), wanted):
                 for row in page:
                     cursor, key = _when(obj, row, key_field), str(row.get(key_field) or "")
-                    if lower and cursor == lower and key in done_at_lower:
+                    if lower and cursor == lower and (
+                            key in done_at_lower or (after is not None and lower == since and _natural(key) <= after)):
                         continue
                     kept.append(((cursor, _natural(key)), row))
                 if len(kept) > 2 * self.scan_window:

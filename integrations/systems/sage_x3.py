@@ -59,6 +59,8 @@ DEFAULT_FIELDS: dict[str, dict[str, str]] = {
 }
 # [U] The date-time literal form of `where` is not documented; configurable per connection.
 DEFAULT_WHERE = "{field} ge @{since}@"
+# Resuming inside a group of records sharing one update time: strictly after (time, key).
+DEFAULT_SEEK = "({field} gt @{since}@) or ({field} eq @{since}@ and {key} gt '{after}')"
 
 # The settings a Sage X3 connection accepts (validated wherever they are entered).
 SETTINGS = (
@@ -66,6 +68,9 @@ SETTINGS = (
     Setting("page_size", INT, default=200, minimum=1, maximum=10_000, help="Records per api1 page (count=)."),
     Setting("where_template", TEXT, default=DEFAULT_WHERE, max_length=200,
             help="The incremental filter; {field} and {since} are filled in."),
+    Setting("seek_template", TEXT, default=DEFAULT_SEEK, max_length=300,
+            help="The filter that resumes after a record; {field}, {since}, {key} and {after} are filled in. "
+                 "Empty: resume from the update time and skip what was done."),
     Setting("x3_fields", MAP, nested=True, max_length=80, help="X3 field names by class and logical field."),
     Setting("representations", MAP, max_length=80, help="Representation names by class, e.g. {\"PINVOICE\": \"ZPINV\"}."),
 )
@@ -167,6 +172,7 @@ class SageX3Client:
         self.folder = spec.company or spec.setting("folder", "SEED")
         self.page_size = int(spec.setting("page_size", 200))
         self.where_template = spec.setting("where_template", DEFAULT_WHERE)
+        self.seek_template = spec.setting("seek_template", DEFAULT_SEEK)
         overrides = spec.setting("x3_fields", {}) or {}
         representations = spec.setting("representations", {}) or {}
         self.shapes = {
@@ -184,15 +190,19 @@ class SageX3Client:
     def class_url(self, klass: str) -> str:
         return f"/api1/x3/erp/{self.folder}/{klass}"
 
-    def iter_pages(self, klass: str, *, since: str = "", order_by: list[str] | None = None,
+    def iter_pages(self, klass: str, *, since: str = "", after_key: str = "", order_by: list[str] | None = None,
                    count: int | None = None) -> Iterator[list[dict[str, Any]]]:
-        """Pages of a class's ``$query`` facet, updated since ``since`` (inclusive), in order."""
+        """Pages of a class's ``$query`` facet in (update time, key) order: updated since ``since``
+        (inclusive), or with ``after_key`` strictly after (``since``, ``after_key``)."""
         shape = self.shapes[klass]
         params: dict[str, Any] = {
             "representation": f"{shape.representation}.$query",
             "count": count or self.page_size,
         }
-        if since:
+        if since and after_key and self.seek_template:
+            params["where"] = self.seek_template.format(field=shape["updated"], since=since, key=shape["key"],
+                                                        after=after_key.replace("'", "''"))
+        elif since:
             params["where"] = self.where_template.format(field=shape["updated"], since=since)
         order = order_by or [shape["updated"], shape["key"]]
         params["orderBy"] = ", ".join(f"{name} asc" for name in order)

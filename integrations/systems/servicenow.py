@@ -77,7 +77,8 @@ SETTINGS = (
     Setting("page_size", INT, default=1000, minimum=1, maximum=10_000, help="Rows per Table API read (at most 10,000)."),
     Setting("batch_size", INT, default=200, minimum=1, maximum=1_000, help="Items per Batch API call."),
 )
-LOOKUP_CHUNK = 100
+LOOKUP_CHUNK = 200  # values per IN query, and at most LOOKUP_CHARS characters of them (the URL's length)
+LOOKUP_CHARS = 6000
 # What a write asks back: a written row's id and version, not the whole row rendered with its
 # reference links (a thousand full rows per batch answer is most of the bytes of a sync).
 UPSERT_RESPONSE_FIELDS = "sys_id,sys_mod_count"
@@ -164,6 +165,12 @@ class UpsertRow:
     payload: dict[str, str]
     sys_id: str = ""
     uncertain: bool = False
+    # the value written to the source-id column (the namespaced identity); the bare key if empty
+    identity: str = ""
+
+    @property
+    def written_identity(self) -> str:
+        return self.identity or self.key
 
 
 @dataclass
@@ -236,9 +243,10 @@ class ServiceNowClient:
                 return
             offset += len(rows)
 
-    def iter_updated_since(self, table: str, since: str, *, extra_query: str = "",
+    def iter_updated_since(self, table: str, since: str, *, after_id: str = "", extra_query: str = "",
                            fields: list[str] | None = None) -> Iterator[list[dict[str, Any]]]:
-        """Rows with ``sys_updated_on >= since`` in (sys_updated_on, sys_id) order, as keyset pages.
+        """Rows with ``sys_updated_on >= since`` in (sys_updated_on, sys_id) order, as keyset pages;
+        with ``after_id``, only the rows after (``since``, ``after_id``).
 
         Each next page asks for rows after the last (time, sys_id) seen, never for an offset:
         a row updated while we page moves to a later time and is read there, where an offset
@@ -246,7 +254,7 @@ class ServiceNowClient:
         """
         if fields:
             fields = sorted({*fields, "sys_id", "sys_updated_on"})
-        ts, last_id = since, ""
+        ts, last_id = since, (after_id if since else "")
         while True:
             conditions = [f"sys_updated_on>={ts}"] if ts else []
             if last_id:  # AND (later time OR same time with a larger sys_id)
@@ -269,9 +277,7 @@ class ServiceNowClient:
         returned row is checked against the asked values.
         """
         found: dict[str, dict[str, Any]] = {}
-        wanted = sorted({v for v in values if v})
-        for start in range(0, len(wanted), LOOKUP_CHUNK):
-            chunk = wanted[start:start + LOOKUP_CHUNK]
+        for chunk in _lookup_chunks(sorted({v for v in values if v})):
             query = f"{column}IN{','.join(chunk)}"
             rows, response = self.list(table, query, fields=[column, "sys_id", *fields], limit=len(chunk) + 1)
             if any(not row.get("sys_id") or not isinstance(row["sys_id"], str) for row in rows):
@@ -406,16 +412,19 @@ class ServiceNowClient:
         ``sys_mod_count`` only (see :data:`UPSERT_RESPONSE_FIELDS`).
         """
         column = self.source_id_field
-        uncertain = [row.key for row in rows if row.uncertain and not row.sys_id]
-        if uncertain:
-            existing = self.lookup(table, column, uncertain, fields=[])
-            for row in rows:
-                if not row.sys_id and row.key in existing:
-                    row.sys_id = str(existing[row.key]["sys_id"])
+        unsure = [row for row in rows if row.uncertain and not row.sys_id]
+        if unsure:
+            # Rows written before identities were namespaced carry the bare key: accept both.
+            existing = self.lookup(table, column, [v for row in unsure for v in {row.written_identity, row.key}],
+                                   fields=[])
+            for row in unsure:
+                found = existing.get(row.written_identity) or existing.get(row.key)
+                if found:
+                    row.sys_id = str(found["sys_id"])
         items = []
         fields = f"sysparm_fields={UPSERT_RESPONSE_FIELDS}"
         for index, row in enumerate(rows):
-            payload = {**row.payload, column: row.key}
+            payload = {**row.payload, column: row.written_identity}
             if row.sys_id:
                 items.append(BatchItem(str(index), "PATCH", f"/api/now/table/{table}/{row.sys_id}?{fields}", payload))
             else:
@@ -493,6 +502,19 @@ class ServiceNowClient:
              "message": f"{user} holds {role}" if role in held else f"{user} lacks the role {role}"}
             for role in self.required_roles
         ]
+
+
+def _lookup_chunks(values: list[str]) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    size = 0
+    for value in values:
+        if chunk and (len(chunk) >= LOOKUP_CHUNK or size + len(value) + 1 > LOOKUP_CHARS):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(value)
+        size += len(value) + 1
+    if chunk:
+        yield chunk
 
 
 def build_client(spec: ConnectionSpec, store: TokenStore, counter: CallCounter | None = None,

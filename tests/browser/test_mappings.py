@@ -8,6 +8,7 @@ from playwright.sync_api import expect
 
 from integrations.models import AuditEvent, Mapping, MappingStatus, RecordStatus, SyncRecord
 from tests.browser.conftest import assert_screenshot, login, messages
+from tests.support import skey
 
 HELD_INVOICES = ["PI00004", "PI00013", "PI00022", "PI00031", "PI00044", "PI00055"]
 
@@ -68,7 +69,7 @@ def test_mapping_gl_61200_by_hand_approves_it_and_releases_the_six_held_invoices
     invoices = sn.rows("sn_apo_invoice")
     assert len(invoices) == 60
     suspense = next(a["sys_id"] for a in sn.rows("itfm_gl_accounts") if a["account_number"] == "69900")
-    numbers = {row["sys_id"]: row["u_source_key"] for row in invoices}
+    numbers = {row["sys_id"]: skey(row) for row in invoices}
     on_suspense = {numbers[line["invoice"]] for line in sn.rows("sn_apo_invoice_line") if line["gl_account"] == suspense}
     assert on_suspense == set(HELD_INVOICES)
     assert not SyncRecord.objects.filter(status=RecordStatus.HELD).exists()

@@ -7,6 +7,7 @@ from playwright.sync_api import expect
 
 from integrations.models import AuditEvent, ErrorClass, RecordStatus, SyncAttempt, SyncRecord
 from tests.browser.conftest import assert_screenshot, login, messages
+from tests.support import skey
 
 INVOICE = "PI00009"
 REASON = "GL account restored on line 1000 in X3 (ticket AP-1432)"
@@ -78,7 +79,7 @@ def test_an_invoice_that_failed_is_replayed_from_the_failed_queue_with_a_reason(
     assert AuditEvent.objects.filter(action="records.replay_requested", detail__reason=REASON,
                                      integration=integration).exists()
     # found in ServiceNow and updated there, never posted twice
-    in_sn = [row for row in portal["sn"].rows("sn_apo_invoice") if row["u_source_key"] == INVOICE]
+    in_sn = [row for row in portal["sn"].rows("sn_apo_invoice") if skey(row) == INVOICE]
     assert [row["sys_id"] for row in in_sn] == [record.target_id]
 
     # the lineage page tells the story: synced, failed on the blank GL account, replayed

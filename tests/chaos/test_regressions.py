@@ -6,7 +6,7 @@ from integrations.engine.runner import run_stream
 from integrations.models import ErrorClass, RecordStatus, SyncRecord
 from integrations.sandbox.base import Faults
 from integrations.sandbox.intacct_seed import COMPANY_ID
-from tests.support import make_failed_records_due
+from tests.support import make_failed_records_due, skey
 
 INVOICES = "sn_apo_invoice"
 
@@ -34,7 +34,7 @@ def test_an_invoice_approved_while_its_staging_answer_was_lost_is_posted_once_it
     sn_sim.set_faults(Faults())
     staging = SyncRecord.objects.get(integration=staged, stream="bills", source_key=bill["RECORDNO"])
     assert (staging.status, staging.error_class, staging.target_id) == (RecordStatus.FAILED, ErrorClass.TRANSIENT, "")
-    (invoice,) = [r for r in sn_sim.rows(INVOICES) if r.get("u_source_key") == bill["RECORDNO"]]
+    (invoice,) = [r for r in sn_sim.rows(INVOICES) if skey(r) == bill["RECORDNO"]]
 
     sn_sim.approve(INVOICES, invoice["sys_id"])  # the AP clerk approves what she sees in ServiceNow
     run_stream(staged, "approved_invoices")
@@ -51,7 +51,7 @@ def test_an_invoice_approved_while_its_staging_answer_was_lost_is_posted_once_it
     assert (approval.status, approval.target_id) == (RecordStatus.SYNCED, bill["RECORDNO"])
     updates = [entry for entry in intacct_sim.function_log if entry[0] == "update" and entry[2] == "success"]
     assert len(updates) == 1
-    assert [r["sys_id"] for r in sn_sim.rows(INVOICES) if r.get("u_source_key") == bill["RECORDNO"]] == [
+    assert [r["sys_id"] for r in sn_sim.rows(INVOICES) if skey(r) == bill["RECORDNO"]] == [
         invoice["sys_id"]]
 
 
@@ -78,7 +78,7 @@ def test_records_held_for_a_mapping_approved_without_releasing_them_are_released
     assert still == waiting_61200 and still  # only what waits for the unapproved 61200 stays held
     synced = SyncRecord.objects.filter(integration=integration, stream="invoices", status=RecordStatus.SYNCED)
     assert run.created == synced.count() > 0
-    assert {r["u_source_key"] for r in sn_sim.rows("sn_apo_invoice")} == set(synced.values_list("source_key",
+    assert {skey(r) for r in sn_sim.rows("sn_apo_invoice")} == set(synced.values_list("source_key",
                                                                                                  flat=True))
 
     # what is still held was looked at again once, not on every run

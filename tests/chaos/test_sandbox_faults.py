@@ -11,6 +11,7 @@ import pytest
 from integrations.sandbox.base import DropResponse, Faults, SimRequest
 from integrations.sandbox.sage_x3 import SageX3Simulator
 from integrations.sandbox.servicenow import ServiceNowSimulator
+from tests.support import skey
 
 SN = "https://chaos.service-now.com"
 
@@ -28,7 +29,7 @@ def _batch(sim: ServiceNowSimulator, count: int) -> SimRequest:
 
 
 def _vendors(sim: ServiceNowSimulator) -> list[str]:
-    return sorted(row["u_source_key"] for row in sim.rows("proc_vendor") if row.get("u_source_key"))
+    return sorted(skey(row) for row in sim.rows("proc_vendor") if skey(row))
 
 
 def test_lost_item_ack_after_batch_commits_every_item_then_drops():

@@ -70,7 +70,7 @@ def check_an_unchanged_rerun_writes_nothing(h: PairHarness) -> None:
 
     assert_rerun_writes_nothing(h)
     # Forget the watermark: everything is read again, found unchanged by its hash, nothing sent.
-    StreamState.objects.filter(pk=h.state().pk).update(cursor="", tie_keys=[])
+    StreamState.objects.filter(pk=h.state().pk).update(cursor="", checkpoint={})
     before = h.gate.writes
     reread = h.run()
     assert reread.status == RunStatus.SUCCEEDED, (reread.status, reread.error)

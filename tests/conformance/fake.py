@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -26,7 +27,16 @@ from typing import Any
 import pytest
 
 from integrations.flows import _REGISTRY
-from integrations.flows.base import Flow, RecordStream, SourceRecord, StreamContext, WriteItem, WriteResult
+from integrations.flows.base import (
+    Checkpoint,
+    Flow,
+    Page,
+    RecordStream,
+    SourceRecord,
+    StreamContext,
+    WriteItem,
+    WriteResult,
+)
 from integrations.sandbox.base import Faults, SimRequest, SimResponse, Simulator
 from integrations.systems import registry
 from integrations.systems.errors import DataError, TransientError
@@ -90,10 +100,33 @@ class LedgerSimulator(Simulator):
             elif since:
                 rows = [e for e in rows if e["updated"] >= since]
             return _json(200, {"entries": [dict(e) for e in rows[:limit]]})
+        if request.method == "GET" and path == "/api/v1/export":
+            # An export API: from an opaque continuation token (or the start), with the token to go
+            # on from, on the last page too (like ServiceTitan's export endpoints).
+            since, after = _position(request.param("from") or "")
+            limit = max(1, min(int(request.param("limit") or 100), 1000))
+            rows = sorted(self.entries.values(), key=lambda e: (e["updated"], e["key"]))
+            rows = [e for e in rows if (e["updated"], e["key"]) > (since, after)]
+            page = [dict(e) for e in rows[:limit]]
+            last = (page[-1]["updated"], page[-1]["key"]) if page else (since, after)
+            return _json(200, {"entries": page, "hasMore": len(rows) > limit, "continueFrom": _token(*last)})
         if request.method == "GET" and path.startswith("/api/v1/entries/"):
             entry = self.entries.get(path.rsplit("/", 1)[1])
             return _json(200, {"entry": dict(entry)}) if entry else _json(404, {"error": "no such entry"})
         return _json(404, {"error": f"no route {request.method} {path}"})
+
+
+def _token(updated: str, key: str) -> str:
+    """An opaque, long continuation token (longer than any column a cursor used to fit in)."""
+    raw = json.dumps({"position": [updated, key], "shard": "ledger-export-0001", "v": 2}).encode()
+    return base64.urlsafe_b64encode(raw).decode() + "~" + "0" * 40
+
+
+def _position(token: str) -> tuple[str, str]:
+    if not token:
+        return "", ""
+    updated, key = json.loads(base64.urlsafe_b64decode(token.split("~")[0]))["position"]
+    return str(updated), str(key)
 
 
 class LedgerClient:
@@ -104,9 +137,11 @@ class LedgerClient:
     def close(self) -> None:
         self.http.close()
 
-    def iter_changed(self, since: str) -> Iterator[list[dict[str, Any]]]:
-        """Entries updated at or after ``since``, in (updated, key) order; each next page seeks past the last."""
-        params: dict[str, Any] = {"limit": self.page_size, **({"since": since} if since else {})}
+    def iter_changed(self, since: str, after: str = "") -> Iterator[list[dict[str, Any]]]:
+        """Entries updated at or after ``since`` (or after (``since``, ``after``)), in (updated, key)
+        order; each next page seeks past the last."""
+        params: dict[str, Any] = {"limit": self.page_size, **({"since": since} if since else {}),
+                                  **({"after": after} if since and after else {})}
         while True:
             body = decode_json(self.http.request("GET", "/api/v1/entries", params=params), "ledger")
             rows = body["entries"]
@@ -115,6 +150,16 @@ class LedgerClient:
             if len(rows) < self.page_size:
                 return
             params = {"limit": self.page_size, "since": rows[-1]["updated"], "after": rows[-1]["key"]}
+
+    def iter_export(self, token: str) -> Iterator[tuple[list[dict[str, Any]], str]]:
+        """(entries, token to continue from) per page of the export, until it has no more."""
+        while True:
+            body = decode_json(self.http.request("GET", "/api/v1/export",
+                                                 params={"limit": self.page_size, "from": token}), "ledger")
+            token = body["continueFrom"]
+            yield body["entries"], token
+            if not body["hasMore"]:
+                return
 
     def get(self, key: str) -> dict[str, Any] | None:
         try:
@@ -236,8 +281,8 @@ class Entries(RecordStream):
     def _record(row: dict[str, Any]) -> SourceRecord:
         return SourceRecord(key=row["key"], cursor=row["updated"], data=row, business_key=row["key"])
 
-    def read(self, ctx: StreamContext, since: str) -> Iterator[list[SourceRecord]]:
-        for page in ctx.source.iter_changed(since):
+    def read(self, ctx: StreamContext, checkpoint: Checkpoint) -> Iterator[list[SourceRecord]]:
+        for page in ctx.source.iter_changed(checkpoint.cursor, checkpoint.after_key):
             yield [self._record(row) for row in page]
 
     def fetch_one(self, ctx: StreamContext, key: str) -> SourceRecord | None:
@@ -286,6 +331,19 @@ def install(monkeypatch: pytest.MonkeyPatch, flow: type[Flow] = LedgerToStore) -
     monkeypatch.setitem(_REGISTRY, KIND, flow)
 
 
+# --- a correct variant that resumes from the vendor's own token ---------------------------------
+class ExportEntries(Entries):
+    """Reads the ledger's export API: the checkpoint is its continuation token, not a cursor."""
+
+    def read(self, ctx: StreamContext, checkpoint: Checkpoint) -> Iterator[list[SourceRecord]]:
+        for rows, token in ctx.source.iter_export(checkpoint.token):
+            yield Page([self._record(row) for row in rows], token=token)
+
+
+class ExportLedgerToStore(LedgerToStore):
+    streams = (ExportEntries,)
+
+
 # --- broken variants: the suite must fail each of them --------------------------------------------
 class CheckpointAheadEntries(Entries):
     """BROKEN: the checkpoint runs ahead of what was committed.
@@ -296,8 +354,8 @@ class CheckpointAheadEntries(Entries):
     that stops there (budget, failure) leaves them behind for good.
     """
 
-    def read(self, ctx: StreamContext, since: str) -> Iterator[list[SourceRecord]]:
-        pages = super().read(ctx, since)
+    def read(self, ctx: StreamContext, checkpoint: Checkpoint) -> Iterator[list[SourceRecord]]:
+        pages = super().read(ctx, checkpoint)
         page = next(pages, None)
         while page is not None:
             following = next(pages, None)

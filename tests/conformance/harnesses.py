@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from integrations.engine.runner import ensure_streams
 from integrations.models import Connection, Integration
 from integrations.sandbox.base import SimRequest, Simulator
+from tests.support import skey
 
 from . import fake
 from .pairs import EPOCH, WRITE_METHODS, PairHarness, TargetRow
@@ -31,7 +32,7 @@ class ServiceNowTarget:
         rows: dict[str, list[TargetRow]] = {}
         for row in self.target_sim.rows(self.table):
             if row.get("u_source_key"):
-                rows.setdefault(row["u_source_key"], []).append(
+                rows.setdefault(skey(row), []).append(
                     TargetRow(row["sys_id"], self.target_value(row), int(row.get("sys_mod_count") or 0)))
         return rows
 
@@ -272,3 +273,5 @@ HARNESSES: dict[str, type[PairHarness]] = {
     f"{harness.kind}:{harness.main_stream}": harness
     for harness in (SageX3Harness, SageX3InvoicesHarness, SageIntacctHarness, Sage300Harness, FakeHarness)
 }
+# The fake pair once more, reading through an export API whose checkpoint is the vendor's token.
+HARNESSES[f"{fake.KIND}:entries (export token)"] = fake_harness(fake.ExportLedgerToStore)

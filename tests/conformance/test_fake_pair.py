@@ -49,3 +49,26 @@ def test_a_document_naming_an_unregistered_system_is_refused_by_name():
         load_document({"tenant": {"slug": "t", "name": "T"},
                        "connections": [{"name": "c", "system": "oracle", "url": "https://o.test",
                                         "auth": {"method": "basic", "username": "u", "password": "p"}}]})
+
+
+@pytest.mark.django_db
+def test_a_stream_resumes_from_the_vendors_own_long_token(monkeypatch):
+    """The checkpoint carries an export API's continuation token whole, and the next run sends it back."""
+    from .harnesses import fake_harness
+
+    with fake_harness(fake.ExportLedgerToStore)(monkeypatch).running() as h:
+        h.prepare()
+        h.add_records(4)
+        first = h.run()
+        assert first.created == 4 + 5, first.counts()  # and the five seeded before the integration
+        token = h.state().checkpoint["token"]
+        assert len(token) > 64, "longer than any cursor column"
+        h.source_sim.requests.clear()
+
+        h.add_records(2)
+        second = h.run()
+
+        assert (second.read, second.created) == (2, 2), second.counts()
+        sent = [r.param("from") for r in h.source_sim.requests if r.path == "/api/v1/export"]
+        assert sent[0] == token, "the run resumed from the stored token"
+        assert h.state().checkpoint["token"] != token

@@ -29,6 +29,7 @@ from tests.support import (
     assert_suppliers_match_x3,
     make_failed_records_due,
     set_integration_settings,
+    skey,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -61,21 +62,21 @@ def converged(integration, x3_sim) -> bool:
 
 def assert_references_resolve(x3_sim, sn_sim) -> None:
     """Invoice and PO rows point at the ServiceNow rows of their supplier, PO and PO line."""
-    supplier_id = {r["u_source_key"]: r["sys_id"] for r in sn_sim.rows(SUPPLIER)}
-    po_id = {r["u_source_key"]: r["sys_id"] for r in sn_sim.rows(PO)}
-    po_line_id = {r["u_source_key"]: r["sys_id"] for r in sn_sim.rows(PO_LINE)}
+    supplier_id = {skey(r): r["sys_id"] for r in sn_sim.rows(SUPPLIER)}
+    po_id = {skey(r): r["sys_id"] for r in sn_sim.rows(PO)}
+    po_line_id = {skey(r): r["sys_id"] for r in sn_sim.rows(PO_LINE)}
     for po in sn_sim.rows(PO):
-        order = x3_sim.get("PORDER", po["u_source_key"])
+        order = x3_sim.get("PORDER", skey(po))
         assert po["supplier"] == supplier_id[order["BPSNUM"]]
     header_of = {r["sys_id"]: r for r in sn_sim.rows(INVOICE)}
     for header in header_of.values():
-        invoice = x3_sim.get("PINVOICE", header["u_source_key"])
+        invoice = x3_sim.get("PINVOICE", skey(header))
         assert header["supplier"] == supplier_id[invoice["BPR"]]
         assert header["purchase_order"] == po_id[invoice["PINVOICED"][0]["POHNUM"]]
     for line in sn_sim.rows(INVOICE_LINE):
-        number, line_no = line["u_source_key"].split("/")
+        number, line_no = skey(line).split("/")
         x3_line = next(x for x in x3_sim.get("PINVOICE", number)["PINVOICED"] if str(x["PIDLIN"]) == line_no)
-        assert line["purchase_order"] == po_id[x3_line["POHNUM"]], line["u_source_key"]
+        assert line["purchase_order"] == po_id[x3_line["POHNUM"]], skey(line)
         assert line["purchase_order_line"] == po_line_id[f"{x3_line['POHNUM']}/{x3_line['POPLIN']}"]
 
 
@@ -109,5 +110,5 @@ def test_under_transient_faults_429s_lost_responses_and_short_tokens_everything_
     assert_purchase_orders_match_x3(x3_sim, sn_sim)
     assert_invoices_match_x3(x3_sim, sn_sim)
     assert_references_resolve(x3_sim, sn_sim)
-    row_of = {r["u_source_key"]: r["sys_id"] for r in sn_sim.rows(INVOICE)}
+    row_of = {skey(r): r["sys_id"] for r in sn_sim.rows(INVOICE)}
     assert all(r.target_id == row_of[r.source_key] for r in SyncRecord.objects.filter(stream="invoices"))

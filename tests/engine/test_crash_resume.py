@@ -27,6 +27,7 @@ from tests.support import (
     make_failed_records_due,
     prepare_for_invoices,
     set_integration_settings,
+    skey,
     source_key_counts,
 )
 
@@ -89,7 +90,7 @@ def assert_everything_exactly_once(integration, x3_sim, sn_sim) -> None:
     assert set(source_key_counts(sn_sim, INVOICE).values()) == {1}
     assert set(source_key_counts(sn_sim, INVOICE_LINE).values()) == {1}
     assert_invoices_match_x3(x3_sim, sn_sim)
-    row_of = {row["u_source_key"]: row["sys_id"] for row in sn_sim.rows(INVOICE)}
+    row_of = {skey(row): row["sys_id"] for row in sn_sim.rows(INVOICE)}
     records = SyncRecord.objects.filter(integration=integration, stream="invoices")
     assert records.count() == 60
     assert {r.status for r in records} == {RecordStatus.SYNCED}

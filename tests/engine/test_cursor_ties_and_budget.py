@@ -1,7 +1,8 @@
 """Records sharing one update second across page boundaries all arrive, even when a run is cut short.
 
-X3 stamps UPDDATTIM to the second, so a bulk change gives many records the same stamp. Reads
-restart inclusively from the watermark (``>=``) and skip the keys already done at it.
+X3 stamps UPDDATTIM to the second, so a bulk change gives many records the same stamp. A run cut
+short resumes strictly after its checkpoint's (second, key); a run after a finished one reads the
+checkpoint's second again (``>=``) and skips the keys it remembers there (a bounded set).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from datetime import UTC, datetime
 import pytest
 
 from integrations.engine.runner import run_integration, run_stream
+from integrations.flows import base
+from integrations.flows.base import Checkpoint
 from integrations.models import AuditEvent, RecordStatus, RunStatus, StreamState, SyncAttempt, SyncRecord
 from tests.support import REFERENCE_STREAMS, SUPPLIER, set_integration_settings, source_key_counts
 
@@ -54,7 +57,9 @@ def test_records_sharing_one_second_across_page_boundaries_all_arrive_once(tied,
     assert_each_supplier_written_exactly_once(x3_sim, sn_sim)
     state = StreamState.objects.get(integration=tied, stream="suppliers")
     assert state.cursor == "2026-01-06T07:30:00Z"
-    assert state.tie_keys == TIED, "the watermark remembers every key done at its second"
+    checkpoint = Checkpoint.from_json(state.checkpoint)
+    assert (checkpoint.cursor, checkpoint.key, checkpoint.complete) == ("2026-01-06T07:30:00Z", TIED[-1], True)
+    assert list(checkpoint.seen) == TIED, "the checkpoint remembers the keys done at its second"
 
 
 def test_a_run_cut_by_its_call_budget_is_partial_and_the_next_runs_resume_without_loss_or_doubles(
@@ -70,8 +75,10 @@ def test_a_run_cut_by_its_call_budget_is_partial_and_the_next_runs_resume_withou
         assert 5 <= run.api_calls <= 10, "each side stops at its own budget, before the call"
         assert state.resume["reason"] == "call budget reached" and state.resume["cursor"] == state.cursor
         assert AuditEvent.objects.get(action="run.finished", run_id=run.pk).detail["status"] == RunStatus.PARTIAL
-        if state.cursor == "2026-01-06T07:30:00Z" and len(state.tie_keys) < len(TIED):
+        checkpoint = Checkpoint.from_json(state.checkpoint)
+        if checkpoint.cursor == "2026-01-06T07:30:00Z" and checkpoint.key != TIED[-1]:
             stopped_inside_the_bulk_second = True
+            assert checkpoint.seek, "an unfinished read resumes after its last key"
 
     statuses = [r.status for r in runs]
     assert statuses[-1] == RunStatus.SUCCEEDED, statuses
@@ -93,7 +100,8 @@ def test_a_record_stamped_later_in_the_watermark_second_is_still_picked_up(tied,
     assert (run.created, run.updated) == (1, 0)
     assert source_key_counts(sn_sim, SUPPLIER)["TIE000"] == 1
     assert SyncRecord.objects.get(stream="suppliers", source_key="TIE000").status == RecordStatus.SYNCED
-    assert StreamState.objects.get(integration=tied, stream="suppliers").tie_keys == sorted(["TIE000", *TIED])
+    seen = Checkpoint.from_json(StreamState.objects.get(integration=tied, stream="suppliers").checkpoint).seen
+    assert list(seen) == sorted(["TIE000", *TIED])
     assert_each_supplier_written_exactly_once(x3_sim, sn_sim)
 
 
@@ -134,3 +142,35 @@ def test_a_budget_too_small_to_pass_the_records_at_the_checkpoint_fails_with_wha
     assert failed.read == 0 and "Raise the connection's call budget or page size" in failed.error
     assert not Schedule.objects.filter(name__startswith="continue:", next_run__gt=failed.finished_at).exists()
     assert AuditEvent.objects.filter(action="run.budget_too_small", run_id=failed.pk).exists()
+
+
+def test_a_continuation_downloads_nothing_it_already_processed(tied, x3_sim, sn_sim):
+    """Cut inside the tied second, the next run asks X3 for what follows the last key, not the second."""
+    set_integration_settings(tied, page_size=7, call_budget=5)
+    first = run_stream(tied, "suppliers")
+    assert first.status == RunStatus.PARTIAL
+    checkpoint = Checkpoint.from_json(StreamState.objects.get(integration=tied, stream="suppliers").checkpoint)
+    assert checkpoint.seek
+    x3_sim.requests.clear()
+
+    run_stream(tied, "suppliers")
+
+    first_read = next(r for r in x3_sim.requests if "BPSUPPLIER" in r.path and r.param("where"))
+    where = first_read.param("where")
+    assert f"BPSNUM gt '{checkpoint.key}'" in where and "UPDDATTIM gt" in where, where
+    read_again = SyncAttempt.objects.values_list("record__source_key", flat=True)
+    assert set(Counter(read_again).values()) == {1}, "no record was processed twice"
+
+
+def test_the_remembered_keys_stay_bounded_when_a_whole_second_is_one_bulk_change(tied, x3_sim, sn_sim, monkeypatch):
+    monkeypatch.setattr(base, "MAX_SEEN_AT_CURSOR", 10)
+    run = run_stream(tied, "suppliers")
+    assert run.status == RunStatus.SUCCEEDED and run.created == 48
+    checkpoint = Checkpoint.from_json(StreamState.objects.get(integration=tied, stream="suppliers").checkpoint)
+    assert checkpoint.seen == (), "past the bound no key list is kept"
+
+    again = run_stream(tied, "suppliers")  # the tied second is read again: recognised by hash, not written
+    assert again.status == RunStatus.SUCCEEDED
+    assert (again.created, again.updated, again.failed) == (0, 0, 0)
+    assert again.unchanged == len(TIED) - 1, "all but the checkpoint's own record are compared by hash"
+    assert_each_supplier_written_exactly_once(x3_sim, sn_sim)

@@ -8,7 +8,7 @@ from integrations.engine.mappings import approve
 from integrations.engine.runner import run_integration, run_stream
 from integrations.models import ErrorClass, Mapping, MappingStatus, RecordStatus, SyncRecord
 from integrations.sandbox.base import Faults
-from tests.support import INVOICE, INVOICE_LINE, PO, PO_LINE, REFERENCE_STREAMS, make_failed_records_due
+from tests.support import INVOICE, INVOICE_LINE, PO, PO_LINE, REFERENCE_STREAMS, make_failed_records_due, skey
 
 pytestmark = pytest.mark.django_db
 
@@ -44,8 +44,8 @@ def test_once_the_purchase_orders_are_in_the_invoices_follow_with_their_po_links
     run_stream(purchase_orders_failed, "purchase_orders")
     run_stream(purchase_orders_failed, "invoices")
 
-    po_id = {r["u_source_key"]: r["sys_id"] for r in sn_sim.rows(PO)}
-    po_line_id = {r["u_source_key"]: r["sys_id"] for r in sn_sim.rows(PO_LINE)}
+    po_id = {skey(r): r["sys_id"] for r in sn_sim.rows(PO)}
+    po_line_id = {skey(r): r["sys_id"] for r in sn_sim.rows(PO_LINE)}
     assert SyncRecord.objects.filter(stream="invoices", status=RecordStatus.SYNCED).count() == 54
     lines = sn_sim.rows(INVOICE_LINE)
     assert lines and all(line["purchase_order"] in po_id.values() for line in lines)

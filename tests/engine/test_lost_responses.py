@@ -18,6 +18,7 @@ from tests.support import (
     make_failed_records_due,
     prepare_for_invoices,
     set_integration_settings,
+    skey,
     source_key_counts,
 )
 
@@ -31,7 +32,7 @@ def batch_calls(sn_sim, since: int = 0) -> list:
 
 
 def assert_each_record_points_at_its_servicenow_row(sn_sim) -> None:
-    row_of = {row["u_source_key"]: row["sys_id"] for row in sn_sim.rows(INVOICE)}
+    row_of = {skey(row): row["sys_id"] for row in sn_sim.rows(INVOICE)}
     records = SyncRecord.objects.filter(stream="invoices")
     assert records.count() == 60
     for record in records:

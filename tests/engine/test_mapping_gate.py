@@ -18,7 +18,7 @@ from integrations.models import (
     Trigger,
 )
 from integrations.sandbox.snstore import stable_sys_id
-from tests.support import INVOICE, INVOICE_LINE, SN_SUSPENSE_ACCOUNT, assert_invoices_match_x3
+from tests.support import INVOICE, INVOICE_LINE, SN_SUSPENSE_ACCOUNT, assert_invoices_match_x3, skey
 
 pytestmark = pytest.mark.django_db
 
@@ -61,7 +61,7 @@ def test_it_holds_an_invoice_whose_gl_account_has_no_counterpart_in_servicenow(s
     assert set(held.values_list("source_key", flat=True)) == HELD_FOR_61200
     assert all(r.missing_keys == ["gl_account:61200"] for r in held)
     assert invoices(RecordStatus.SYNCED).count() == 54
-    assert not {r["u_source_key"] for r in sn_sim.rows(INVOICE)} & HELD_FOR_61200
+    assert not {skey(r) for r in sn_sim.rows(INVOICE)} & HELD_FOR_61200
     assert Mapping.objects.get(kind="gl_account", source_code="61200").status == MappingStatus.UNMAPPED
 
 
@@ -101,7 +101,7 @@ def test_mapping_61200_by_hand_to_an_existing_servicenow_account_releases_the_la
     assert (result.synced, result.held) == (6, 0)
     assert invoices(RecordStatus.HELD).count() == 0 and invoices(RecordStatus.SYNCED).count() == 60
     suspense = stable_sys_id("itfm_gl_accounts", SN_SUSPENSE_ACCOUNT)
-    on_suspense = {line["u_source_key"].split("/")[0] for line in sn_sim.rows(INVOICE_LINE)
+    on_suspense = {skey(line).split("/")[0] for line in sn_sim.rows(INVOICE_LINE)
                    if line["gl_account"] == suspense}
     assert on_suspense == HELD_FOR_61200
     assert_invoices_match_x3(x3_sim, sn_sim)
@@ -121,7 +121,7 @@ def test_creating_61200_in_servicenow_lets_its_suggestion_be_approved_and_releas
 
     assert invoices(RecordStatus.SYNCED).count() == 60
     lines_on_61200 = [line for line in sn_sim.rows(INVOICE_LINE) if line["gl_account"] == created["sys_id"]]
-    assert {line["u_source_key"].split("/")[0] for line in lines_on_61200} == HELD_FOR_61200
+    assert {skey(line).split("/")[0] for line in lines_on_61200} == HELD_FOR_61200
     assert_invoices_match_x3(x3_sim, sn_sim)
 
 

@@ -7,7 +7,7 @@ import pytest
 from integrations.engine.replay import replay_records
 from integrations.engine.runner import run_stream
 from integrations.models import AuditEvent, ErrorClass, RecordStatus, SyncAttempt, SyncRecord
-from tests.support import INVOICE, INVOICE_LINE, assert_invoices_match_x3, prepare_for_invoices, source_key_counts
+from tests.support import INVOICE, INVOICE_LINE, assert_invoices_match_x3, prepare_for_invoices, skey, source_key_counts
 
 pytestmark = pytest.mark.django_db
 
@@ -35,7 +35,7 @@ def test_an_invoice_line_without_a_gl_account_fails_the_invoice_as_a_data_error(
     assert record.next_retry_at is None, "a data error waits for a person, not for the retry schedule"
     assert run.failed == 1 and run.created == 59
     assert "PI00009" not in source_key_counts(sn_sim, INVOICE)
-    assert not [line for line in sn_sim.rows(INVOICE_LINE) if line["u_source_key"].startswith("PI00009/")]
+    assert not [line for line in sn_sim.rows(INVOICE_LINE) if skey(line).startswith("PI00009/")]
     assert AuditEvent.objects.filter(action="record.failed", run_id=run.pk, detail__key="PI00009",
                                      detail__error_class="data").exists()
 
@@ -62,7 +62,7 @@ def test_replaying_it_after_the_fix_in_x3_syncs_it_with_the_fresh_data_and_recor
     record.refresh_from_db()
     assert (record.status, record.error_class, record.error_message, record.attempts) == (
         RecordStatus.SYNCED, "", "", 2)
-    header = next(row for row in sn_sim.rows(INVOICE) if row["u_source_key"] == "PI00009")
+    header = next(row for row in sn_sim.rows(INVOICE) if skey(row) == "PI00009")
     assert record.target_id == header["sys_id"]
     attempts = list(SyncAttempt.objects.filter(record=record).order_by("number"))
     assert [(a.number, a.outcome) for a in attempts] == [(1, RecordStatus.FAILED), (2, RecordStatus.SYNCED)]

@@ -41,7 +41,7 @@ def test_a_second_run_while_the_lock_is_held_is_skipped_without_touching_the_cur
 
     assert run.status == RunStatus.SKIPPED
     after = state_of(with_cursor)
-    assert (after.cursor, after.tie_keys, after.resume) == (before.cursor, before.tie_keys, before.resume)
+    assert (after.cursor, after.checkpoint, after.resume) == (before.cursor, before.checkpoint, before.resume)
     assert after.lock_token == holder, "the holder keeps its lock"
     assert x3_reads(x3_sim) == reads, "a skipped run reads nothing"
     assert AuditEvent.objects.filter(action="run.skipped", run_id=run.pk).exists()

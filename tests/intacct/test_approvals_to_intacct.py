@@ -10,6 +10,7 @@ from integrations.models import ErrorClass, RecordStatus, SyncRecord
 from integrations.sandbox.base import Faults
 from integrations.sandbox.intacct_seed import COMPANY_ID
 from integrations.sandbox.snstore import stable_sys_id
+from tests.support import skey
 
 INVOICES, LINES = "sn_apo_invoice", "sn_apo_invoice_line"
 
@@ -134,12 +135,12 @@ def test_an_invoice_started_in_servicenow_becomes_one_bill_linked_both_ways(stag
     record = SyncRecord.objects.get(integration=staged, stream="approved_invoices", source_key=invoice["sys_id"])
     assert record.target_id == bill["RECORDNO"]
     row = next(r for r in sn_sim.rows(INVOICES) if r["sys_id"] == invoice["sys_id"])
-    assert (row["u_source_key"], row["u_source_system"]) == (bill["RECORDNO"], "sage_intacct")
+    assert (skey(row), row["u_source_system"]) == (bill["RECORDNO"], "sage_intacct")
     invoices_before = len(sn_sim.rows(INVOICES))
     run_stream(staged, "bills")  # the new bill comes back from Intacct: it is linked, not duplicated
     run_stream(staged, "approved_invoices")
     assert len(sn_sim.rows(INVOICES)) == invoices_before
-    assert len(sn_sim.rows(LINES)) == len({r["u_source_key"] for r in sn_sim.rows(LINES)})
+    assert len(sn_sim.rows(LINES)) == len({skey(r) for r in sn_sim.rows(LINES)})
     assert len([b for b in intacct_sim.records(COMPANY_ID, "APBILL") if b["RECORDID"] == "APINV0099001"]) == 1
 
 
@@ -212,7 +213,7 @@ def test_a_bill_whose_servicenow_link_failed_is_adopted_not_staged_twice(staged,
     assert (len(sn_sim.rows(INVOICES)), len(sn_sim.rows(LINES))) == (invoices, lines)
     bill = next(b for b in intacct_sim.records(COMPANY_ID, "APBILL") if b["RECORDID"] == "APINV0099003")
     row = next(r for r in sn_sim.rows(INVOICES) if r["sys_id"] == invoice["sys_id"])
-    assert row["u_source_key"] == bill["RECORDNO"]
+    assert skey(row) == bill["RECORDNO"]
     SyncRecord.objects.filter(stream="approved_invoices", source_key=invoice["sys_id"]).update(
         next_retry_at="2000-01-01T00:00:00Z")
     run_stream(staged, "approved_invoices")

@@ -7,6 +7,7 @@ from decimal import Decimal
 from integrations.engine.runner import ensure_streams, run_integration, run_stream
 from integrations.models import Mapping, MappingStatus, RecordStatus, ReferenceRecord, SyncRecord
 from integrations.sandbox.intacct_seed import COMPANY_ID
+from tests.support import skey
 
 
 def mapped(integration, kind: str) -> dict[str, str]:
@@ -36,7 +37,7 @@ def test_vendors_are_staged_as_suppliers(intacct_integration, sn_sim):
     suppliers = {row["supplier_number"]: row for row in sn_sim.rows("proc_vendor") if row.get("supplier_number")}
     assert len(suppliers) == 8
     northwind = suppliers["V100"]
-    assert (northwind["name"], northwind["city"], northwind["payment_terms"], northwind["u_source_key"]) == (
+    assert (northwind["name"], northwind["city"], northwind["payment_terms"], skey(northwind)) == (
         "Northwind Metals", "Chicago", "Net 30", "V100")
 
 
@@ -57,7 +58,7 @@ def test_approved_mappings_release_the_bills_onto_mapped_lines_with_exact_amount
                                                      ("cost_center:700", "gl_account:61200")}
     synced = records.filter(status=RecordStatus.SYNCED)
     assert synced.count() + held.count() == 36 and synced.count() > 20
-    invoices = {row["u_source_key"]: row for row in sn_sim.rows("sn_apo_invoice")}
+    invoices = {skey(row): row for row in sn_sim.rows("sn_apo_invoice")}
     lines = sn_sim.rows("sn_apo_invoice_line")
     gl, cc = mapped(staged, "gl_account"), mapped(staged, "cost_center")
     for record in synced:

@@ -22,6 +22,7 @@ from integrations.models import AuditEvent, Connection, RecordStatus, SyncRecord
 from integrations.sandbox.base import Faults
 from integrations.sandbox.intacct_seed import COMPANY_ID
 from integrations.sandbox.snstore import stable_sys_id
+from tests.support import skey
 
 from .conftest import approve_suggestions_and_release
 
@@ -119,17 +120,17 @@ def test_repeated_runs_under_faults_converge_to_exactly_once_both_ways(
     assert len(synced) + len(held) == 36 and len(synced) > 20, Counter(r.status for r in records.values())
     assert all(set(r.missing_keys) <= {"gl_account:61200", "cost_center:700"} for r in held.values())
     invoices = [r for r in sn_sim.rows(INVOICES) if r.get("u_source_system") == "sage_intacct"]
-    by_bill = Counter(r["u_source_key"] for r in invoices)
+    by_bill = Counter(skey(r) for r in invoices)
     assert by_bill == Counter(set(synced))  # each staged once, the held ones not at all
-    lines = Counter(r["u_source_key"] for r in sn_sim.rows(LINES) if r.get("u_source_key"))
+    lines = Counter(skey(r) for r in sn_sim.rows(LINES) if skey(r))
     assert max(lines.values()) == 1
     for row in invoices:
-        bill = bills[row["u_source_key"]]
+        bill = bills[skey(row)]
         assert Decimal(row["amount_invoiced"]) == Decimal(bill["TRX_TOTALENTERED"])
         mine = [r for r in sn_sim.rows(LINES) if r["invoice"] == row["sys_id"]]
         assert len(mine) == len(bill["APBILLITEMS"])
         assert sum(Decimal(r["line_amount_invoiced"]) for r in mine) == Decimal(bill["TRX_TOTALENTERED"])
-    suppliers = Counter(r["supplier_number"] for r in sn_sim.rows("proc_vendor") if r.get("u_source_key"))
+    suppliers = Counter(r["supplier_number"] for r in sn_sim.rows("proc_vendor") if skey(r))
     assert suppliers == Counter({f"V10{n}": 1 for n in range(8)})
 
     # --- ServiceNow → Intacct -----------------------------------------------------------------
@@ -157,7 +158,7 @@ def test_repeated_runs_under_faults_converge_to_exactly_once_both_ways(
             bill = after[posted[sys_id].target_id]
             invoice = next(r for r in sn_sim.rows(INVOICES) if r["sys_id"] == sys_id)
             assert Decimal(bill["TRX_TOTALENTERED"]) == Decimal(invoice["amount_invoiced"])
-            assert invoice["u_source_key"] == bill["RECORDNO"]
+            assert skey(invoice) == bill["RECORDNO"]
     # Each post reached Intacct once: one successful function per ServiceNow invoice version.
     succeeded = Counter(cid for name, cid, status in intacct_sim.function_log
                         if name in ("create", "update") and status == "success")
@@ -180,5 +181,5 @@ def test_repeated_runs_under_faults_converge_to_exactly_once_both_ways(
                              len([r for r in sn_sim.requests if r.method in ("POST", "PATCH", "DELETE")
                                   and r.path != "/oauth_token.do"]))
     # ...and nothing travelled back and forth: staged invoices were not duplicated by the echoes.
-    assert Counter(r["u_source_key"] for r in sn_sim.rows(INVOICES) if r.get("u_source_key")).most_common(1)[0][1] == 1
+    assert Counter(skey(r) for r in sn_sim.rows(INVOICES) if skey(r)).most_common(1)[0][1] == 1
 

@@ -11,6 +11,7 @@ from integrations.engine.replay import replay_records
 from integrations.engine.runner import run_integration
 from integrations.models import AuditEvent, Mapping, MappingStatus, RecordStatus, RunStatus, SyncRecord, Trigger
 from integrations.sandbox.base import Faults
+from tests.support import skey
 
 from .conftest import load
 
@@ -119,9 +120,9 @@ def test_a_budget_of_20_calls_completes_a_large_sync_over_several_runs(db, sandb
     run_integration(integration)
     assert cycles > 3
     invoices = sn_rows(sn_sim, "sn_apo_invoice")
-    keys = [r["u_source_key"] for r in invoices]
+    keys = [skey(r) for r in invoices]
     assert len(keys) == len(set(keys)) == 600  # nothing lost, nothing twice
-    assert len({r["u_source_key"] for r in sn_rows(sn_sim, "proc_vendor")}) == len(sn_rows(sn_sim, "proc_vendor")) == 60
+    assert len({skey(r) for r in sn_rows(sn_sim, "proc_vendor")}) == len(sn_rows(sn_sim, "proc_vendor")) == 60
     assert SyncRecord.objects.filter(integration=integration, stream="invoices", status=RecordStatus.SYNCED).count() == 600
     assert s300_sim.writes == []
     assert AuditEvent.objects.filter(action="run.continuation_scheduled").exists()
@@ -154,9 +155,9 @@ def test_existing_rows_without_a_source_key_are_adopted_not_duplicated(db, sandb
     integration = load(tenant_doc)
     run_integration(integration, streams=["gl_accounts", "vendors"])
     vendors = [r for r in sn_rows(sn_sim, "proc_vendor") if r["name"] == "Northwind Metals"]
-    assert len(vendors) == 1 and vendors[0]["u_source_key"] == "1100"
+    assert len(vendors) == 1 and skey(vendors[0]) == "1100"
     accounts = [r for r in sn_rows(sn_sim, "itfm_gl_accounts") if r["account_number"] == "6000-CC100"]
-    assert len(accounts) == 1 and accounts[0]["u_source_key"] == "6000CC100"
+    assert len(accounts) == 1 and skey(accounts[0]) == "6000CC100"
     adopted = AuditEvent.objects.filter(action="record.adopted")
     assert adopted.count() == 2 and any("Northwind Metals" in e.message for e in adopted)
 
@@ -170,5 +171,5 @@ def test_lost_servicenow_answers_never_stage_an_invoice_twice(integration, sn_si
         run_integration(integration)
     sn_sim.set_faults(Faults())
     run_integration(integration)
-    keys = [r["u_source_key"] for r in sn_rows(sn_sim, "sn_apo_invoice")]
+    keys = [skey(r) for r in sn_rows(sn_sim, "sn_apo_invoice")]
     assert len(keys) == len(set(keys)) == 11
