@@ -105,7 +105,8 @@ def validate(doc: Any) -> list[str]:
             method = _text(auth, "method", f"{path}.auth", errors)
             if method in AUTH_KEYS:
                 required, optional = AUTH_KEYS[method]
-                for key in sorted(set(auth) - set(required) - set(optional) - {"method"}):
+                extra = set(schema.extra_secrets)
+                for key in sorted(set(auth) - set(required) - set(optional) - extra - {"method"}):
                     errors.append(f"{path}.auth.{key}: unknown key for method {method}")
             if url and isinstance(auth.get("method", ""), str) and all(
                     isinstance(conn.get(key, {}), dict) for key in ("tables", "settings")):

@@ -19,7 +19,7 @@ from integrations.engine.audit import audit, audit_event
 from integrations.models import Connection
 from integrations.systems.redaction import redact, redact_text
 from integrations.systems.registry import schema_for
-from integrations.systems.schema import SECRET_KEYS, ConnectionFields, auth_setting_keys_for, secret_keys_for
+from integrations.systems.schema import SECRET_KEYS, ConnectionFields, auth_setting_keys_for
 from integrations.tasks import queue_test
 
 SET = "••••• set"
@@ -89,7 +89,8 @@ class _ConnectionForm(forms.ModelForm):
         method = data.get("auth_method") or ""
         fields = ConnectionFields(url=data.get("url") or "", port=data.get("port"), company=data.get("company") or "",
                                   auth_method=method, settings=data.get("settings"),
-                                  secrets={k: v for k, v in self.merged_secrets().items() if k in secret_keys_for(method)})
+                                  secrets={k: v for k, v in self.merged_secrets().items()
+                                           if k in schema.method_secrets(method)})
         for name, problems in schema.problems(fields).items():
             if name == "secrets":
                 for problem in problems:

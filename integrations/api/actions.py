@@ -13,6 +13,7 @@ from django.db import transaction
 from integrations.engine.audit import audit_event
 from integrations.models import Connection, Integration
 from integrations.systems.redaction import redact
+from integrations.systems.registry import schema_for
 from integrations.systems.schema import auth_setting_keys_for, secret_keys_for
 
 # Fields that change where or how we log on: a cached token is worthless once they change.
@@ -20,10 +21,10 @@ ADDRESS_FIELDS = ("url", "port", "company", "auth_method")
 CONNECTION_FIELDS = ("name", *ADDRESS_FIELDS, "settings")
 
 
-def merged_secrets(current: dict[str, Any], method: str, incoming: dict[str, str]) -> dict[str, str]:
-    """Stored secrets updated with the non-blank incoming ones; keys the method has no use for
-    are dropped (a switch from Basic to OAuth2 must not keep an old password around)."""
-    allowed = secret_keys_for(method)
+def merged_secrets(current: dict[str, Any], allowed: tuple[str, ...], incoming: dict[str, str]) -> dict[str, str]:
+    """Stored secrets updated with the non-blank incoming ones; keys the sign-in method has no use
+    for (``allowed``: the schema's ``method_secrets``) are dropped (a switch from Basic to OAuth2
+    must not keep an old password around)."""
     merged = {k: str(v) for k, v in (current or {}).items() if k in allowed and v not in (None, "")}
     merged.update({k: v for k, v in incoming.items() if v != ""})
     return merged
@@ -40,7 +41,9 @@ def save_connection(connection: Connection | None, data: dict[str, Any], *, acto
     for name in CONNECTION_FIELDS:
         if name in data:
             setattr(connection, name, data[name])
-    secrets = merged_secrets(old_secrets, connection.auth_method, data.get("secrets") or {})
+    schema = schema_for(connection.system)
+    allowed = schema.method_secrets(connection.auth_method) if schema else secret_keys_for(connection.auth_method)
+    secrets = merged_secrets(old_secrets, allowed, data.get("secrets") or {})
     secrets_changed = sorted(k for k in set(secrets) | set(old_secrets) if secrets.get(k) != old_secrets.get(k))
     changed = [name for name in CONNECTION_FIELDS if before[name] != getattr(connection, name)]
     auth_settings = auth_setting_keys_for(connection.auth_method)

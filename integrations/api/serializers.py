@@ -26,7 +26,7 @@ from integrations.models import (
 )
 from integrations.systems.redaction import redact, redact_text
 from integrations.systems.registry import SCHEMAS, schema_for
-from integrations.systems.schema import SECRET_KEYS, ConnectionFields, secret_keys_for
+from integrations.systems.schema import SECRET_KEYS, ConnectionFields
 from integrations.tasks import REPLAY_REASON_MAX, REPLAY_REASON_MIN
 
 
@@ -64,7 +64,7 @@ class ConnectionSerializer(serializers.ModelSerializer):
         write_only=True,
         required=False,
         help_text="Write-only. Keys by system and auth method: " + "; ".join(
-            f"{schema.label} {method}: {', '.join(secret_keys_for(method))}"
+            f"{schema.label} {method}: {', '.join(schema.method_secrets(method))}"
             for schema in SCHEMAS.values() for method in schema.auth_methods
         ) + ". Absent or blank keys keep the stored value.",
     )
@@ -125,7 +125,8 @@ class ConnectionSerializer(serializers.ModelSerializer):
         if schema is None:
             errors["system"] = f"No connector for {system} yet."
             raise serializers.ValidationError(errors)
-        secrets = merged_secrets(getattr(instance, "secrets", None) or {}, method, attrs.get("secrets") or {})
+        secrets = merged_secrets(getattr(instance, "secrets", None) or {}, schema.method_secrets(method),
+                                 attrs.get("secrets") or {})
         fields = ConnectionFields(url=current("url") or "", port=current("port"), company=current("company") or "",
                                   auth_method=method, settings=current("settings"), secrets=secrets)
         for field_name, messages in schema.problems(fields).items():

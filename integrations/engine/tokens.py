@@ -50,10 +50,18 @@ class ConnectionTokenStore:
         if refreshed:
             Connection.objects.filter(pk=self.connection_id, needs_reauth=True).update(needs_reauth=False)
         self._cached = token
+        # A session that holds a licence seat (``extra["seat"]``) is opened and ended by us, not refused.
+        seat = bool(((token or previous) and (token or previous).extra.get("seat")))
+        if seat:
+            action, message = (("connection.session_opened", "Session opened (it holds a licence seat until logged off)")
+                               if refreshed else ("connection.session_ended", "Session logged off; its seat is free"))
+        else:
+            action, message = (("connection.token_refreshed", "Access token refreshed") if refreshed else
+                               ("connection.token_invalidated", "Access token refused by the system and dropped"))
         audit(
             self.tenant_id,
-            "connection.token_refreshed" if refreshed else "connection.token_invalidated",
-            "Access token refreshed" if refreshed else "Access token refused by the system and dropped",
+            action,
+            message,
             connection_id=self.connection_id,
             detail={
                 "expires_at": token.expires_at.isoformat() if token and token.expires_at else None,

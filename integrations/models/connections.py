@@ -31,6 +31,7 @@ class AuthMethod(models.TextChoices):
     OAUTH2_CLIENT_CREDENTIALS = "oauth2_client_credentials", "OAuth2 client credentials"
     OAUTH2_REFRESH_TOKEN = "oauth2_refresh_token", "OAuth2 refresh token"
     SESSION = "session", "Session logon"
+    ENET = "enet", "SYSPRO e.net operator logon"
 
 
 class Connection(models.Model):

@@ -36,8 +36,10 @@ SIMULATORS = {
     "sage_x3": ("integrations.sandbox.sage_x3", "SageX3Simulator"),
     "sage_intacct": ("integrations.sandbox.intacct", "IntacctSimulator"),
     "sage_300": ("integrations.sandbox.sage300", "Sage300Simulator"),
+    "syspro": ("integrations.sandbox.syspro", "SysproSimulator"),
+    "servicetitan": ("integrations.sandbox.servicetitan", "ServiceTitanSimulator"),
 }
-DEFAULT_PORTS = {"servicenow": 8125, "sage_x3": 8124, "sage_intacct": 8126, "sage_300": 8128}
+DEFAULT_PORTS = {"servicenow": 8125, "sage_x3": 8124, "sage_intacct": 8126, "sage_300": 8128, "servicetitan": 8131, "syspro": 8130}
 
 
 class _Handler(BaseHTTPRequestHandler):

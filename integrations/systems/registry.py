@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from integrations.systems import intacct, sage300, sage_x3, schema, servicenow
+from integrations.systems import intacct, sage300, sage_x3, schema, servicenow, servicetitan, syspro
 from integrations.systems.schema import ConnectionSchema
 
-_MODULES = (servicenow, sage_x3, intacct, sage300)
+_MODULES = (servicenow, sage_x3, intacct, sage300, servicetitan, syspro)
 SCHEMAS: dict[str, ConnectionSchema] = {module.SCHEMA.system: module.SCHEMA for module in _MODULES}
 BUILDERS: dict[str, Callable[..., Any]] = {module.SCHEMA.system: module.build_client for module in _MODULES}
 

@@ -161,8 +161,13 @@ AUTH_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # Sage Intacct: Web Services sender + API user; the company id may sit here or in "company".
     "session": (("sender_id", "sender_password", "user_id", "user_password"),
                 ("company_id", "entity_id", "location_id")),
+    # SYSPRO e.net: an operator and the company's password (the company id is "company").
+    "enet": (("operator", "operator_password"), ("company_password",)),
 }
-SECRET_KEYS = frozenset({"password", "client_secret", "refresh_token", "sender_password", "user_password"})
+SECRET_KEYS = frozenset({"password", "client_secret", "refresh_token", "sender_password", "user_password",
+                         "operator_password", "company_password",
+                         # credentials a system asks for besides its sign-in (ServiceTitan's app and webhook keys)
+                         "app_key", "webhook_key"})
 
 
 def secret_keys_for(method: str) -> tuple[str, ...]:
@@ -236,13 +241,19 @@ class ConnectionSchema:
     instance_url: Callable[[str], str] | None = None
     # rules of this vendor that the generic checks cannot express
     extra_checks: Callable[[ConnectionFields], Problems] | None = None
+    # secrets this system needs whatever the sign-in method (names from SECRET_KEYS)
+    extra_secrets: tuple[str, ...] = ()
 
     def secret_keys(self) -> tuple[str, ...]:
         """Every secret any of this system's auth methods uses, in a stable order."""
         keys: list[str] = []
         for method in self.auth_methods:
-            keys.extend(k for k in secret_keys_for(method) if k not in keys)
+            keys.extend(k for k in self.method_secrets(method) if k not in keys)
         return tuple(keys)
+
+    def method_secrets(self, method: str) -> tuple[str, ...]:
+        """The secrets a connection of this system signing in with ``method`` may hold."""
+        return (*secret_keys_for(method), *(k for k in self.extra_secrets if k not in secret_keys_for(method)))
 
     def normalise_url(self, url: str) -> str:
         if self.instance_url is not None and url and "://" not in url:
@@ -281,7 +292,7 @@ class ConnectionSchema:
         for key in required:
             if not settings.get(key):
                 add("settings", f"{key}: required for {method}")
-        unknown = sorted(set(fields.secrets) - set(secret_keys_for(method)))
+        unknown = sorted(set(fields.secrets) - set(self.method_secrets(method)))
         if unknown:
             add("secrets", f"{', '.join(unknown)}: not a secret of {method} "
                            f"(expected: {', '.join(secret_keys_for(method)) or 'none'})")

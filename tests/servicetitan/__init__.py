@@ -1,0 +1,1 @@
+"""ServiceTitan: the simulator (auth host, API, webhook sender) and the client."""
