@@ -107,3 +107,36 @@ def sage300_servicenow_document(s300_url: str, sn_url: str, *, slug: str = "acme
              "settings": settings or {"call_budget": 1500}, "schedules": schedules or {"invoices": "daily"}},
         ],
     }
+
+
+# --- SYSPRO → ServiceNow -------------------------------------------------------------------------
+# The sandbox's demo company (integrations/sandbox/syspro_seed.py): an e.net operator whose
+# password needs encoding (& + # and spaces), a company without a company password.
+SYSPRO_COMPANY = "EDU1"
+SYSPRO_OPERATOR = "ADMIN"
+SYSPRO_OPERATOR_PASSWORD = "Adm!n & Co+1 #2"
+
+
+def syspro_servicenow_document(syspro_url: str, sn_url: str, *, slug: str = "acme-syspro",
+                               name: str = "Acme Machining (SYSPRO)", settings: dict[str, Any] | None = None,
+                               connection_settings: dict[str, Any] | None = None,
+                               schedules: dict[str, str] | None = None) -> dict[str, Any]:
+    """A SYSPRO tenant: e.net REST (read only, one session per cycle), its own ServiceNow over OAuth2."""
+    return {
+        "tenant": {"slug": slug, "name": name},
+        "connections": [
+            {"name": "syspro", "system": "syspro", "url": syspro_url, "company": SYSPRO_COMPANY,
+             "settings": connection_settings or {"timeout": 120},
+             "auth": {"method": "enet", "operator": SYSPRO_OPERATOR, "operator_password": SYSPRO_OPERATOR_PASSWORD,
+                      "company_password": ""}},
+            {"name": "sn", "system": "servicenow", "url": sn_url, "table_profile": "seed",
+             "settings": {"service_account": SN_USER},
+             "auth": {"method": "oauth2_client_credentials", "client_id": SN_CLIENT_ID,
+                      "client_secret": SN_CLIENT_SECRET}},
+        ],
+        "integrations": [
+            {"name": "syspro-to-sn", "kind": "syspro__servicenow", "source": "syspro", "target": "sn",
+             "settings": settings or {"page_size": 50},
+             "schedules": schedules or {"invoices": "hourly", "gl_postings": "hourly"}},
+        ],
+    }

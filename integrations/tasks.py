@@ -51,6 +51,12 @@ def replay_task(record_ids: list[int], actor_id: int | None = None, reason: str 
     return result.__dict__
 
 
+def process_webhooks_task(connection_id: int) -> dict[str, Any]:
+    from integrations.engine.webhooks import process_pending
+
+    return process_pending(connection_id).__dict__
+
+
 def test_connection_task(connection_id: int, actor_id: int | None = None) -> dict[str, Any]:
     return test_connection(Connection.objects.get(pk=connection_id), actor=_user(actor_id))
 
@@ -99,6 +105,11 @@ def request_replay(records: QuerySet, actor: Any, reason: str, request_id: str =
     return len(ids), queue_replay(ids, actor, reason)
 
 
+def queue_webhooks(connection_id: int) -> str:
+    """Process a connection's waiting webhook events in a worker (the sender got its answer already)."""
+    return async_task(process_webhooks_task, connection_id, task_name=f"webhooks:{connection_id}")
+
+
 def queue_test(connection: Connection, actor: Any = None) -> str:
     return async_task(test_connection_task, connection.pk, getattr(actor, "pk", None),
                       task_name=f"test {connection.name}", group=f"connection-{connection.pk}")
@@ -114,3 +125,39 @@ def queue_replay(record_ids: list[int], actor: Any = None, reason: str = "", tri
 def queue_release(decision: Any, actor: Any = None) -> str | None:
     """Re-queue the held records an approval released."""
     return queue_replay(decision.released_ids, actor, "mapping approved", Trigger.MAPPING)
+
+
+# --- month-end reconciliation --------------------------------------------------------------------
+def reconcile_task(run_id: int, actor_id: int | None = None, request_id: str = "") -> dict[str, Any]:
+    from integrations.engine.reconcile import execute
+    from integrations.models import ReconciliationRun, ReconciliationStatus
+
+    run = ReconciliationRun.objects.get(pk=run_id)
+    if run.status != ReconciliationStatus.RUNNING:  # a second delivery of the task: the result stands
+        return {"reconciliation": run.pk, "status": run.status, "skipped": "already finished"}
+    run = execute(run, actor=_user(actor_id), request_id=request_id)
+    return {"reconciliation": run.pk, "status": run.status, "verdict": run.verdict}
+
+
+def reconcile_month_end_task() -> list[dict[str, Any]]:
+    """The django-q schedule after month end (``RECONCILE_DAY``): last month, every integration."""
+    from integrations.engine.reconcile_schedule import reconcile_month_end
+
+    return [{"reconciliation": run.pk, "integration": run.integration_id, "status": run.status}
+            for run in reconcile_month_end()]
+
+
+def request_reconciliation(integration: Integration, period: Any, actor: Any = None, request_id: str = "",
+                           via: str = "") -> Any:
+    """Audit an operator's "reconcile", store the run (shown as running) and queue it; returns the run."""
+    from integrations.engine.reconcile import start
+
+    run = start(integration, period, actor=actor)
+    audit(integration.tenant_id, "reconciliation.requested",
+          f"{integration.name}: reconciliation of {period.label} requested" + (f" {via}" if via else ""),
+          actor=actor, integration_id=integration.pk, request_id=request_id,
+          detail={"reconciliation": run.pk, "period": [period.first.isoformat(), period.last.isoformat()]})
+    async_task(reconcile_task, run.pk, getattr(actor, "pk", None), request_id,
+               task_name=f"reconcile {integration.name} {period.label}", group=f"integration-{integration.pk}")
+    run.refresh_from_db()  # done already when tasks run inline
+    return run

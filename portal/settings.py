@@ -104,6 +104,8 @@ MIDDLEWARE = [
 # actions (1,000 ids) and refuses the megabytes that would only tie up a worker.
 MAX_REQUEST_BODY_BYTES = env.int("MAX_REQUEST_BODY_BYTES", default=262_144)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BODY_BYTES
+# A pushed event is small: a larger body is refused (413) before it is read or stored.
+WEBHOOK_MAX_BODY_BYTES = env.int("WEBHOOK_MAX_BODY_BYTES", default=65_536)
 
 ROOT_URLCONF = "portal.urls"
 
@@ -246,6 +248,10 @@ HTTP_BACKOFF_BASE_SECONDS = env.float("HTTP_BACKOFF_BASE_SECONDS", default=0.5)
 HTTP_BACKOFF_MAX_SECONDS = env.float("HTTP_BACKOFF_MAX_SECONDS", default=30.0)
 # Warn in the console this many days before an X3 refresh token runs out.
 REFRESH_TOKEN_WARNING_DAYS = env.int("REFRESH_TOKEN_WARNING_DAYS", default=5)
+# Month-end reconciliation runs on this day of each month (1-28), for the month before.
+RECONCILE_DAY = env.int("RECONCILE_DAY", default=3)
+if not 1 <= RECONCILE_DAY <= 28:
+    raise ImproperlyConfigured("RECONCILE_DAY must be a day of the month from 1 to 28")
 
 LOGGING = {
     "version": 1,

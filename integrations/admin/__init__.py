@@ -12,6 +12,7 @@ from integrations.admin import (  # noqa: F401  (importing registers the pages)
     dashboard,
     integrations,
     mappings,
+    reconciliation,
     records,
     runs,
     tenants,

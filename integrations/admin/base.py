@@ -40,6 +40,8 @@ TENANT_PATHS: dict[str, str] = {
     "integrations.syncattempt": "record__integration__tenant",
     "integrations.auditevent": "tenant",
     "integrations.webhookevent": "connection__tenant",
+    "integrations.reconciliationrun": "integration__tenant",
+    "integrations.reconciliationline": "run__integration__tenant",
 }
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, F, OuterRef, Subquery, Sum
+from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django_q.models import Schedule as QSchedule
@@ -21,7 +21,16 @@ from django_q.models import Schedule as QSchedule
 from accounts.scoping import scope
 from integrations.admin.display import refresh_expiring
 from integrations.engine.schedules import schedule_name
-from integrations.models import Integration, RecordStatus, RunStatus, Schedule, StreamState, SyncRecord, SyncRun
+from integrations.models import (
+    Integration,
+    ReconciliationRun,
+    RecordStatus,
+    RunStatus,
+    Schedule,
+    StreamState,
+    SyncRecord,
+    SyncRun,
+)
 
 CHART_DAYS = 30
 PERIODS = {
@@ -47,7 +56,7 @@ class Health:
     """One dashboard row."""
 
     integration: Integration
-    state: str = "ok"  # ok | failing | stale | reauth | paused
+    state: str = "ok"  # ok | failing | interrupted | stale | reauth | paused
     reasons: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     last_run: SyncRun | None = None
@@ -55,9 +64,10 @@ class Health:
     failed: int = 0
     held: int = 0
     series: list[Day] = field(default_factory=list)
+    reconciliation: ReconciliationRun | None = None  # the latest month-end reconciliation
 
-    LABELS = {"ok": "OK", "failing": "Failing", "stale": "Stale", "reauth": "Needs re-authentication",
-              "paused": "Paused"}
+    LABELS = {"ok": "OK", "failing": "Failing", "interrupted": "Interrupted, retrying", "stale": "Stale",
+              "reauth": "Needs re-authentication", "paused": "Paused"}
 
     @property
     def label(self) -> str:
@@ -115,6 +125,25 @@ def daily_series(integration_ids: list[int], days: int = CHART_DAYS) -> dict[int
     return series
 
 
+# the latest reconciliation's fields the dashboard shows, annotated on the integrations query
+RECONCILIATION_FIELDS = ("pk", "status", "differences", "totals", "period_start", "period_end", "error")
+
+
+def with_latest_reconciliation(integrations: QuerySet) -> QuerySet:
+    """Each integration's latest reconciliation, as subqueries of the integrations query (recon_latest_idx
+    per row): no query of its own on a page whose query count is held."""
+    latest = ReconciliationRun.objects.filter(integration=OuterRef("pk")).order_by("-started_at", "-pk")
+    return integrations.annotate(**{f"recon_{name}": Subquery(latest.values(name)[:1])
+                                    for name in RECONCILIATION_FIELDS})
+
+
+def latest_reconciliation(integration: Integration) -> ReconciliationRun | None:
+    values = {name: getattr(integration, f"recon_{name}", None) for name in RECONCILIATION_FIELDS}
+    if values["pk"] is None:
+        return None
+    return ReconciliationRun(integration_id=integration.pk, **values)
+
+
 def _stale_reason(state: StreamState, created_at: datetime, due: datetime | None, now: datetime) -> str:
     if due is not None and now - due > OVERDUE:
         return f"{state.stream}: scheduled run overdue since {timezone.localtime(due):%Y-%m-%d %H:%M}"
@@ -141,6 +170,7 @@ def assess(integration: Integration, states: list[StreamState], runs: dict[int, 
                 f"{side.name}: refresh token runs out {timezone.localtime(side.refresh_token_expires_at):%Y-%m-%d}")
     latest = [runs[s.last_run_id] for s in states if s.last_run_id in runs]
     failing = [r for r in latest if r.status == RunStatus.FAILED]
+    interrupted = [r for r in latest if r.status == RunStatus.INTERRUPTED]
     stale = []
     if integration.enabled:
         for state in states:
@@ -149,11 +179,15 @@ def assess(integration: Integration, states: list[StreamState], runs: dict[int, 
                                        now)
                 if reason:
                     stale.append(reason)
-    health.reasons = [*reauth, *(f"{r.stream}: {r.error[:200] or 'failed'}" for r in failing), *stale]
+    health.reasons = [*reauth, *(f"{r.stream}: {r.error[:200] or 'failed'}" for r in failing),
+                      *(f"{r.stream}: a temporary error interrupted it; it goes on at its next run ({r.error[:150]})"
+                        for r in interrupted), *stale]
     if reauth:
         health.state = "reauth"
     elif failing:
         health.state = "failing"
+    elif interrupted:
+        health.state = "interrupted"
     elif not integration.enabled:
         health.state = "paused"
     elif stale:
@@ -166,8 +200,9 @@ def assess(integration: Integration, states: list[StreamState], runs: dict[int, 
 
 def build(user: Any) -> list[Health]:
     """The dashboard rows for ``user``'s integrations."""
-    integrations = list(scope(Integration.objects.select_related("tenant", "source", "target"), user, "tenant")
-                        .order_by("tenant__name", "name"))
+    integrations = list(with_latest_reconciliation(
+        scope(Integration.objects.select_related("tenant", "source", "target"), user, "tenant"))
+        .order_by("tenant__name", "name"))
     if not integrations:
         return []
     by_id = {i.pk: i for i in integrations}
@@ -188,6 +223,7 @@ def build(user: Any) -> list[Health]:
         health.failed = counts[integration.pk]["failed"]
         health.held = counts[integration.pk]["held"]
         health.series = series[integration.pk]
+        health.reconciliation = latest_reconciliation(integration)
         rows.append(health)
     return rows
 

@@ -19,7 +19,7 @@ EMPTY = "–"
 BADGE_COLOURS = {
     "ok": "#2e7d32", "succeeded": "#2e7d32", "synced": "#2e7d32", "approved": "#2e7d32",
     "failing": "#c62828", "failed": "#c62828", "rejected": "#c62828", "reauth": "#c62828",
-    "stale": "#ef6c00", "held": "#ef6c00", "partial": "#ef6c00", "suggested": "#ef6c00", "warning": "#ef6c00",
+    "stale": "#ef6c00", "held": "#ef6c00", "partial": "#ef6c00", "interrupted": "#ef6c00", "suggested": "#ef6c00", "warning": "#ef6c00",
     "running": "#1565c0", "pending": "#1565c0",
 }
 
@@ -34,6 +34,15 @@ def local(value: datetime | None) -> str:
 def badge(key: str, label: str = "") -> SafeString:
     colour = BADGE_COLOURS.get(key, "#546e7a")
     return format_html('<span class="console-badge" style="background:{}">{}</span>', colour, label or key)
+
+
+def run_badge(run: Any) -> SafeString:
+    """A run's result as a finance-ops person reads it: a run that finished with failed records is
+    amber "Completed with N errors", never a green "Succeeded"."""
+    if run.status == "succeeded" and getattr(run, "failed", 0):
+        errors = run.failed
+        return badge("warning", f"Completed with {errors:,} error{'s' if errors != 1 else ''}")
+    return badge(run.status, run.get_status_display())
 
 
 def pretty_json(value: Any, *, secrets: bool = True) -> SafeString:

@@ -131,7 +131,7 @@ class IntegrationAdmin(TenantScopedAdmin, admin.ModelAdmin):
     autocomplete_fields = ("source", "target")
     readonly_fields = ("latest_runs", "uuid", "created_at")
     inlines = (StreamStateInline,)
-    actions = ("run_now", "pause", "resume")
+    actions = ("run_now", "pause", "resume", "reconcile_last_month")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         latest = SyncRun.objects.filter(integration=OuterRef("pk")).order_by("-started_at", "-pk")
@@ -181,7 +181,7 @@ class IntegrationAdmin(TenantScopedAdmin, admin.ModelAdmin):
         latest = [runs[s.last_run_id] for s in states if s.last_run_id in runs]
         if not latest:
             return "No runs yet."
-        rows = [{"run": run, "badge": display.badge(run.status), "started": display.local(run.started_at),
+        rows = [{"run": run, "badge": display.run_badge(run), "started": display.local(run.started_at),
                  "took": display.duration(run.duration)} for run in latest]
         return render_to_string("console/latest_runs.html", {"rows": rows})
 
@@ -222,14 +222,39 @@ class IntegrationAdmin(TenantScopedAdmin, admin.ModelAdmin):
         count = set_enabled(list(self.scoped(request, queryset, Role.OPERATOR)), True, request.user, request_id(request))
         self.message_user(request, f"Resumed {count} integration(s).")
 
+    @admin.action(description="Reconcile last month", permissions=("operate",))
+    def reconcile_last_month(self, request: HttpRequest, queryset: QuerySet) -> None:
+        from integrations.admin.reconciliation import request_for
+
+        count = request_for(request, self.scoped(request, queryset, Role.OPERATOR))
+        self.message_user(request, f"Reconciliation of last month queued for {count} integration(s) with invoices; "
+                                   "each one's Reconciliation page shows the verdict.")
+
     def _queue(self, request: HttpRequest, integration: Integration) -> None:
         request_run(integration, request.user, request_id=request_id(request), via="in the console")
 
     def get_urls(self):
         return [
             path("<path:object_id>/run/", self.admin_site.admin_view(self.run_view), name=self.url_name("run")),
+            # month-end reconciliation (integrations/admin/reconciliation.py draws the page)
+            path("<path:object_id>/reconciliation/", self.admin_site.admin_view(self.reconciliation_view),
+                 name=self.url_name("reconciliation")),
+            path("<path:object_id>/reconcile/", self.admin_site.admin_view(self.reconcile_view),
+                 name=self.url_name("reconcile")),
             *super().get_urls(),
         ]
+
+    def reconciliation_view(self, request: HttpRequest, object_id: str):
+        from integrations.admin.reconciliation import integration_page
+
+        return integration_page(request, self.object_for(request, object_id, Role.VIEWER))
+
+    def reconcile_view(self, request: HttpRequest, object_id: str):
+        from integrations.admin.reconciliation import reconcile_from_page
+
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        return reconcile_from_page(request, self.object_for(request, object_id, Role.OPERATOR))
 
     def run_view(self, request: HttpRequest, object_id: str):
         if request.method != "POST":

@@ -14,14 +14,15 @@ from django.db.models import CharField, Count, OuterRef, Q, QuerySet, Subquery, 
 from django.db.models.functions import Coalesce, Concat
 from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from accounts.models import Role
 from integrations.admin import display
 from integrations.admin.base import CappedCountPaginator, ReadOnlyAdmin, TenantScopedAdmin, request_id
 from integrations.admin.filters import ScopedRelatedFilter
-from integrations.engine.mappings import Decision, approve, map_manually, reject
+from integrations.engine.mappings import Decision, approve, map_manually, reject, target_kind
 from integrations.models import Mapping, MappingStatus, RecordStatus, ReferenceRecord, Side, SyncRecord
+from integrations.models import MappingKind as MappingKindChoices
 from integrations.tasks import queue_release
 
 AUTOCOMPLETE_PAGE = 20
@@ -41,7 +42,8 @@ def held_count_subquery() -> Coalesce:
 
 def target_choices(mapping: Mapping, term: str, page: int = 1) -> tuple[list[ReferenceRecord], bool]:
     """Target-side reference rows a mapping may point at, a page at a time (no COUNT)."""
-    rows = ReferenceRecord.objects.filter(integration_id=mapping.integration_id, side=Side.TARGET, kind=mapping.kind)
+    rows = ReferenceRecord.objects.filter(integration_id=mapping.integration_id, side=Side.TARGET,
+                                          kind=target_kind(mapping))
     if term:
         rows = rows.filter(Q(code__istartswith=term) | Q(label__icontains=term))
     start = (page - 1) * AUTOCOMPLETE_PAGE
@@ -108,10 +110,12 @@ class MappingForm(forms.ModelForm):
     def clean_map_to(self) -> str:
         code = self.cleaned_data["map_to"].strip()
         if code and (self.instance.status != MappingStatus.APPROVED or code != self.instance.target_code):
+            kind = target_kind(self.instance)
             known = ReferenceRecord.objects.filter(integration_id=self.instance.integration_id, side=Side.TARGET,
-                                                   kind=self.instance.kind, code=code)
+                                                   kind=kind, code=code)
             if not known.exists():
-                raise forms.ValidationError(f"{code} is not a known {self.instance.get_kind_display()} in the target.")
+                label = dict(MappingKindChoices.choices).get(kind, kind)
+                raise forms.ValidationError(f"{code} is not a known {label} in the target.")
             return code
         return ""
 
@@ -156,8 +160,17 @@ class MappingAdmin(TenantScopedAdmin, admin.ModelAdmin):
         return format_html("<strong>{}</strong> {}", obj.target_code, obj.target_label)
 
     @admin.display(description="why suggested", ordering="reason")
-    def why(self, obj: Mapping) -> str:
-        return obj.get_reason_display() if obj.reason else display.EMPTY
+    def why(self, obj: Mapping):
+        """The suggestion's confidence and reason in words; without one, the best candidates seen."""
+        best = (obj.candidates or [None])[0]
+        if obj.reason and best and best.get("code") == obj.target_code:
+            return format_html("{}% · {}", best.get("score"), best.get("reason"))
+        if obj.reason:
+            return obj.get_reason_display()
+        if best:
+            return format_html_join(
+                "; ", "{} {} ({}%)", ((c.get("code"), c.get("label"), c.get("score")) for c in obj.candidates[:3]))
+        return display.EMPTY
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: Mapping):

@@ -32,7 +32,7 @@ class SyncRunAdmin(ReadOnlyAdmin, admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: SyncRun):
-        return display.badge(obj.status, obj.get_status_display())
+        return display.run_badge(obj)
 
     @admin.display(description="started", ordering="started_at")
     def started(self, obj: SyncRun) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from integrations.admin import display
 from integrations.admin.base import ReadOnlyAdmin
@@ -13,12 +15,13 @@ from integrations.models import WebhookEvent
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     tenant_field = "connection__tenant"
-    list_display = ("received", "event_type", "event_id", "connection", "signature_ok", "status", "processed")
-    list_select_related = ("connection",)
+    list_display = ("received", "event_type", "event_id", "connection", "signature_ok", "status", "processed",
+                    "led_to")
+    list_select_related = ("connection", "record")
     list_filter = ("status", "signature_ok", ("connection", ScopedRelatedFilter))
     search_fields = ("=event_id",)
-    fields = ("connection", "event_id", "event_type", "signature_ok", "status", "received", "processed",
-              "payload_pretty")
+    fields = ("connection", "event_id", "event_type", "signature_ok", "status", "reason", "received", "processed",
+              "led_to", "payload_pretty")
     readonly_fields = fields
 
     @admin.display(description="received", ordering="received_at")
@@ -32,3 +35,10 @@ class WebhookEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     @admin.display(description="payload")
     def payload_pretty(self, obj: WebhookEvent):
         return display.pretty_json(obj.payload)
+
+    @admin.display(description="led to")
+    def led_to(self, obj: WebhookEvent):
+        if not obj.record_id:
+            return "—"
+        return format_html('<a href="{}">{}</a>', reverse("admin:integrations_syncrecord_change", args=[obj.record_id]),
+                           obj.record.business_key or obj.record.source_key)

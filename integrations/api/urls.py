@@ -14,6 +14,7 @@ router.register("runs", views.RunViewSet, basename="run")
 router.register("records", views.RecordViewSet, basename="record")
 router.register("mappings", views.MappingViewSet, basename="mapping")
 router.register("audit", views.AuditEventViewSet, basename="audit")
+router.register("reconciliations", views.ReconciliationViewSet, basename="reconciliation")
 
 app_name = "api"
 

@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 
 from requests.adapters import HTTPAdapter
 
-AUTH_PATHS = ("/oauth_token.do", "/token", "/v1/token")
+# SYSPRO's e.net Logon and Logoff open and end a session (a licence seat): sign-in calls, not reads.
+AUTH_PATHS = ("/oauth_token.do", "/token", "/v1/token", "/Rest/Logon", "/Rest/Logoff")
 INTACCT_GATEWAY = ".phtml"  # /ia/xml/xmlgw.phtml
 _INTACCT_WRITES = (b"<create>", b"<update>", b"<delete>", b"<create ", b"<update ", b"<delete ")
 

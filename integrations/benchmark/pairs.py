@@ -26,11 +26,15 @@ from integrations.demo import (
     SN_CLIENT_ID,
     SN_CLIENT_SECRET,
     SN_USER,
+    SYSPRO_COMPANY,
+    SYSPRO_OPERATOR,
+    SYSPRO_OPERATOR_PASSWORD,
     intacct_servicenow_document,
     sage300_servicenow_document,
+    syspro_servicenow_document,
     x3_servicenow_document,
 )
-from integrations.sandbox.bench import S300_PAGE_SIZE, SN_BATCH_MAX, X3_BENCH_USER, X3_PAGE_MAX
+from integrations.sandbox.bench import S300_PAGE_SIZE, SN_BATCH_MAX, SYSPRO_PAGE_SIZE, X3_BENCH_USER, X3_PAGE_MAX
 from integrations.systems.intacct import MAX_PAGE_SIZE as INTACCT_PAGE_MAX
 
 # The Table API answers up to 10000 rows per page by default (API_FACTS 1.1).
@@ -50,16 +54,20 @@ class Pair:
     write_batch: int
     warm: Callable[[str], None] = lambda url: None  # prepare the source's caches before either contender
     auth_calls: int = 0  # sign-ins the minimum counts (the X3 pair counts none: X3 takes basic auth per call)
+    # tables whose reads end only at a short (or empty) page: the source tells no total (SYSPRO's COMFND)
+    ends_short: Callable[[str], bool] = lambda table: False
 
     def minimum_calls(self, reads: dict[str, int], writes: dict[str, int]) -> dict[str, int]:
         """Reads at the largest page plus writes at the largest batch.
 
         ``reads`` is rows per source table (or class), ``writes`` items per target table, as the
-        bare client counted them. Every table read needs one call even when empty; rows of a
-        table can only be sent once the rows they refer to exist, so each written table is
-        batched on its own (headers before their lines).
+        bare client counted them. Every table read needs one call even when empty (a source
+        that tells no total needs one more after a last full page); rows of a table can only be
+        sent once the rows they refer to exist, so each written table is batched on its own
+        (headers before their lines).
         """
-        read_calls = sum(max(1, math.ceil(rows / self.read_page(table))) for table, rows in reads.items())
+        read_calls = sum(rows // self.read_page(table) + 1 if self.ends_short(table)
+                         else max(1, math.ceil(rows / self.read_page(table))) for table, rows in reads.items())
         write_calls = sum(math.ceil(items / self.write_batch) for items in writes.values() if items)
         return {"read": read_calls, "write": write_calls, "auth": self.auth_calls,
                 "total": read_calls + write_calls + self.auth_calls}
@@ -153,6 +161,31 @@ def _sage300_servicenow_page(table: str) -> int:
     return SN_PAGE_MAX if table.islower() else S300_PAGE_SIZE
 
 
+# --- SYSPRO → ServiceNow ------------------------------------------------------------------------
+# COMFND answers at most the ReturnRows asked ([U]: SYSPRO documents no maximum; the benchmark asks
+# 1000, as X3 serves); it tells no total, so a table's end shows as a short page.
+def _syspro_servicenow_document(syspro_url: str, sn_url: str) -> dict[str, Any]:
+    # the page size on each connection: at the integration level it would page both sides alike
+    doc = syspro_servicenow_document(syspro_url, sn_url, slug="bench", name="Benchmark",
+                                     settings={"batch_size": SN_BATCH_MAX},
+                                     connection_settings={"page_size": SYSPRO_PAGE_SIZE, "timeout": 120},
+                                     schedules={"invoices": "manual"})
+    sn = doc["connections"][1]
+    sn["settings"] = {**sn.get("settings", {}), "batch_size": SN_BATCH_MAX, "page_size": 1000}
+    return doc
+
+
+def _syspro_servicenow_bare(syspro_url: str, sn_url: str) -> dict[str, Any]:
+    return {"syspro_url": syspro_url, "sn_url": sn_url, "company": SYSPRO_COMPANY, "operator": SYSPRO_OPERATOR,
+            "operator_password": SYSPRO_OPERATOR_PASSWORD, "page_size": SYSPRO_PAGE_SIZE,
+            "batch_size": SN_BATCH_MAX, "sn_client": [SN_CLIENT_ID, SN_CLIENT_SECRET]}
+
+
+def _syspro_servicenow_page(table: str) -> int:
+    # SYSPRO tables are CamelCase (ApInvoice...); ServiceNow tables lower case
+    return SN_PAGE_MAX if table.islower() else SYSPRO_PAGE_SIZE
+
+
 PAIRS: dict[str, Pair] = {
     "x3-servicenow": Pair(
         name="x3-servicenow",
@@ -189,5 +222,18 @@ PAIRS: dict[str, Pair] = {
         read_page=_sage300_servicenow_page,
         write_batch=SN_BATCH_MAX,
         auth_calls=1,  # the ServiceNow OAuth token; Sage 300 takes Basic on every call, no sign-in
+    ),
+    "syspro-servicenow": Pair(
+        name="syspro-servicenow",
+        kind="syspro__servicenow",
+        source="syspro",
+        target="servicenow",
+        document=_syspro_servicenow_document,
+        bare_config=_syspro_servicenow_bare,
+        bare_module="integrations.benchmark.bare_syspro_servicenow",
+        read_page=_syspro_servicenow_page,
+        write_batch=SN_BATCH_MAX,
+        auth_calls=3,  # the ServiceNow OAuth token, SYSPRO's Logon and its Logoff (a licence seat)
+        ends_short=lambda table: not table.islower(),
     ),
 }

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db.models import Q
+from django.utils import timezone
 
 from integrations.engine.audit import audit
 from integrations.engine.tokens import ConnectionTokenStore
@@ -20,8 +22,10 @@ from integrations.models import (
     Mapping,
     MappingStatus,
     RecordStatus,
+    StreamState,
     SyncRecord,
 )
+from integrations.systems.errors import AuthError, SyncError
 from integrations.systems.http import CallCounter, HttpPolicy
 from integrations.systems.registry import client_builder, schema_for
 from integrations.systems.spec import ConnectionSpec
@@ -54,13 +58,17 @@ def http_policy() -> HttpPolicy:
 CLIENT_SETTINGS = ("page_size", "batch_size")
 
 
-def build_client(connection: Connection, counter: CallCounter, run_id: int | None = None,
+def build_client(connection: Connection, counter: CallCounter, run_id: int | None | Callable[[], int | None] = None,
                  integration_id: int | None = None, overrides: dict[str, Any] | None = None) -> Any:
-    """A vendor client for ``connection`` whose notable events land in the audit trail."""
+    """A vendor client for ``connection`` whose notable events land in the audit trail.
+
+    ``run_id`` may be a callable: a client a cycle keeps for all its streams files each event
+    under the run in progress."""
 
     def on_event(action: str, detail: dict[str, Any]) -> None:
         audit(connection.tenant_id, action, detail.get("reason") or detail.get("error") or "",
-              connection_id=connection.pk, run_id=run_id, integration_id=integration_id, detail=detail)
+              connection_id=connection.pk, run_id=run_id() if callable(run_id) else run_id,
+              integration_id=integration_id, detail=detail)
 
     spec = connection_spec(connection)
     spec.settings.update({k: v for k, v in (overrides or {}).items() if v not in (None, "")})
@@ -111,11 +119,36 @@ class Cycle:
 
     It owns one call counter per connection, with that connection's call budget, shared by every
     stream of the cycle: the budget is the connection's, per cycle, never the other side's.
+
+    With ``keep_clients`` (a run of the integration's streams) it also keeps one client per
+    connection for all its streams, closed by :meth:`close` at the cycle's end: one sign-in,
+    and for a system whose session holds a licence seat (SYSPRO) one session per cycle.
     """
 
-    def __init__(self, integration: Integration | None = None) -> None:
+    def __init__(self, integration: Integration | None = None, *, keep_clients: bool = False) -> None:
         self.integration = integration
         self.counters: dict[int, CallCounter] = {}
+        self.keep_clients = keep_clients
+        self.clients: dict[int, Any] = {}
+        self.run_id: int | None = None  # the run in progress, for the events of kept clients
+        self.locked_states: set[int] = set()  # stream locks this cycle holds (StreamState pks)
+
+    def client(self, connection: Connection, integration: Integration | None,
+               tuning: dict[str, Any]) -> Any:
+        """The connection's client kept for the whole cycle (built on first use)."""
+        client = self.clients.get(connection.pk)
+        if client is None:
+            client = build_client(connection, self.counter(connection), lambda: self.run_id,
+                                  integration.pk if integration else None, tuning)
+            release_leftover_session(client, connection, self)
+            self.clients[connection.pk] = client
+        return client
+
+    def close(self) -> None:
+        """End of the cycle: close every kept client (a seat-holding session is logged off)."""
+        clients, self.clients = list(self.clients.values()), {}
+        for client in reversed(clients):
+            _close(client)
 
     def counter(self, connection: Connection) -> CallCounter:
         counter = self.counters.get(connection.pk)
@@ -151,24 +184,58 @@ def call_budget(connection: Connection, integration: Integration | None) -> int:
     return int(settings.SYNC_CALL_BUDGET or 0)
 
 
+def _close(client: Any) -> None:
+    try:
+        client.close()
+    except Exception:  # noqa: BLE001 - closing must not hide the run's own outcome
+        logger.warning("closing the %s client failed", type(client).__name__, exc_info=True)
+
+
+def release_leftover_session(client: Any, connection: Connection, cycle: Cycle) -> None:
+    """Log off a session a killed run left open (it holds a licence seat until SYSPRO's timeout).
+
+    Only when no other run may be using the connection: no stream of any integration on it holds
+    a live lock, but for this cycle's own. A session cannot tell whose it is, so while another run
+    is alive its session is left alone (that run logs it off itself).
+    """
+    release = getattr(client, "release_leftover", None)
+    if release is None:
+        return
+    stale = timezone.now() - timedelta(seconds=settings.SYNC_LOCK_STALE_SECONDS)
+    busy = (StreamState.objects.filter(Q(integration__source=connection) | Q(integration__target=connection))
+            .exclude(lock_token="").filter(lock_heartbeat_at__gte=stale).exclude(pk__in=cycle.locked_states))
+    if busy.exists():
+        return
+    try:
+        release()
+    except SyncError as exc:  # the cycle goes on; a seat still taken shows in its own errors
+        logger.warning("could not log off a leftover session of %s: %s", connection.name, exc)
+
+
 @contextmanager
 def open_clients(*connections: Connection, cycle: Cycle, run_id: int | None = None,
                  integration: Integration | None = None) -> Iterator[list[Any]]:
     """Clients for ``connections``, closed at the end whatever happens: a client that holds a
-    session seat ends it (SYSPRO's log-off) and every client releases its HTTP connections."""
+    session seat ends it (SYSPRO's log-off) and every client releases its HTTP connections.
+
+    A cycle that keeps its clients hands out the same ones to each of its streams and closes
+    them itself, at its end (:meth:`Cycle.close`)."""
     tuning = {k: v for k, v in ((integration.settings if integration else None) or {}).items() if k in CLIENT_SETTINGS}
+    if cycle.keep_clients:
+        cycle.run_id = run_id
+        yield [cycle.client(connection, integration, tuning) for connection in connections]
+        return
     clients: list[Any] = []
     try:
         for connection in connections:
-            clients.append(build_client(connection, cycle.counter(connection), run_id,
-                                        integration.pk if integration else None, tuning))
+            client = build_client(connection, cycle.counter(connection), run_id,
+                                  integration.pk if integration else None, tuning)
+            clients.append(client)
+            release_leftover_session(client, connection, cycle)
         yield clients
     finally:
         for client in reversed(clients):
-            try:
-                client.close()
-            except Exception:  # noqa: BLE001 - closing must not hide the run's own outcome
-                logger.warning("closing the %s client failed", type(client).__name__, exc_info=True)
+            _close(client)
 
 
 @contextmanager
@@ -187,3 +254,16 @@ def stream_context(integration: Integration, cycle: Cycle, run_id: int | None = 
             force=force,
             namespace=integration.source.source_namespace,
         )
+
+
+def flag_connection(integration: Integration, stream: Any, phase: str, exc: SyncError) -> None:
+    """A systemic error shows on the connection it came from (the side read, or the side written),
+    and a refused credential marks it as needing re-authentication."""
+    if exc.kind != "systemic":
+        return
+    reads_source = stream.reads == "source"
+    side = integration.source_id if (phase == "read") == reads_source else integration.target_id
+    fields: dict[str, Any] = {"last_error": str(exc)[:2000]}
+    if isinstance(exc, AuthError):
+        fields["needs_reauth"] = True
+    Connection.objects.filter(pk=side).update(**fields)

@@ -1,22 +1,25 @@
 """Reference data, mapping suggestions, and the mapping gate.
 
-Suggestions are made source → target by exact code first, then by name (case- and
-space-insensitive). Only approved mappings reach flows. Approving a mapping finds the records
-held for it; the caller re-queues them (a task, or inline in tests and commands).
+Suggestions are scored source → target (:mod:`integrations.engine.suggest`): the same code, a
+decision made elsewhere in the tenant, the same name, similar names. Only approved mappings reach
+flows. Approving a mapping finds the records held for it; the caller re-queues them (a task, or
+inline in tests and commands).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from integrations.engine.audit import audit, audit_event, audit_many
 from integrations.engine.pages import Counts
-from integrations.flows.base import ReferenceStream, RefItem
+from integrations.engine.suggest import SUGGEST_AT, Scorer, Target
+from integrations.flows import get_flow
+from integrations.flows.base import MappingKind, ReferenceStream, RefItem
 from integrations.models import (
     Integration,
     Mapping,
@@ -27,10 +30,6 @@ from integrations.models import (
     Side,
     SyncRecord,
 )
-
-
-def _norm(label: str) -> str:
-    return re.sub(r"[^a-z0-9]+", " ", label.lower()).strip()
 
 
 def store_reference_page(integration: Integration, stream: ReferenceStream, items: list[RefItem]) -> Counts:
@@ -60,46 +59,66 @@ def store_reference_page(integration: Integration, stream: ReferenceStream, item
     return counts
 
 
-def refresh_suggestions(integration: Integration, kind: str, actor: Any = None) -> int:
-    """(Re)suggest a target for every source code of ``kind`` not yet decided by a person."""
-    sources = list(ReferenceRecord.objects.filter(integration=integration, side=Side.SOURCE, kind=kind))
-    targets = list(ReferenceRecord.objects.filter(integration=integration, side=Side.TARGET, kind=kind))
-    by_code = {t.code: t for t in targets}
-    by_name: dict[str, ReferenceRecord] = {}
-    for target in targets:
-        by_name.setdefault(_norm(target.label), target)
+def target_kind(mapping: Mapping) -> str:
+    """The target side's reference kind a mapping points at (a job type mapping points at GL accounts)."""
+    return get_flow(mapping.integration.kind).mapping_kind(mapping.kind).target_kind
+
+
+def refresh_suggestions(integration: Integration, reference_kind: str, actor: Any = None) -> int:
+    """(Re)suggest targets for every mapping kind that reads reference rows of ``reference_kind``."""
+    return sum(_refresh(integration, kind, actor)
+               for kind in get_flow(integration.kind).mapping_kinds_reading(reference_kind))
+
+
+REASON_OF = {"exact_code": MappingReason.EXACT_CODE, "learned": MappingReason.LEARNED,
+             "name_match": MappingReason.NAME_MATCH, "fuzzy": MappingReason.FUZZY}
+SUGGESTION_FIELDS = ("status", "reason", "target_code", "target_label", "target_external_id", "confidence",
+                     "candidates")
+
+
+def _refresh(integration: Integration, mapping_kind: MappingKind, actor: Any) -> int:
+    """(Re)suggest a target for every source code of the mapping kind not yet decided by a person.
+
+    Candidates are scored (:mod:`integrations.engine.suggest`); the best is suggested at or above
+    the integration's ``suggest_at`` threshold, and the best three are kept for the review screen.
+    What people decided for the same code in the tenant's other integrations counts: an approval
+    is offered again, a rejected pair is never suggested again.
+    """
+    kind = mapping_kind.name
+    sources = list(ReferenceRecord.objects.filter(integration=integration, side=Side.SOURCE,
+                                                  kind=mapping_kind.source_kind))
+    scorer = Scorer(Target(t.code, t.label, t.external_id) for t in ReferenceRecord.objects.filter(
+        integration=integration, side=Side.TARGET, kind=mapping_kind.target_kind))
+    threshold = int((integration.settings or {}).get("suggest_at") or SUGGEST_AT)
+    learned, rejected = _decisions_elsewhere(integration, kind)
     existing = {m.source_code: m for m in Mapping.objects.filter(integration=integration, kind=kind)}
     new, changed = [], []
     for source in sources:
-        # A source row may name what it is matched by when its own code is not that (a GL
-        # account suggesting a cost center by its department segment): ``data["match_code"]``
-        # and ``data["match_label"]``.
-        data = source.data if isinstance(source.data, dict) else {}
-        code, label = data.get("match_code") or source.code, data.get("match_label") or source.label
-        match, reason = by_code.get(code), MappingReason.EXACT_CODE
-        if match is None and label:
-            match, reason = by_name.get(_norm(label)), MappingReason.NAME_MATCH
         mapping = existing.get(source.code)
         if mapping is not None and mapping.status in (MappingStatus.APPROVED, MappingStatus.REJECTED):
             continue
+        # What the source row is matched by: its own code and label, or what the mapping kind says
+        # (a GL account suggesting a cost center by its department segment).
+        code, label = mapping_kind.match_of(source)
+        taught, where = learned.get(source.code, ("", ""))
+        candidates = scorer.candidates(code, label, learned=scorer.by_code.get(taught), learned_from=where,
+                                       excluded=rejected.get(source.code, frozenset()))
+        best = candidates[0] if candidates and candidates[0].score >= threshold else None
         wanted = (
-            (MappingStatus.SUGGESTED, reason, match.code, match.label, match.external_id)
-            if match else (MappingStatus.UNMAPPED, MappingReason.NONE, "", "", "")
-        )
+            (MappingStatus.SUGGESTED, REASON_OF[best.how], best.code, best.label, best.external_id)
+            if best else (MappingStatus.UNMAPPED, MappingReason.NONE, "", "", "")
+        ) + (candidates[0].score if candidates else None, [c.as_json() for c in candidates])
         if mapping is None:
             new.append(Mapping(integration=integration, kind=kind, source_code=source.code,
-                               source_label=source.label, status=wanted[0], reason=wanted[1],
-                               target_code=wanted[2], target_label=wanted[3], target_external_id=wanted[4]))
-        elif (mapping.status, mapping.reason, mapping.target_code, mapping.target_label,
-              mapping.target_external_id, mapping.source_label) != (*wanted, source.label):
-            (mapping.status, mapping.reason, mapping.target_code, mapping.target_label,
-             mapping.target_external_id) = wanted
+                               source_label=source.label, **dict(zip(SUGGESTION_FIELDS, wanted, strict=True))))
+        elif tuple(getattr(mapping, f) for f in SUGGESTION_FIELDS) + (mapping.source_label,) != (*wanted, source.label):
+            for name, value in zip(SUGGESTION_FIELDS, wanted, strict=True):
+                setattr(mapping, name, value)
             mapping.source_label = source.label
             changed.append(mapping)
     Mapping.objects.bulk_create(new, ignore_conflicts=True)
     if changed:
-        Mapping.objects.bulk_update(changed, ["status", "reason", "target_code", "target_label",
-                                              "target_external_id", "source_label", "updated_at"])
+        Mapping.objects.bulk_update(changed, [*SUGGESTION_FIELDS, "source_label", "updated_at"])
     suggested = sum(1 for m in [*new, *changed] if m.status == MappingStatus.SUGGESTED)
     if new or changed:
         audit(integration.tenant_id, "mapping.suggested",
@@ -107,6 +126,22 @@ def refresh_suggestions(integration: Integration, kind: str, actor: Any = None) 
               integration_id=integration.pk, actor=actor,
               detail={"kind": kind, "suggested": suggested, "changed": len(new) + len(changed)})
     return suggested
+
+
+def _decisions_elsewhere(integration: Integration, kind: str
+                         ) -> tuple[dict[str, tuple[str, str]], dict[str, frozenset[str]]]:
+    """Per source code: a target approved for it in another integration of the tenant (and where),
+    and every target rejected for it anywhere in the tenant."""
+    decided = (Mapping.objects.filter(integration__tenant_id=integration.tenant_id, kind=kind)
+               .filter(Q(status=MappingStatus.APPROVED) | ~Q(rejected_targets=[])).select_related("integration")
+               .only("source_code", "target_code", "status", "rejected_targets", "integration__name", "integration_id"))
+    learned: dict[str, tuple[str, str]] = {}
+    rejected: dict[str, set[str]] = {}
+    for mapping in decided.iterator(chunk_size=2000):
+        rejected.setdefault(mapping.source_code, set()).update(mapping.rejected_targets or [])
+        if mapping.status == MappingStatus.APPROVED and mapping.integration_id != integration.pk:
+            learned.setdefault(mapping.source_code, (mapping.target_code, mapping.integration.name))
+    return learned, {code: frozenset(codes) for code, codes in rejected.items()}
 
 
 def held_for(integration_id: int, kind: str, source_code: str):
@@ -165,7 +200,9 @@ def reject(mappings: list[Mapping], actor: Any = None, request_id: str = "") -> 
             mapping.status = MappingStatus.REJECTED
             mapping.decided_by = user
             mapping.decided_at = now
-            mapping.save(update_fields=["status", "decided_by", "decided_at", "updated_at"])
+            if mapping.target_code:  # remembered for good: never suggested again, here or elsewhere
+                mapping.rejected_targets = sorted({*(mapping.rejected_targets or []), mapping.target_code})
+            mapping.save(update_fields=["status", "decided_by", "decided_at", "rejected_targets", "updated_at"])
             decision.rejected += 1
             events.append(audit_event(
                 mapping.integration.tenant_id, "mapping.rejected",
@@ -179,11 +216,12 @@ def reject(mappings: list[Mapping], actor: Any = None, request_id: str = "") -> 
 
 def map_manually(mapping: Mapping, target_code: str, actor: Any = None, request_id: str = "") -> Decision:
     """Point ``mapping`` at a target code read from the target side, and approve it."""
+    kind = target_kind(mapping)
     target = ReferenceRecord.objects.filter(
-        integration_id=mapping.integration_id, side=Side.TARGET, kind=mapping.kind, code=target_code
+        integration_id=mapping.integration_id, side=Side.TARGET, kind=kind, code=target_code
     ).first()
     if target is None:
-        raise ValueError(f"{target_code!r} is not a known {mapping.kind} on the target side")
+        raise ValueError(f"{target_code!r} is not a known {kind} on the target side")
     mapping.target_code = target.code
     mapping.target_label = target.label
     mapping.target_external_id = target.external_id

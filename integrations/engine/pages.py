@@ -182,6 +182,12 @@ def _process_page(run: SyncRun, stream: RecordStream, ctx: StreamContext, page: 
         except BudgetExhausted:
             raise  # nothing was asked: the run stops, this page is read again by the continuation
         except SyncError as exc:  # e.g. a record it depends on is not in the target yet
+            if exc.kind == ErrorClass.SYSTEMIC:
+                # A connection refused (a read inside the transform): every record would fail the
+                # same way. The run stops and flags the connection, and this page is read again
+                # once a person has fixed it; nothing of it is booked or written.
+                outcome.systemic = exc
+                return outcome
             row.attempts += 1
             _fail(row, exc, exc.kind)
             continue
@@ -341,5 +347,10 @@ def _write(stream: RecordStream, ctx: StreamContext, items: list[WriteItem]) -> 
             return results
         for item in again:
             item.uncertain = True
+            # what the failed attempt did write (a header whose lines failed) is not looked up again
+            done = results.get(item.key)
+            if done is not None and done.target_id:
+                item.target_id = done.target_id
+                item.target_refs = {**item.target_refs, **(done.target_refs or {})}
         todo = again
     return results

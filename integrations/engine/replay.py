@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from integrations.engine import locks
 from integrations.engine.audit import audit_event, audit_many
-from integrations.engine.context import Cycle, stream_context
+from integrations.engine.context import Cycle, flag_connection, stream_context
 from integrations.engine.pages import process_page
 from integrations.flows import get_flow
 from integrations.flows.base import RecordStream, SourceRecord, StreamContext
@@ -52,9 +52,18 @@ def replay_records(record_ids: list[int], *, actor: Any = None, reason: str = ""
     for pk, integration_id, stream in SyncRecord.objects.filter(pk__in=record_ids).values_list(
             "pk", "integration_id", "stream"):
         groups[(integration_id, stream)].append(pk)
-    for (integration_id, stream_name), ids in groups.items():
-        integration = Integration.objects.select_related("source", "target", "tenant").get(pk=integration_id)
-        _replay_group(integration, stream_name, ids, actor, reason, trigger, force, result)
+    integrations = {integration.pk: integration for integration in Integration.objects.select_related(
+        "source", "target", "tenant").filter(pk__in={integration_id for integration_id, _ in groups})}
+
+    def in_flow_order(group: tuple[int, str]) -> tuple[int, int]:
+        # a stream's dependencies come before it in its flow: replay them first, so a purchase
+        # order replayed with its supplier finds the supplier written
+        names = [cls.name for cls in get_flow(integrations[group[0]].kind).streams]
+        return group[0], names.index(group[1]) if group[1] in names else len(names)
+
+    for integration_id, stream_name in sorted(groups, key=in_flow_order):
+        _replay_group(integrations[integration_id], stream_name, groups[(integration_id, stream_name)], actor, reason,
+                      trigger, force, result)
     return result
 
 
@@ -72,6 +81,7 @@ def _replay_group(integration: Integration, stream_name: str, ids: list[int], ac
         result.busy += len(ids)
         return
     cycle = Cycle(integration)
+    cycle.locked_states.add(state.pk)
     try:
         with stream_context(integration, cycle, run.pk, force=force) as ctx:
             _replay_rows(run, stream, ctx, ids, actor, reason, integration)
@@ -79,6 +89,8 @@ def _replay_group(integration: Integration, stream_name: str, ids: list[int], ac
     except SyncError as exc:
         run.status, run.error = RunStatus.FAILED, str(exc)[:4000]
         result.errors.append(str(exc))
+        # as in a run: a page's systemic error is the written side's (a read inside a transform, a write)
+        flag_connection(integration, stream, "write", exc)
     finally:
         run.api_calls = cycle.calls
         run.finished_at = timezone.now()

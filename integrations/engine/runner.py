@@ -13,15 +13,15 @@ from django.utils import timezone
 
 from integrations.engine import locks
 from integrations.engine.audit import audit
-from integrations.engine.context import Cycle, stream_context
+from integrations.engine.context import Cycle, flag_connection, stream_context
 from integrations.engine.mappings import refresh_suggestions, store_reference_page
 from integrations.engine.pages import Counts, process_page
 from integrations.engine.replay import source_records_for
 from integrations.engine.schedules import cancel_continuation, schedule_continuation
+from integrations.engine.webhooks import process_pending
 from integrations.flows import get_flow
-from integrations.flows.base import Checkpoint, RecordStream, ReferenceStream, Stream, position
+from integrations.flows.base import Checkpoint, RecordStream, ReferenceStream, SourceRecord, Stream, position
 from integrations.models import (
-    Connection,
     ErrorClass,
     Integration,
     Mapping,
@@ -33,7 +33,7 @@ from integrations.models import (
     SyncRun,
     Trigger,
 )
-from integrations.systems.errors import AuthError, BudgetExhausted, SyncError
+from integrations.systems.errors import BudgetExhausted, SyncError
 
 logger = logging.getLogger(__name__)
 
@@ -66,18 +66,27 @@ def ensure_streams(integration: Integration) -> list[StreamState]:
 def run_integration(integration: Integration, *, trigger: str = Trigger.MANUAL, actor: Any = None,
                     streams: list[str] | None = None, progress: Progress | None = None) -> list[SyncRun]:
     """One sync cycle: the integration's streams in dependency order, sharing each connection's
-    call budget; it stops after a systemic failure or once a budget is spent."""
+    call budget and its clients (one sign-in, one SYSPRO session, logged off at the end whatever
+    happens); it stops after a systemic failure or once a budget is spent."""
     runs = []
-    cycle = Cycle(integration)
-    for state in ensure_streams(integration):
-        if streams and state.stream not in streams:
-            continue
-        if not state.enabled and not streams:
-            continue
-        run = run_stream(integration, state.stream, trigger=trigger, actor=actor, progress=progress, cycle=cycle)
-        runs.append(run)
-        if run.status in (RunStatus.FAILED, RunStatus.PARTIAL):
-            break
+    # Events pushed since the last cycle first (each a hint, read again from the source).
+    process_pending(integration.source_id, integration=integration)
+    cycle = Cycle(integration, keep_clients=True)
+    try:
+        for state in ensure_streams(integration):
+            if streams and state.stream not in streams:
+                continue
+            if not state.enabled and not streams:
+                continue
+            run = run_stream(integration, state.stream, trigger=trigger, actor=actor, progress=progress,
+                             cycle=cycle)
+            runs.append(run)
+            if run.status in (RunStatus.FAILED, RunStatus.PARTIAL):
+                break
+        else:
+            _retry_waiting(integration, runs, cycle, actor, progress)
+    finally:
+        cycle.close()
     return runs
 
 
@@ -112,6 +121,7 @@ def run_stream(integration: Integration, stream_name: str, *, trigger: str = Tri
     audit(integration.tenant_id, "run.started", f"{stream_name} started ({trigger})",
           integration_id=integration.pk, run_id=run.pk, actor=actor)
     cycle = cycle or Cycle(integration)
+    cycle.locked_states.add(state.pk)
     meter = RunMeter(cycle)
     phase = "connect"
     try:
@@ -131,12 +141,21 @@ def run_stream(integration: Integration, stream_name: str, *, trigger: str = Tri
         _continue_later(run, state, token, cycle, actor)
     except (SyncError, PageWriteFailed) as failure:
         exc, phase = (failure.error, "write") if isinstance(failure, PageWriteFailed) else (failure, phase)
-        run.status = RunStatus.FAILED
         run.error = str(exc)[:4000]
-        _flag_connection(integration, stream, phase, exc)
-        audit(integration.tenant_id, "run.systemic_error", f"{stream_name} stopped: {exc}",
-              integration_id=integration.pk, run_id=run.pk, actor=actor,
-              detail={"error_class": exc.kind, "phase": phase})
+        if exc.kind == ErrorClass.TRANSIENT:
+            # Still failing after the client's retries (an outage, a rate limit that outlasted them):
+            # what was checkpointed stays, the next run goes on from there, and the cycle's other
+            # streams still run. Only a systemic error stops a cycle and needs a person.
+            run.status = RunStatus.INTERRUPTED
+            audit(integration.tenant_id, "run.interrupted", f"{stream_name} interrupted, retried next run: {exc}",
+                  integration_id=integration.pk, run_id=run.pk, actor=actor,
+                  detail={"error_class": exc.kind, "phase": phase})
+        else:
+            run.status = RunStatus.FAILED
+            flag_connection(integration, stream, phase, exc)
+            audit(integration.tenant_id, "run.systemic_error", f"{stream_name} stopped: {exc}",
+                  integration_id=integration.pk, run_id=run.pk, actor=actor,
+                  detail={"error_class": exc.kind, "phase": phase})
     except locks.LockLost as exc:
         run.status = RunStatus.FAILED
         run.error = str(exc)
@@ -145,9 +164,11 @@ def run_stream(integration: Integration, stream_name: str, *, trigger: str = Tri
         run.error = f"Unexpected error: {exc!r}"[:4000]
         _finish(run, meter, integration, actor)
         locks.release(state, token)
+        cycle.locked_states.discard(state.pk)
         raise
     _finish(run, meter, integration, actor)
     locks.release(state, token)
+    cycle.locked_states.discard(state.pk)
     return run
 
 
@@ -231,17 +252,6 @@ def _summary(run: SyncRun) -> str:
     return ", ".join(f"{name} {value}" for name, value in run.counts().items())
 
 
-def _flag_connection(integration: Integration, stream: Stream, phase: str, exc: SyncError) -> None:
-    if exc.kind != ErrorClass.SYSTEMIC:
-        return
-    reads_source = stream.reads == "source"
-    side = integration.source_id if (phase == "read") == reads_source else integration.target_id
-    fields: dict[str, Any] = {"last_error": str(exc)[:2000]}
-    if isinstance(exc, AuthError):
-        fields["needs_reauth"] = True
-    Connection.objects.filter(pk=side).update(**fields)
-
-
 def _read_pages(run: SyncRun, state: StreamState, token: str, stream: Stream, ctx: Any, actor: Any,
                 progress: Progress | None, counter: RunMeter) -> str:
     start = checkpoint = Checkpoint.from_json(state.checkpoint)
@@ -286,6 +296,77 @@ def _read_pages(run: SyncRun, state: StreamState, token: str, stream: Stream, ct
 
 def _save_checkpoint(state: StreamState, token: str, checkpoint: Checkpoint) -> None:
     locks.heartbeat(state, token, checkpoint=checkpoint.as_json(), cursor=checkpoint.cursor[:64], resume={})
+
+
+# What a record says while it waits for another stream's record (flows.servicenow_common.synced_id).
+WAITING_FOR_DEPENDENCY = "yet; will retry"
+WAITING_PASS_LIMIT = 1000  # records per stream the end-of-cycle pass takes up
+
+
+def _retry_waiting(integration: Integration, runs: list[SyncRun], cycle: Cycle, actor: Any,
+                   progress: Progress | None) -> None:
+    """Once per cycle, after every stream ran: when a record failed waiting for another stream's
+    record, take up again, in stream order, the records this cycle's runs failed transiently.
+
+    A supplier whose answer was lost and the purchase order waiting for it, then the invoice
+    waiting for that order: retried in this cycle, dependencies first, instead of a stream per
+    cycle. One pass, from the snapshots just read (no source call), under each stream's lock;
+    what still fails is retried on its schedule.
+    """
+    ran = {run.stream: run for run in runs if run.status == RunStatus.SUCCEEDED}
+    failed = SyncRecord.objects.filter(integration=integration, status=RecordStatus.FAILED,
+                                       error_class=ErrorClass.TRANSIENT, last_run__in=list(ran.values()))
+    if not ran or cycle.exhausted or not failed.filter(error_message__contains=WAITING_FOR_DEPENDENCY).exists():
+        return
+    flow = get_flow(integration.kind)
+    for state in ensure_streams(integration):
+        run = ran.get(state.stream)
+        stream = flow.stream(state.stream)
+        if run is None or not isinstance(stream, RecordStream):
+            continue
+        rows = list(failed.filter(stream=state.stream).order_by("pk")[:WAITING_PASS_LIMIT])
+        if not rows:
+            continue
+        token = locks.claim(state)
+        if token is None:
+            continue
+        cycle.locked_states.add(state.pk)
+        calls = cycle.calls
+        try:
+            with stream_context(integration, cycle, run.pk) as ctx:
+                for start in range(0, len(rows), 200):
+                    chunk = rows[start:start + 200]
+                    page = [SourceRecord(row.source_key, row.source_cursor, row.source_snapshot, row.business_key)
+                            for row in chunk]
+                    outcome = process_page(run, stream, ctx, page, actor=actor)
+                    counts = outcome.counts
+                    counts.failed -= len(chunk)  # counted failed once by this run already
+                    counts.read = 0
+                    counts.add_to(run)
+                    if outcome.systemic is not None:
+                        raise PageWriteFailed(outcome.systemic)
+                    if cycle.exhausted:
+                        break
+        except BudgetExhausted:
+            return  # the rows whose write began stay pending: the next run looks them up first
+        except (SyncError, PageWriteFailed) as failure:
+            exc = failure.error if isinstance(failure, PageWriteFailed) else failure
+            if exc.kind == ErrorClass.SYSTEMIC:
+                run.status, run.error = RunStatus.FAILED, str(exc)[:4000]
+                flag_connection(integration, stream, "write", exc)
+                audit(integration.tenant_id, "run.systemic_error", f"{state.stream} stopped: {exc}",
+                      integration_id=integration.pk, run_id=run.pk, actor=actor,
+                      detail={"error_class": exc.kind, "phase": "write"})
+            return
+        finally:
+            run.api_calls += cycle.calls - calls
+            run.save(update_fields=[*SyncRun.COUNTERS, "status", "error"])
+            locks.release(state, token)
+            cycle.locked_states.discard(state.pk)
+            if progress:
+                progress(run)
+        if cycle.exhausted:
+            return
 
 
 def _held_but_released(run: SyncRun, stream: RecordStream) -> list[int]:

@@ -51,7 +51,7 @@ class ConnectionTokenStore:
             Connection.objects.filter(pk=self.connection_id, needs_reauth=True).update(needs_reauth=False)
         self._cached = token
         # A session that holds a licence seat (``extra["seat"]``) is opened and ended by us, not refused.
-        seat = bool(((token or previous) and (token or previous).extra.get("seat")))
+        seat = bool((token or previous) and (token or previous).extra.get("seat"))
         if seat:
             action, message = (("connection.session_opened", "Session opened (it holds a licence seat until logged off)")
                                if refreshed else ("connection.session_ended", "Session logged off; its seat is free"))

@@ -12,7 +12,8 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
+from datetime import date
+from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
 from integrations.systems.errors import SyncError
@@ -301,6 +302,70 @@ class StreamContext:
         self._lineage_cache.clear()
 
 
+# --- what month-end reconciliation counts --------------------------------------------------------
+@dataclass(frozen=True)
+class Money:
+    """One money document (an invoice, a bill) as a reconciliation counts it, on either side.
+
+    ``day`` is the document date that puts it in a period; ``number`` and ``supplier`` are what
+    people know it by; ``void``: cancelled in the source, so a target row of it is extra.
+    """
+
+    day: date | None
+    currency: str
+    amount: Decimal | None
+    number: str = ""
+    supplier: str = ""
+    void: bool = False
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """Where a money stream's documents land in the target, to be read back by source identity.
+
+    ``table`` is a logical target table; the columns are the payload's names, before an
+    integration's ``field_names`` renames them.
+    """
+
+    table: str
+    date: str
+    currency: str
+    amount: str
+    number: str = ""
+
+    def column(self, integration_settings: dict[str, Any], name: str) -> str:
+        renames = ((integration_settings or {}).get("field_names") or {}).get(self.table) or {}
+        return renames.get(name, name) if name else ""
+
+
+@dataclass(frozen=True)
+class TargetDocument:
+    """A target row read back: the record key its source identity names, its id and its money."""
+
+    key: str
+    target_id: str
+    money: Money
+
+
+def as_day(value: Any) -> date | None:
+    """``2026-01-25`` (or the date part of an ISO date-time) as a date; ``None`` when it is not one."""
+    try:
+        return date.fromisoformat(str(value or "").strip()[:10])
+    except ValueError:
+        return None
+
+
+def as_decimal(value: Any) -> Decimal | None:
+    """An amount as stored (text or number) as a Decimal; ``None`` when there is none."""
+    if value in (None, ""):
+        return None
+    try:
+        found = Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+    return found if found.is_finite() else None
+
+
 class Stream:
     """Base of every stream. Subclasses set the class attributes and implement the hooks."""
 
@@ -339,6 +404,32 @@ class RecordStream(Stream):
     # key → the row written (code from ``WriteResult.target_refs["code"]``), e.g. a GL account
     # pushed to the target is the account its invoice lines are coded to.
     mapping_kind: ClassVar[str] = ""
+    # Money streams (invoices, bills...) declare where their documents land in the target: the
+    # month-end reconciliation counts and totals them on both sides (:meth:`money`, :meth:`read_back`).
+    ledger: ClassVar[Ledger | None] = None
+
+    def money(self, snapshot: dict[str, Any], source_settings: dict[str, Any]) -> Money | None:
+        """The money of a source record as the portal recorded it (its snapshot), read with the
+        source connection's settings (field names); ``None``: nothing to count."""
+        return None
+
+    def target_money(self, row: dict[str, Any], integration_settings: dict[str, Any]) -> Money:
+        """The money of a target row read back, from the ledger's columns."""
+        ledger = self.ledger
+        assert ledger is not None, f"{self.name} declares no ledger"
+
+        def value(name: str) -> Any:
+            return row.get(ledger.column(integration_settings, name)) if name else None
+
+        currency = value(ledger.currency)
+        number = value(ledger.number)
+        return Money(as_day(value(ledger.date)), str(currency or ""), as_decimal(value(ledger.amount)),
+                     number=str(number or ""))
+
+    def read_back(self, ctx: StreamContext, first: date, last: date, keys: list[str]) -> Iterator[list[TargetDocument]]:
+        """Pages of the target's documents of ours: every one dated ``first``..``last``, and those of
+        ``keys`` (our records of the period) wherever they are dated. Reads only, never writes."""
+        raise NotImplementedError
 
     def prepare_page(self, ctx: StreamContext, records: list[SourceRecord]) -> None:
         """Load what the page's transforms look up, in as few queries as possible."""
@@ -372,11 +463,40 @@ ENGINE_SETTINGS = (
             help="API calls each connection may make per sync cycle, unless the connection sets its own (0: no limit)."),
     Setting("continue_after_seconds", INT, minimum=0, maximum=7 * 24 * 3600,
             help="How long after reaching a call budget the run continues by itself."),
+    Setting("suggest_at", INT, default=85, minimum=50, maximum=100,
+            help="Confidence (0-100) from which a mapping candidate is suggested for approval."),
 )
 # Settings shared by the pairs that stage into ServiceNow.
 FIELD_NAMES = Setting("field_names", MAP, nested=True, max_length=80,
                       help="Target column names renamed per table, e.g. {\"invoice\": {\"subtotal\": \"u_net\"}}.")
 WRITEBACK = Setting("supplier_writeback", BOOL, default=False, help="Also write supplier changes back to the ERP.")
+
+
+@dataclass(frozen=True)
+class MappingKind:
+    """What a flow's records are coded through: the source side's reference rows of one kind onto
+    the target side's rows of another (or the same) kind, e.g. a job type → a GL account, a GL
+    account → a cost center. Records wait ("held") on ``<name>:<source code>`` until it is approved.
+
+    ``match`` gives the (code, label) a source row is suggested a target by (exact code first, then
+    name); by default its own. A department segment, say, for a GL account → cost center mapping.
+    """
+
+    name: str
+    source: str = ""
+    target: str = ""
+    match: Callable[[Any], tuple[str, str]] | None = None
+
+    @property
+    def source_kind(self) -> str:
+        return self.source or self.name
+
+    @property
+    def target_kind(self) -> str:
+        return self.target or self.name
+
+    def match_of(self, row: Any) -> tuple[str, str]:
+        return self.match(row) if self.match else (row.code, row.label)
 
 
 class Flow:
@@ -389,6 +509,31 @@ class Flow:
     streams: ClassVar[tuple[type[Stream], ...]]
     # the pair's own integration settings, besides ENGINE_SETTINGS
     settings: ClassVar[tuple[Setting, ...]] = ()
+    # The logical ServiceNow tables (table profile names: "invoice", "supplier"...) the flow reads
+    # or writes on its target side. The connection test checks only these, with their columns: a
+    # table only a target-side reference stream reads (GL accounts, cost centers for mapping
+    # suggestions) needs its code and name columns, every other one the source-id column too.
+    target_tables: ClassVar[tuple[str, ...]] = ()
+    # Integration settings that name a column of a target table, by logical table (e.g. the
+    # column saying which system an invoice came from): the connection test checks they exist.
+    target_column_settings: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    def target_writes(self) -> tuple[str, ...]:
+        """The target tables the flow writes: all but those only its target-side reference streams read."""
+        read_only = {getattr(s, "kind", "") for s in self.streams if s.is_reference and s.reads == "target"}
+        return tuple(table for table in self.target_tables if table not in read_only)
+    # mappings between reference kinds; none declared: each reference kind maps onto itself
+    mapping_kinds: ClassVar[tuple[MappingKind, ...]] = ()
+
+    def mapping_kind(self, name: str) -> MappingKind:
+        """The mapping kind records are held by as ``<name>:<code>``."""
+        return next((kind for kind in self.mapping_kinds if kind.name == name), MappingKind(name))
+
+    def mapping_kinds_reading(self, reference_kind: str) -> list[MappingKind]:
+        """The mapping kinds whose suggestions change when reference rows of this kind change."""
+        if not self.mapping_kinds:
+            return [MappingKind(reference_kind)]
+        return [kind for kind in self.mapping_kinds if reference_kind in (kind.source_kind, kind.target_kind)]
 
     def settings_errors(self, value: Any) -> list[str]:
         """Every problem of an integration's settings document; empty when valid."""
@@ -402,3 +547,10 @@ class Flow:
 
     def stream_names(self) -> list[str]:
         return [cls.name for cls in self.streams]
+
+    def webhook_records(self, event_type: str, payload: dict[str, Any]) -> list[tuple[str, str]]:
+        """(stream, source key) of the records a pushed event says changed; none by default.
+
+        An event is only a hint: each record is read again from the source and goes through its
+        stream like a polled one (mapping gate included); polling stays the checkpoint."""
+        return []

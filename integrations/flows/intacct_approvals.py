@@ -313,7 +313,7 @@ class ApprovedInvoices(RecordStream):
                 "created" if op.action == "create" else "updated", outcome.record_no,
                 target_refs={"posted": digest, "intacct_modified": stamps.get(outcome.record_no, ""),
                              "controlid": op.controlid, "duplicate_refused": "yes" if outcome.duplicate else ""})
-            if text(item.record.data.get(ctx.target.source_id_field)) != outcome.record_no:
+            if ctx.key_of(text(item.record.data.get(ctx.target.source_id_field))) != outcome.record_no:
                 links.append((item, outcome.record_no))
         self._link(ctx, links, results)
         return results

@@ -21,6 +21,7 @@ from integrations.flows.base import (
     FIELD_NAMES,
     Checkpoint,
     Flow,
+    Money,
     RecordStream,
     ReferenceStream,
     RefItem,
@@ -29,12 +30,15 @@ from integrations.flows.base import (
     StreamContext,
     WriteItem,
     WriteResult,
+    as_day,
+    as_decimal,
 )
 from integrations.flows.intacct_approvals import SOURCE_SYSTEM, ApprovedInvoices, source_system_field
 from integrations.flows.servicenow_common import (
     InvoiceLine,
     SnCostCenters,
     SnGlAccounts,
+    StagedInvoices,
     invoice_with_lines,
     renamed,
     synced_id,
@@ -140,7 +144,7 @@ class Vendors(RecordStream):
         return upsert_with_lines(ctx, "supplier", _lookup_first(items))
 
 
-class Bills(RecordStream):
+class Bills(StagedInvoices, RecordStream):
     name = "bills"
     label = "AP bills (Intacct → ServiceNow AP invoices)"
     depends_on = ("vendors", "intacct_gl_accounts", "sn_gl_accounts", "intacct_departments", "sn_cost_centers")
@@ -209,6 +213,18 @@ class Bills(RecordStream):
             results[item.key].target_refs["intacct_read"] = item.record.cursor
         return results
 
+    def money(self, snapshot: dict[str, Any], source_settings: dict[str, Any]) -> Money | None:
+        try:
+            day = as_day(iso_date(text(snapshot.get("WHENCREATED"))))
+        except ValueError:
+            day = None
+        return Money(day, text(snapshot.get("CURRENCY")),
+                     as_decimal(snapshot.get("TRX_TOTALENTERED") or snapshot.get("TOTALENTERED")),
+                     number=text(snapshot.get("DOCNUMBER")) or text(snapshot.get("RECORDID")),
+                     supplier=text(snapshot.get("VENDORID")),
+                     # [U] a reversed bill keeps its row with this state; its staged invoice is extra
+                     void=text(snapshot.get("STATE")).lower() == "reversed")
+
 
     @staticmethod
     def _adopt_invoices_started_in_servicenow(ctx: StreamContext, items: list[WriteItem]) -> None:
@@ -253,6 +269,8 @@ class SageIntacctServiceNow(Flow):
     target_system = "servicenow"
     streams = (IntacctGlAccounts, SnGlAccounts, IntacctDepartments, SnCostCenters, Vendors, Bills,
                ApprovedInvoices)
+    target_tables = ("gl_account", "cost_center", "supplier", "invoice", "invoice_line")
+    target_column_settings = {"invoice": ("source_system_field", "approval_field")}
     settings = (
         FIELD_NAMES,
         Setting("source_system_field", TEXT, default="u_source_system", max_length=80,

@@ -28,6 +28,8 @@ from integrations.flows.base import (
     Checkpoint,
     Flow,
     InvalidRecord,
+    MappingKind,
+    Money,
     RecordStream,
     ReferenceStream,
     RefItem,
@@ -35,10 +37,14 @@ from integrations.flows.base import (
     StreamContext,
     WriteItem,
     WriteResult,
+    as_day,
+    as_decimal,
 )
 from integrations.flows.servicenow_common import (
     InvoiceLine,
     SnCostCenters,
+    StagedInvoices,
+    adopt,
     invoice_with_lines,
     renamed,
     synced_id,
@@ -71,7 +77,7 @@ class Sage300Accounts(ReferenceStream):
     name = "s300_gl_accounts"
     coarse_cursor = True
     label = "GL accounts → cost centers (Sage 300)"
-    kind = "cost_center"
+    kind = "gl_account"
     reads = "source"
 
     def read(self, ctx: StreamContext, checkpoint: Checkpoint) -> Iterator[list[RefItem]]:
@@ -84,8 +90,8 @@ class Sage300Accounts(ReferenceStream):
                 items.append(RefItem(
                     code=code, label=f"{text(row.get('AccountNumber'))} {text(row.get('Description'))}".strip(),
                     cursor=wire_day(row.get("DateLastMaintained")), order_key=unformatted(row),
-                    data={"account": text(row.get("AccountNumber")), "match_code": dept,
-                          "match_label": departments.get(dept, "")},
+                    data={"account": text(row.get("AccountNumber")), "department": dept,
+                          "department_label": departments.get(dept, "")},
                 ))
             yield items
 
@@ -103,32 +109,6 @@ def department_of(row: dict[str, Any]) -> str:
 
 
 # --- records ----------------------------------------------------------------------------------
-def adopt(ctx: StreamContext, logical: str, column: str, items: list[WriteItem], value_of: Any, what: str) -> None:
-    """Link never-synced rows to an existing ServiceNow row with the same ``column`` value and no
-    source key (entered by hand before the integration), instead of creating a duplicate."""
-    sn = ctx.target
-    fresh: dict[str, WriteItem] = {}
-    for item in items:
-        value = value_of(item)
-        if not item.target_id and value and "^" not in value and "," not in value:
-            fresh.setdefault(value, item)
-    values = list(fresh)
-    for start in range(0, len(values), 50):
-        chunk = values[start:start + 50]
-        query = "^OR".join(f"{column}={value}" for value in chunk)
-        for page in sn.iter_pages(sn.table(logical), query, fields=[column, "sys_id", sn.source_id_field]):
-            for row in page:
-                item = fresh.get(text(row.get(column)))
-                if item is None or item.target_id or text(row.get(sn.source_id_field)):
-                    continue
-                item.target_id = text(row.get("sys_id"))
-                sn.http.on_event("record.adopted", {
-                    "reason": f"{what} {item.record.business_key or item.key} matched the existing ServiceNow "
-                              f"row {item.target_id} ({column} = {text(row.get(column))!r}, no source key): "
-                              "adopted, not duplicated",
-                    "table": sn.table(logical), "sys_id": item.target_id, "key": item.key})
-
-
 class GlAccounts(RecordStream):
     name = "gl_accounts"
     coarse_cursor = True
@@ -208,7 +188,7 @@ class Vendors(RecordStream):
         return upsert_with_lines(ctx, "supplier", items)
 
 
-class Invoices(RecordStream):
+class Invoices(StagedInvoices, RecordStream):
     """AP invoice batches: one staging invoice per invoice of a batch, keyed ``batch-entry``."""
 
     name = "invoices"
@@ -275,6 +255,11 @@ class Invoices(RecordStream):
     def write_page(self, ctx: StreamContext, items: list[WriteItem]) -> dict[str, WriteResult]:
         return upsert_with_lines(ctx, "invoice", items, line_table="invoice_line")
 
+    def money(self, snapshot: dict[str, Any], source_settings: dict[str, Any]) -> Money | None:
+        return Money(as_day(wire_day(snapshot.get("DocumentDate"))), text(snapshot.get("CurrencyCode")),
+                     as_decimal(snapshot.get("DocumentTotalIncludingTax")), number=text(snapshot.get("DocumentNumber")),
+                     supplier=text(snapshot.get("VendorNumber")))
+
 
 @register
 class Sage300ToServiceNow(Flow):
@@ -282,5 +267,10 @@ class Sage300ToServiceNow(Flow):
     label = "Sage 300 → ServiceNow"
     source_system = "sage_300"
     target_system = "servicenow"
+    target_tables = ("cost_center", "gl_account", "supplier", "invoice", "invoice_line")
+    # Each line's cost center is its GL account's (no department on a Sage 300 invoice line):
+    # a GL account is suggested the cost center whose code is its department segment.
+    mapping_kinds = (MappingKind("cost_center", source="gl_account", target="cost_center",
+                                 match=lambda row: (row.data.get("department", ""), row.data.get("department_label", ""))),)
     streams = (SnCostCenters, Sage300Accounts, GlAccounts, Vendors, Invoices)
     settings = (FIELD_NAMES,)

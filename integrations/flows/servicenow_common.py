@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from integrations.flows.base import (
     Checkpoint,
     InvalidRecord,
+    Ledger,
     NeedsMapping,
+    RecordStream,
     ReferenceStream,
     RefItem,
     StreamContext,
+    TargetDocument,
     WriteItem,
     WriteResult,
 )
-from integrations.flows.values import amount
+from integrations.flows.values import amount, text
 from integrations.systems.errors import TransientError
-from integrations.systems.servicenow import UpsertRow
+from integrations.systems.servicenow import UpsertOutcome, UpsertRow
 
 
 # --- references every flow into ServiceNow uses --------------------------------------------------
@@ -71,6 +75,32 @@ class SnCostCenters(ServiceNowReference):
     reads = "target"
 
 
+def adopt(ctx: StreamContext, logical: str, column: str, items: list[WriteItem], value_of: Any, what: str) -> None:
+    """Link never-synced rows to an existing ServiceNow row with the same ``column`` value and no
+    source key (entered by hand before the integration), instead of creating a duplicate."""
+    sn = ctx.target
+    fresh: dict[str, WriteItem] = {}
+    for item in items:
+        value = value_of(item)
+        if not item.target_id and value and "^" not in value and "," not in value:
+            fresh.setdefault(value, item)
+    values = list(fresh)
+    for start in range(0, len(values), 50):
+        chunk = values[start:start + 50]
+        query = "^OR".join(f"{column}={value}" for value in chunk)
+        for page in sn.iter_pages(sn.table(logical), query, fields=[column, "sys_id", sn.source_id_field]):
+            for row in page:
+                item = fresh.get(text(row.get(column)))
+                if item is None or item.target_id or text(row.get(sn.source_id_field)):
+                    continue
+                item.target_id = text(row.get("sys_id"))
+                sn.http.on_event("record.adopted", {
+                    "reason": f"{what} {item.record.business_key or item.key} matched the existing ServiceNow "
+                              f"row {item.target_id} ({column} = {text(row.get(column))!r}, no source key): "
+                              "adopted, not duplicated",
+                    "table": sn.table(logical), "sys_id": item.target_id, "key": item.key})
+
+
 # --- the invoice with lines every ERP → ServiceNow flow stages ----------------------------------
 @dataclass
 class InvoiceLine:
@@ -121,6 +151,27 @@ def invoice_with_lines(ctx: StreamContext, lines: list[InvoiceLine], header: Cal
     return {"header": renamed(ctx, "invoice", header()), "lines": rows, "parent_field": "invoice"}
 
 
+def upsert_recreating(sn: Any, table: str, rows: list[UpsertRow]) -> dict[str, UpsertOutcome]:
+    """``sn.upsert``, then once more for the rows whose update by sys_id answered 404: deleted by
+    hand in ServiceNow since we wrote them. They are created again (looked up by source identity
+    first, in case the row exists under another sys_id) and each re-creation is audited."""
+    outcomes = sn.upsert(table, rows)
+    gone = [row for row in rows if row.sys_id and (found := outcomes.get(row.key)) is not None
+            and found.error is not None and found.error.status == 404]
+    if not gone:
+        return outcomes
+    again = sn.upsert(table, [UpsertRow(row.key, row.payload, "", True, identity=row.identity) for row in gone])
+    for row in gone:
+        outcome = again[row.key]
+        outcomes[row.key] = outcome
+        if outcome.error is None:
+            sn.http.on_event("record.recreated", {
+                "reason": f"The {table} row {row.sys_id} of {row.key} was deleted in ServiceNow; "
+                          f"{'created again' if outcome.action == 'created' else 'found again'} as {outcome.sys_id}",
+                "table": table, "key": row.key, "deleted_sys_id": row.sys_id, "sys_id": outcome.sys_id})
+    return outcomes
+
+
 def upsert_with_lines(ctx: StreamContext, logical: str, items: list[WriteItem],
                       line_table: str | None = None) -> dict[str, WriteResult]:
     """Upsert header rows (and their lines) by source identity through the Batch API.
@@ -128,7 +179,8 @@ def upsert_with_lines(ctx: StreamContext, logical: str, items: list[WriteItem],
     ``item.payload`` is the row itself, or ``{"header": ..., "lines": {number: row},
     "parent_field": column}`` when ``line_table`` is given. Lines are keyed
     ``<record key>/<line number>`` and refer to their header by sys_id; a line that vanished
-    from the source is deleted from the target.
+    from the source is deleted from the target; a row deleted by hand in ServiceNow is created
+    again (:func:`upsert_recreating`).
     """
     sn = ctx.target
     table = sn.table(logical)
@@ -137,7 +189,7 @@ def upsert_with_lines(ctx: StreamContext, logical: str, items: list[WriteItem],
                   identity=ctx.identity(item.key))
         for item in items
     ]
-    written = sn.upsert(table, headers)
+    written = upsert_recreating(sn, table, headers)
     results: dict[str, WriteResult] = {}
     line_rows: list[UpsertRow] = []
     owner: dict[str, tuple[str, str]] = {}
@@ -166,7 +218,7 @@ def upsert_with_lines(ctx: StreamContext, logical: str, items: list[WriteItem],
             if number not in lines and number.isdigit():
                 sn.delete(sn.table(line_table), sys_id)
     if line_rows:
-        line_results = sn.upsert(sn.table(line_table), line_rows)
+        line_results = upsert_recreating(sn, sn.table(line_table), line_rows)
         for key, line_outcome in line_results.items():
             record_key, number = owner[key]
             result = results[record_key]
@@ -175,3 +227,66 @@ def upsert_with_lines(ctx: StreamContext, logical: str, items: list[WriteItem],
             else:
                 result.target_refs[number] = line_outcome.sys_id
     return results
+
+
+# --- reading staged invoices back, for month-end reconciliation ----------------------------------
+# The header columns an invoice stream writes (see ``invoice_with_lines``' header), by payload name.
+INVOICE_LEDGER = Ledger("invoice", date="invoice_date", currency="currency", amount="amount_invoiced",
+                        number="supplier_invoice_number")
+READ_BACK_KEYS = 100  # record keys per look-up (two identities each: namespaced and bare)
+
+
+class StagedInvoices:
+    """Mixin of an ERP → ServiceNow invoice stream: where its invoices land, and how they are read
+    back (the stream itself says how to read the money of its source snapshots: ``money``)."""
+
+    ledger = INVOICE_LEDGER
+
+    def read_back(self, ctx: StreamContext, first: date, last: date, keys: list[str]) -> Iterator[list[TargetDocument]]:
+        return read_back_ledger(self, ctx, first, last, keys)  # type: ignore[arg-type]
+
+
+def read_back_ledger(stream: RecordStream, ctx: StreamContext, first: date, last: date,
+                     keys: list[str]) -> Iterator[list[TargetDocument]]:
+    """Our rows of the stream's ledger table: every one dated in ``first``..``last`` (keyset pages
+    by update time, as the sync reads), then the rows of ``keys`` not among them (written under a
+    bare key, or dated outside the period in ServiceNow), by source identity. GETs only."""
+    sn = ctx.target
+    ledger = stream.ledger
+    assert ledger is not None
+    settings = ctx.integration_settings
+    table = sn.table(ledger.table)
+    id_column = sn.source_id_field
+    date_column = ledger.column(settings, ledger.date)
+    fields = [id_column, *(ledger.column(settings, name) for name in (ledger.date, ledger.currency, ledger.amount,
+                                                                       ledger.number) if name)]
+    wanted = set(keys)
+    found: set[str] = set()
+    seen: set[str] = set()  # sys_ids: a row updated while we page is read twice
+
+    def documents(rows: list[dict[str, Any]], dated: bool) -> list[TargetDocument]:
+        out = []
+        for row in rows:
+            key, sys_id = ctx.key_of(text(row.get(id_column))), text(row.get("sys_id"))
+            if not key or sys_id in seen:
+                continue
+            document = TargetDocument(key, sys_id, stream.target_money(row, settings))
+            day = document.money.day
+            # ServiceNow ignores a condition on a column it lacks: the period is checked again here
+            if dated and key not in wanted and (day is None or not first <= day <= last):
+                continue
+            seen.add(sys_id)
+            found.add(key)
+            out.append(document)
+        return out
+
+    conditions = [f"{id_column}STARTSWITH{ctx.namespace}:"] if ctx.namespace else []
+    conditions += [f"{date_column}>={first.isoformat()}", f"{date_column}<={last.isoformat()}"]
+    for page in sn.iter_updated_since(table, "", extra_query="^".join(conditions), fields=fields):
+        yield documents(page, dated=True)
+    rest = [key for key in keys if key not in found]
+    for start in range(0, len(rest), READ_BACK_KEYS):
+        chunk = rest[start:start + READ_BACK_KEYS]
+        rows = sn.lookup(table, id_column, [value for key in chunk for value in {ctx.identity(key), key}],
+                         fields=fields)
+        yield documents(list(rows.values()), dated=False)

@@ -22,6 +22,7 @@ from integrations.flows.base import (
     Checkpoint,
     Conflict,
     Flow,
+    Money,
     RecordStream,
     ReferenceStream,
     RefItem,
@@ -30,11 +31,14 @@ from integrations.flows.base import (
     StreamContext,
     WriteItem,
     WriteResult,
+    as_day,
+    as_decimal,
 )
 from integrations.flows.servicenow_common import (
     InvoiceLine,
     SnCostCenters,
     SnGlAccounts,
+    StagedInvoices,
     invoice_with_lines,
     renamed,
     synced_id,
@@ -42,6 +46,7 @@ from integrations.flows.servicenow_common import (
 )
 from integrations.flows.values import amount, text
 from integrations.systems.errors import TransientError
+from integrations.systems.sage_x3 import DEFAULT_FIELDS
 
 
 # --- reference data ---------------------------------------------------------------------------
@@ -238,7 +243,7 @@ class PurchaseOrders(X3RecordStream):
         return upsert_with_lines(ctx, "purchase_order", items, line_table="purchase_order_line")
 
 
-class Invoices(X3RecordStream):
+class Invoices(StagedInvoices, X3RecordStream):
     name = "invoices"
     label = "Supplier invoices (X3 → ServiceNow AP)"
     klass = "PINVOICE"
@@ -288,6 +293,13 @@ class Invoices(X3RecordStream):
     def write_page(self, ctx: StreamContext, items: list[WriteItem]) -> dict[str, WriteResult]:
         return upsert_with_lines(ctx, "invoice", items, line_table="invoice_line")
 
+    def money(self, snapshot: dict[str, Any], source_settings: dict[str, Any]) -> Money | None:
+        # the connection's field names (x3_fields), as the client's shape has them, without a client
+        names = {**DEFAULT_FIELDS[self.klass], **((source_settings.get("x3_fields") or {}).get(self.klass) or {})}
+        return Money(as_day(snapshot.get(names["invoice_date"])), text(snapshot.get(names["currency"])),
+                     as_decimal(snapshot.get(names["total_incl"])), number=text(snapshot.get(names["supplier_invoice"])),
+                     supplier=text(snapshot.get(names["supplier"])))
+
 
 def _first_po(ctx: StreamContext, lines: list[dict[str, Any]], shape: Any) -> str:
     """The header's PO reference: the PO of its first line that has one."""
@@ -308,3 +320,5 @@ class SageX3ToServiceNow(Flow):
     streams = (X3GlAccounts, SnGlAccounts, X3CostCenters, SnCostCenters, Suppliers, SuppliersToX3,
                PurchaseOrders, Invoices)
     settings = (FIELD_NAMES, WRITEBACK)
+    target_tables = ("gl_account", "cost_center", "supplier", "purchase_order", "purchase_order_line", "invoice",
+                     "invoice_line")

@@ -12,6 +12,15 @@ from integrations.models.mappings import (
     Side,
 )
 from integrations.models.queues import FailedRecord, HeldRecord
+from integrations.models.reconciliation import (
+    DifferenceReason,
+    Period,
+    PeriodError,
+    ReconciliationLine,
+    ReconciliationRun,
+    ReconciliationStatus,
+    ReconciliationTrigger,
+)
 from integrations.models.records import (
     ErrorClass,
     RecordStatus,
@@ -28,6 +37,7 @@ __all__ = [
     "AuditImmutableError",
     "AuthMethod",
     "Connection",
+    "DifferenceReason",
     "ErrorClass",
     "FailedRecord",
     "HeldRecord",
@@ -36,6 +46,12 @@ __all__ = [
     "MappingKind",
     "MappingReason",
     "MappingStatus",
+    "Period",
+    "PeriodError",
+    "ReconciliationLine",
+    "ReconciliationRun",
+    "ReconciliationStatus",
+    "ReconciliationTrigger",
     "RecordStatus",
     "ReferenceRecord",
     "RunStatus",

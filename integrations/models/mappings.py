@@ -29,7 +29,9 @@ class MappingStatus(models.TextChoices):
 
 class MappingReason(models.TextChoices):
     EXACT_CODE = "exact_code", "Same code on both sides"
+    LEARNED = "learned", "Approved in another integration"
     NAME_MATCH = "name_match", "Same name on both sides"
+    FUZZY = "fuzzy", "Similar names"
     MANUAL = "manual", "Mapped by hand"
     NONE = "", "No suggestion"
 
@@ -128,6 +130,21 @@ class Mapping(models.Model):
         max_length=16,
         choices=MappingReason.choices,
         blank=True,
+    )
+    confidence = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="How sure the suggestion is, 0-100 (100: the same code on both sides).",
+    )
+    candidates = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The best target candidates with their score and reason, best first.",
+    )
+    rejected_targets = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Target codes a person rejected for this code: never suggested again.",
     )
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

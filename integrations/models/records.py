@@ -13,6 +13,7 @@ class RunStatus(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
     PARTIAL = "partial", "Partial (budget reached, will resume)"
+    INTERRUPTED = "interrupted", "Interrupted (temporary error, retried next run)"
     FAILED = "failed", "Failed (systemic error)"
     SKIPPED = "skipped", "Skipped (already running)"
 

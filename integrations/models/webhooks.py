@@ -35,6 +35,23 @@ class WebhookEvent(models.Model):
         default=dict,
         blank=True,
     )
+    raw_body = models.TextField(
+        blank=True,
+        help_text="The body exactly as received (what the signature covers); empty for a rejected request.",
+    )
+    reason = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="Why it was rejected or failed, or what it led to.",
+    )
+    record = models.ForeignKey(
+        "integrations.SyncRecord",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="webhook_events",
+        help_text="The record this event led to.",
+    )
     status = models.CharField(
         max_length=16,
         choices=Status.choices,

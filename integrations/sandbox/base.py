@@ -90,6 +90,8 @@ class Faults:
       response. ``item_drop_mode`` says when: ``"after_batch"`` (default) finishes the whole
       batch first, as a server does when the client stopped waiting; ``"mid_batch"`` drops it
       right after that item, so the items after it never ran (a batch cut short).
+    - ``item_error_rate``: in a batch call, the chance per item that it is answered with the
+      system's transient error (HTTP 503) without being run, while the other items are.
     - ``latency``: seconds added to every response.
     - ``token_lifetime``: when set, access tokens/sessions issued now live this many seconds
       instead of the system's default.
@@ -102,6 +104,7 @@ class Faults:
     drop_rate: float = 0.0
     item_drop_rate: float = 0.0
     item_drop_mode: str = "after_batch"
+    item_error_rate: float = 0.0
     latency: float = 0.0
     token_lifetime: int | None = None
     seed: int = 7
@@ -155,6 +158,10 @@ class Simulator:
     def item_ack_lost(self) -> bool:
         """Call per committed item of a batch: with ``item_drop_rate`` probability, its ack is lost."""
         return bool(self.faults.item_drop_rate) and self._rng.random() < self.faults.item_drop_rate
+
+    def item_fails(self) -> bool:
+        """Call per item of a batch before running it: with ``item_error_rate`` probability, it fails."""
+        return bool(self.faults.item_error_rate) and self._rng.random() < self.faults.item_error_rate
 
     def token_lifetime(self, default: int) -> int:
         return self.faults.token_lifetime if self.faults.token_lifetime is not None else default

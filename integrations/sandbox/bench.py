@@ -11,7 +11,11 @@ left out), ``suppliers`` vendors and N AP bills of K lines (:func:`seed_intacct_
 readByQuery answers at most 1000 records per page there (the documented maximum). ``sage_300``
 serves the demo Web API user, a chart whose department segments are the ServiceNow seed's cost
 center codes, ``suppliers`` vendors and N AP invoices of K details in invoice batches of 50
-(:func:`seed_sage300_bulk`), at most :data:`S300_PAGE_SIZE` records per page. The request log every simulator keeps
+(:func:`seed_sage300_bulk`), at most :data:`S300_PAGE_SIZE` records per page. ``syspro`` serves the
+demo operator and company, the demo GL accounts (with the AP control account) and the cost
+centres ServiceNow has, ``suppliers`` suppliers, N AP invoices of K distribution lines and each
+invoice's balanced journal (``syspro_seed.bulk_tables``), 100 invoices to a posting date, on one
+e.net licence seat. The request log every simulator keeps
 for test assertions is bounded here, so a long run does not grow the simulator's memory.
 """
 
@@ -41,6 +45,10 @@ X3_BENCH_USER = ("admin", "x3-demo-pass")
 S300_PAGE_SIZE = 100
 S300_INVOICES_PER_BATCH = 50
 S300_BATCHES_PER_DAY = 4  # batches sharing one DateLastEdited (a date without time)
+# SYSPRO documents no largest ReturnRows for COMFND [U]; the benchmark asks 1000 rows a query, as
+# X3 serves 1000 records a page. Invoices share a posting date 100 at a time.
+SYSPRO_PAGE_SIZE = 1000
+SYSPRO_INVOICES_PER_DAY = 100
 
 
 def build_benchmark_simulator(
@@ -70,6 +78,11 @@ def build_benchmark_simulator(
         module = importlib.import_module(".sage300", __package__)
         sim = module.Sage300Simulator(faults=faults, page_size=S300_PAGE_SIZE)
         seed_sage300_bulk(sim, invoices, lines_per_invoice, vendors=suppliers)
+    elif name == "syspro":
+        # one licence seat, as the seed's customer has: each contender logs off before the next
+        module = importlib.import_module(".syspro", __package__)
+        sim = module.SysproSimulator(faults=faults)
+        sim.seed_bulk(invoices, lines_per_invoice, suppliers, per_day=SYSPRO_INVOICES_PER_DAY)
     elif name == "servicenow":
         module = importlib.import_module(".servicenow", __package__)
         sim = module.ServiceNowSimulator(faults=faults, batch_max_items=batch_max_items)

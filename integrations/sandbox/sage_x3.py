@@ -3,9 +3,13 @@
 What it plays (API_FACTS section 2 and the "Sage X3" decisions at its top):
 
 - ``GET /api1/x3/erp/{FOLDER}/{CLASS}?representation={REPR}.$query`` lists records, 20 per page
-  by default (``count=N``), with SData ``where``, ``orderBy`` and ``key=gt.<key>`` key paging;
-  the answer is ``{"$itemsPerPage", "$resources", "$links": {"$next": {"$url"}}}``, ``$next``
-  absent on the last page. Next links are absolute, built from the request's own host, and
+  by default (``count=N``), with SData ``where``, ``orderBy``, ``key=gt.<key>`` key paging and
+  SData's ``startIndex`` (1-based); the answer is ``{"$itemsPerPage", "$totalResults",
+  "$startIndex", "$resources", "$links": {"$next": {"$url"}}}``, ``$next`` absent on the last
+  page (``omit_links``/``lose_next_link_after`` play feeds without ``$links`` or with a lost
+  ``$next``). ``$totalResults`` counts what ``where`` selects; ``$startIndex`` is where the page
+  starts among those [U: SData 2.0's meaning, X3's own use of them is not documented]. An
+  unknown property in ``where`` is answered HTTP 500 (API_FACTS 9). Next links are absolute, built from the request's own host, and
   resume *after* the last record returned (keyset), so records sharing one ``UPDDATTIM``
   second are never skipped or repeated at a page boundary.
 - ``GET …/{CLASS}('{KEY}')?representation={REPR}.$details`` returns one record with its lines,
@@ -41,6 +45,7 @@ from .base import Faults, SimRequest, SimResponse, Simulator
 from .sage_x3_auth import X3TokenService
 from .sage_x3_query import (
     QueryError,
+    UnknownProperty,
     decode_cursor,
     encode_cursor,
     parse_key_param,
@@ -82,9 +87,16 @@ class SageX3Simulator(X3Store, Simulator):
         refresh_token_lifetime: int = 30 * 86400,
         strict_representations: bool = False,
         writable: Iterable[str] = WRITABLE,
+        omit_links: bool = False,
+        lose_next_link_after: int | None = None,
     ) -> None:
         super().__init__(faults)
         self.writable = frozenset(writable)
+        # Feed variants (API_FACTS 9): no `$links` at all, the next page left to the client
+        # (SData 2.0); or a `$next` missing once a page ends at or past this many records although
+        # `$totalResults` says more exist (a broken feed).
+        self.omit_links = omit_links
+        self.lose_next_link_after = lose_next_link_after
         self.page_default = page_default
         self.page_max = page_max
         self.lines_in_query = lines_in_query
@@ -279,9 +291,24 @@ class SageX3Simulator(X3Store, Simulator):
         self._sorted[cache_key] = (version, keys, recs)
         return keys, recs
 
+    def _matching(self, folder: str, klass: str, order: list[tuple[str, bool]], where: tuple[Any, ...],
+                  predicate: Callable[[dict[str, Any]], bool], recs: list[dict[str, Any]]) -> list[int]:
+        """Positions in ``recs`` of the records ``where`` selects, cached like the order itself."""
+        cache_key = ("where", folder, klass, tuple(order), where)
+        version = self._versions.get((folder, klass), 0)
+        cached = self._sorted.get(cache_key)
+        if cached and cached[0] == version:
+            return cached[1]
+        matches = [index for index, record in enumerate(recs) if predicate(record)]
+        if len(self._sorted) > 32:
+            self._sorted.clear()
+        self._sorted[cache_key] = (version, matches, [])
+        return matches
+
     def _query(self, request: SimRequest, folder: str, spec: ClassSpec, rename: dict[str, str]) -> SimResponse:
         wire_fields = {rename.get(name, name): kind for name, kind in spec.fields.items()}
         canonical = {rename.get(name, name): name for name in spec.fields}
+        where = request.param("where") or ""
         try:
             count_text = request.param("count")
             count = int(count_text) if count_text not in (None, "") else self.page_default
@@ -289,7 +316,11 @@ class SageX3Simulator(X3Store, Simulator):
                 raise QueryError("count must be a positive integer")
             if self.page_max is not None:
                 count = min(count, self.page_max)
-            predicate = parse_where(request.param("where") or "", wire_fields, canonical)
+            start_text = request.param("startIndex")  # SData 2.0 paging by the client, 1-based
+            if start_text not in (None, "") and not (start_text.isdigit() and int(start_text) >= 1):
+                raise QueryError("startIndex must be a positive integer")
+            skip = int(start_text) - 1 if start_text else 0
+            predicate = parse_where(where, wire_fields, canonical)
             order = [(canonical[name], desc) for name, desc in
                      parse_order_by(request.param("orderBy"), wire_fields, tuple(rename.get(k, k) for k in spec.key))]
             key_param = request.param("key")
@@ -303,26 +334,38 @@ class SageX3Simulator(X3Store, Simulator):
             elif default_order and key_op in ("gt", "ge") and len(spec.key) == 1:
                 probe = sort_key({spec.key[0]: key_value}, order)
                 start = (bisect_right if key_op == "gt" else bisect_left)(keys, probe)
+        except UnknownProperty as exc:
+            # [U] the wording; the status and the property's name in it are what X3 is known for
+            representation = (request.param("representation") or "").partition(".")[0]
+            return diagnoses(500, f"The property {exc.name} does not exist in representation {representation}")
         except ValueError as exc:  # QueryError, a bad count
             return diagnoses(400, str(exc) if isinstance(exc, QueryError) else "count must be a positive integer")
         key_test = _key_predicate(spec, key_op, key_value) if key_op else None
+        matches = self._matching(folder, spec.name, order, (where, tuple(sorted(rename.items()))), predicate, recs)
+        first = bisect_left(matches, start) + skip
         page: list[dict[str, Any]] = []
-        for record in recs[start:] if start else recs:
+        for index in matches[first:]:
+            record = recs[index]
             if key_test and not key_test(record):
                 continue
-            if predicate(record):
-                page.append(record)
-                if len(page) > count:
-                    break
+            page.append(record)
+            if len(page) > count:
+                break
         has_more = len(page) > count
         page = page[:count]
+        # SData feed counts: the records the query selects, and where this page starts among them.
         body: dict[str, Any] = {
             "$itemsPerPage": count,
+            "$totalResults": len(matches),
+            "$startIndex": first + 1,
             "$resources": [self._render(folder, spec, r, rename, details=False) for r in page],
-            "$links": {},
         }
-        if has_more:
-            body["$links"]["$next"] = {"$url": self._next_url(request, spec, order, page[-1], default_order, key_op)}
+        link_lost = self.lose_next_link_after is not None and first + len(page) >= self.lose_next_link_after
+        if not self.omit_links:
+            body["$links"] = {}
+            if has_more and not link_lost:
+                body["$links"]["$next"] = {"$url": self._next_url(request, spec, order, page[-1], default_order,
+                                                                  key_op)}
         return self._json(200, body)
 
     def _next_url(

@@ -9,7 +9,8 @@ functions (``left right upper lower length``) are supported as in the docs' own 
 
 Literals are typed against the field they are compared with at parse time, so
 ``UPDDATTIM ge @2026-01-01@`` compares datetimes and ``AMTNOT gt 100.5`` compares Decimals.
-Unknown fields are an error, as X3 refuses properties that are not on the query facet.
+Unknown fields are an error, as X3 refuses properties that are not on the query facet (an
+unknown one in ``where`` is :class:`UnknownProperty`, which X3 answers with HTTP 500).
 """
 
 from __future__ import annotations
@@ -31,6 +32,15 @@ Getter = Callable[[dict[str, Any]], Any]
 
 class QueryError(ValueError):
     """A malformed ``where``/``orderBy``/paging parameter: the simulator answers 400."""
+
+
+class UnknownProperty(QueryError):
+    """``where`` names a property the representation does not have: X3 answers HTTP 500 for
+    this one (API_FACTS 9), not 400."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"where: unknown property {name}")
+        self.name = name
 
 
 _TOKEN = re.compile(
@@ -148,7 +158,7 @@ class _Parser:
             if lowered in _FUNCTIONS and self.peek() and self.peek()[1] == "(":  # type: ignore[index]
                 return self.function(lowered), STR if lowered != "length" else INT
             if text not in self.fields:
-                raise QueryError(f"where: unknown property {text}")
+                raise UnknownProperty(text)
             stored = self.names.get(text, text)
             return (lambda r: r.get(stored)), self.fields[text]
         raise QueryError(f"where: unexpected {text!r}")

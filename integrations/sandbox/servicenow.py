@@ -25,6 +25,11 @@ from .snstore import Table, TableStore, stable_sys_id
 from .sntable import TableApi, base_url, error
 
 BATCH_PATH = re.compile(r"^/api/now/(?:v1/)?batch/?$")
+# [U] the wording of the real page; what matters is HTTP 200 with HTML where JSON was asked for.
+HIBERNATION_PAGE = (
+    "<!DOCTYPE html><html><head><title>Instance Hibernating page</title></head>"
+    "<body><h1>Your instance is hibernating</h1><p>Sign in to the developer site to wake it up.</p></body></html>"
+)
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -39,6 +44,11 @@ class ServiceNowSimulator(Simulator):
         timer: epoch seconds for token expiry (``time.time`` by default).
         batch_max_items: Batch API items serviced per call; the rest are reported in
             ``unserviced_requests``. None means unlimited.
+        strict_columns: behave like a real instance for every table: a written column the
+            table does not define (itself or through ``super_class``) is dropped silently, and a
+            query condition on it is ignored. Off by default: tables learn written columns.
+        hibernating: answer every request with HTTP 200 and an HTML page, as a developer
+            instance that went to sleep (or one in maintenance) does (API_FACTS 9). Settable.
     """
 
     name = "servicenow"
@@ -49,9 +59,13 @@ class ServiceNowSimulator(Simulator):
         clock: ClockFn | None = None,
         timer: Callable[[], float] = time.time,
         batch_max_items: int | None = 1000,
+        *,
+        strict_columns: bool = False,
+        hibernating: bool = False,
     ) -> None:
         super().__init__(faults)
-        self.store = TableStore(clock)
+        self.store = TableStore(clock, strict=strict_columns)
+        self.hibernating = hibernating
         self.auth = TokenIssuer(timer)
         self.table_api = TableApi(self.store)
         self.passwords: dict[str, str | None] = {}
@@ -64,6 +78,10 @@ class ServiceNowSimulator(Simulator):
         self.install_table(
             "sys_db_object", "Table", ["name", "label", "super_class"], references={"super_class": "sys_db_object"}
         )
+        self.install_table("sys_dictionary", "Dictionary Entry",
+                           ["name", "element", "column_label", "internal_type", "max_length", "reference"])
+        for table in list(self.store.tables.values()):  # the two registries describe themselves too
+            self.store.describe(table)
         self.install_table("sys_user", "User", ["user_name", "first_name", "last_name", "name", "email", "active"])
         self.install_table("sys_user_role", "Role", ["name", "description"])
         self.install_table(
@@ -84,35 +102,32 @@ class ServiceNowSimulator(Simulator):
         roles: list[str] | None = None,
         strict: bool = False,
         number_prefix: str | None = None,
+        super_class: str | None = None,
     ) -> Table:
-        """Install (or extend) a table and register it in ``sys_db_object``.
+        """Install (or extend) a table, registered in ``sys_db_object`` and ``sys_dictionary``.
 
         ``fields`` are declared columns (a query on any other column is silently ignored
-        until a row carries it); ``references`` maps a column to the table it points at;
-        ``roles``: the caller needs one of them (or ``admin``) or gets 403; ``strict``
-        drops unknown columns on write like a real schema; ``number_prefix`` auto-numbers
-        the ``number`` column (e.g. ``INV0001001``).
+        until a row carries it, or always in strict mode); ``references`` maps a column to the
+        table it points at; ``roles``: the caller needs one of them (or ``admin``) or gets 403;
+        ``strict`` drops unknown columns on write like a real schema; ``number_prefix``
+        auto-numbers the ``number`` column (e.g. ``INV0001001``); ``super_class`` names the table
+        this one extends: its columns are this table's too, listed in ``sys_dictionary`` under it.
         """
         with self.lock:
-            table = self.store.install(name, label, fields, references, defaults, roles, strict, number_prefix)
-            registry = self.store.get("sys_db_object")
-            if registry is not None:
-                entry = {"name": table.name, "label": table.label, "super_class": ""}
-                if table.sys_id in registry.rows:
-                    self.store.update("sys_db_object", table.sys_id, entry)
-                else:
-                    self.store.insert("sys_db_object", {**entry, "sys_id": table.sys_id}, trusted=True)
-            return table
+            return self.store.install(name, label, fields, references, defaults, roles, strict, number_prefix,
+                                      super_class)
 
     define_table = install_table
 
     def uninstall_table(self, name: str) -> None:
         """Remove a table and its rows (the plugin is not licensed on this instance)."""
         with self.lock:
-            table = self.store.get(name)
-            if table is not None:
-                self.store.uninstall(name)
-                self.store.delete("sys_db_object", table.sys_id)
+            self.store.uninstall(name)
+
+    def drop_column(self, table: str, column: str) -> None:
+        """The instance has no such column on ``table`` (e.g. the customer never created it)."""
+        with self.lock:
+            self.store.drop_column(table, column)
 
     def insert(self, table: str, record: dict[str, Any]) -> dict[str, str]:
         """Seed a row directly (no HTTP, no faults). May set system fields. Returns a copy."""
@@ -231,6 +246,8 @@ class ServiceNowSimulator(Simulator):
 
     # --- HTTP -----------------------------------------------------------------------------
     def dispatch(self, request: SimRequest) -> SimResponse:
+        if self.hibernating:
+            return SimResponse.text(200, HIBERNATION_PAGE, "text/html; charset=utf-8")
         if request.path.rstrip("/") == "/oauth_token.do":
             return self.auth.token_endpoint(request, self.check_password, self.token_lifetime(ACCESS_LIFETIME))
         user = self.authenticate(request)
@@ -260,6 +277,7 @@ class ServiceNowSimulator(Simulator):
         then may the response be lost (commit-then-drop), like a real timeout after commit.
         ``Faults.item_drop_rate`` adds a chance per committed write item that the answer is lost;
         with ``item_drop_mode="mid_batch"`` the items after that one are never run.
+        ``Faults.item_error_rate`` answers an item 503 without running it.
         """
         try:
             payload = json.loads(request.body or b"null")
@@ -277,6 +295,8 @@ class ServiceNowSimulator(Simulator):
                 continue
             started = time.perf_counter()
             inner = self._inner_request(request, item)
+            if not isinstance(inner, SimResponse) and self.item_fails():  # this item only: a 503, not run
+                inner = self.transient_response(inner)
             if isinstance(inner, SimResponse):
                 response = inner
             else:

@@ -8,6 +8,10 @@ Grammar, per ServiceNow's docs (API_FACTS 1.1): conditions ``<field><OP><value>`
 One real-system trap is reproduced on purpose: a condition on a field the table does not
 have is *silently dropped* (see :meth:`EncodedQuery.prune`), so a lookup on a wrong column
 matches every row. Clients must guard against that; the simulator must not hide it.
+
+Of the GlideSystem script values only ``gs.dateGenerate(...)`` and ``gs.getUserID()`` (the
+calling user's sys_id, e.g. ``sys_user?sysparm_query=sys_id=javascript:gs.getUserID()`` to learn
+who an OAuth token acts as) are evaluated; any other script makes its condition invalid.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ OPERATORS = (
 # by the field name (``nameIN...`` is field ``name``, operator ``IN``).
 _CONDITION = re.compile(r"^([a-z0-9_.]+)(" + "|".join(re.escape(op) for op in OPERATORS) + r")(.*)$", re.DOTALL)
 _DATE_GENERATE = re.compile(r"^javascript:\s*gs\.dateGenerate\(\s*'(\d{4}-\d{2}-\d{2})'\s*,\s*'([^']*)'\s*\)\s*;?$")
+_USER_ID = re.compile(r"^javascript:\s*gs\.getUserID\(\s*\)\s*;?$")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
 Getter = Callable[[str], "str | None"]
@@ -49,10 +54,13 @@ class InvalidCondition(ValueError):
     """A condition ServiceNow would treat as invalid; it is dropped like an unknown field."""
 
 
-def literal(value: str) -> str:
-    """Resolve a query value: plain text, or ``javascript:gs.dateGenerate('date','time')``."""
+def literal(value: str, user_id: str = "") -> str:
+    """Resolve a query value: plain text, ``javascript:gs.dateGenerate('date','time')``, or
+    ``javascript:gs.getUserID()`` (``user_id``, the caller's sys_id)."""
     if not value.startswith("javascript:"):
         return value
+    if _USER_ID.match(value) and user_id:
+        return user_id
     match = _DATE_GENERATE.match(value)
     if not match:
         # Other GlideSystem helpers (daysAgoStart, ...) are not simulated: better an invalid
@@ -82,7 +90,7 @@ class Condition:
     value: str
 
     @classmethod
-    def parse(cls, text: str) -> Condition:
+    def parse(cls, text: str, user_id: str = "") -> Condition:
         match = _CONDITION.match(text)
         if not match:
             raise InvalidCondition(text)
@@ -91,11 +99,11 @@ class Condition:
             low, sep, high = raw.partition("@")
             if not sep:
                 raise InvalidCondition(text)
-            value = f"{literal(low)}@{literal(high)}"
+            value = f"{literal(low, user_id)}@{literal(high, user_id)}"
         elif op in ("IN", "NOT IN"):
             value = raw
         else:
-            value = literal(raw)
+            value = literal(raw, user_id)
         return cls(name, op, value)
 
     def matches(self, get: Getter) -> bool:
@@ -153,7 +161,8 @@ class EncodedQuery:
     order_by: list[tuple[str, bool]] = field(default_factory=list)  # (field, descending)
 
     @classmethod
-    def parse(cls, text: str | None) -> EncodedQuery:
+    def parse(cls, text: str | None, user_id: str = "") -> EncodedQuery:
+        """``user_id``: the caller's sys_id, the value of ``javascript:gs.getUserID()``."""
         query = cls()
         if not text:
             return query
@@ -171,11 +180,11 @@ class EncodedQuery:
             elif part.startswith("NQ"):
                 current = []
                 query.groups.append(current)
-                _add(current, part[2:], alternative=False)
+                _add(current, part[2:], False, user_id)
             elif part.startswith("OR"):
-                _add(current, part[2:], alternative=bool(current))
+                _add(current, part[2:], bool(current), user_id)
             else:
-                _add(current, part, alternative=False)
+                _add(current, part, False, user_id)
         return query
 
     def and_equals(self, pairs: Iterable[tuple[str, str]]) -> EncodedQuery:
@@ -213,9 +222,9 @@ def _split(text: str) -> list[str]:
     return [part.replace(sentinel, "^") for part in text.replace("^^", sentinel).split("^")]
 
 
-def _add(group: Group, text: str, alternative: bool) -> None:
+def _add(group: Group, text: str, alternative: bool, user_id: str = "") -> None:
     try:
-        condition = Condition.parse(text)
+        condition = Condition.parse(text, user_id)
     except InvalidCondition:
         return  # an invalid part is silently ignored
     if alternative:

@@ -6,8 +6,10 @@ the same instance on every start. GL account codes mirror the Sage X3 demo chart
 invoice line held for a missing GL mapping.
 
 Both profiles use the same column names per concept (AP Invoice API naming, API_FACTS 1.7),
-so a flow only swaps table names between profiles. Tables are not strict: a client may write
-other columns. Reference columns hold sys_ids.
+so a flow only swaps table names between profiles. Tables are not strict unless the simulator
+is (``strict_columns=True``): a client may write other columns. Reference columns hold sys_ids.
+The ``u_source_system``/``u_source_key`` columns are the ones a customer creates for the portal
+(README, "ServiceNow columns to create").
 """
 
 from __future__ import annotations
@@ -102,8 +104,25 @@ SUPPLIER = [
     "active",
     *SOURCE,
 ]
-GL_ACCOUNT = ["account_number", "name", "description", "active"]
+# The Sage 300 pair pushes GL accounts, so the GL tables carry the source columns too.
+GL_ACCOUNT = ["account_number", "name", "description", "active", *SOURCE]
 COST_CENTER = ["code", "name", "active"]
+# A custom table (``u_`` prefix) the customer creates to stage ERP GL postings for reconciliation.
+GL_POSTING_TABLE = "u_ml_gl_posting"
+GL_POSTING = [
+    "u_journal",
+    "u_entry_number",
+    "u_posting_date",
+    "u_gl_account",
+    "u_cost_center",
+    "u_entry_type",
+    "u_debit",
+    "u_credit",
+    "u_supplier",
+    "u_invoice",
+    "u_comment",
+    *SOURCE,
+]
 
 # (invoice, line, po, po line, supplier, gl account, invoice roles, procurement roles)
 PROFILES = {
@@ -210,6 +229,7 @@ def seed_demo(sim: ServiceNowSimulator) -> None:
         for code, name in GL_ACCOUNTS:
             _seed_row(sim, gl, code, {"account_number": code, "name": name, "description": name, "active": "true"})
     sim.install_table("cmn_cost_center", "Cost Center", fields=COST_CENTER)
+    sim.install_table(GL_POSTING_TABLE, "ML GL Posting", fields=GL_POSTING)
     for code, name in COST_CENTERS:
         _seed_row(sim, "cmn_cost_center", code, {"code": code, "name": name, "active": "true"})
     sim.install_table(

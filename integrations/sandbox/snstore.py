@@ -4,6 +4,12 @@ Everything ServiceNow stores comes back as a string (``"true"``, ``"12.50"``, ``
 values are coerced on write and never typed again. Each row carries the system fields a real
 instance maintains; ``sys_updated_on`` has second precision, so rows written in the same
 second share it, which is what sync cursors must cope with.
+
+The store also describes itself, as an instance does (API_FACTS 1.5 and 9): every installed
+table has a row in ``sys_db_object`` (``super_class`` points at the table it extends) and each
+column it defines a row in ``sys_dictionary`` (``name`` = the table, ``element`` = the column).
+A column a table inherits is listed under the parent that defines it, never under the child,
+and the system fields are defined by the root of each hierarchy.
 """
 
 from __future__ import annotations
@@ -56,20 +62,28 @@ class Table:
     roles: frozenset[str] = frozenset()  # any one of these grants access; empty = open
     strict: bool = False  # strict: unknown columns in a write are dropped, as on a real schema
     number_prefix: str | None = None
+    super_class: str = ""  # the table this one extends (its columns are this table's too)
     rows: dict[str, dict[str, str]] = field(default_factory=dict)
     seen: set[str] = field(default_factory=set)
     counter: int = 1000
 
-    def knows(self, column: str) -> bool:
-        return column in SYS_FIELDS or column in self.seen or column in self.fields or column in self.references
+    def defines(self, column: str) -> bool:
+        """The column is declared by this table itself (not inherited, not learnt from a write)."""
+        return column in self.fields or column in self.references or (not self.super_class and column in SYS_FIELDS)
 
 
 class TableStore:
-    """All tables of one instance plus the write rules shared by HTTP and seeding."""
+    """All tables of one instance plus the write rules shared by HTTP and seeding.
 
-    def __init__(self, clock: ClockFn | None = None) -> None:
+    ``strict``: every table drops written columns it does not define and ignores query
+    conditions on them, like a real instance; otherwise (the default) a table learns a column
+    from the first write that carries it.
+    """
+
+    def __init__(self, clock: ClockFn | None = None, strict: bool = False) -> None:
         self.stamper = MonotonicStamper(clock)
         self.tables: dict[str, Table] = {}
+        self.strict = strict
 
     # --- schema ---------------------------------------------------------------------------
     def install(
@@ -82,6 +96,7 @@ class TableStore:
         roles: list[str] | None = None,
         strict: bool = False,
         number_prefix: str | None = None,
+        super_class: str | None = None,
     ) -> Table:
         table = self.tables.get(name)
         if table is None:
@@ -98,12 +113,74 @@ class TableStore:
         table.defaults.update({k: to_sn_string(v) for k, v in (defaults or {}).items()})
         if roles is not None:
             table.roles = frozenset(roles)
-        table.strict = strict or table.strict
+        table.strict = strict or table.strict or self.strict
         table.number_prefix = number_prefix or table.number_prefix
+        if super_class is not None:
+            table.super_class = super_class
+        self.describe(table)
         return table
 
     def uninstall(self, name: str) -> None:
-        self.tables.pop(name, None)
+        table = self.tables.pop(name, None)
+        if table is None:
+            return
+        for registry, column in (("sys_db_object", "name"), ("sys_dictionary", "name")):
+            rows = self.tables[registry].rows if registry in self.tables else {}
+            for sys_id in [sys_id for sys_id, row in rows.items() if row.get(column) == name]:
+                del rows[sys_id]
+
+    def drop_column(self, name: str, column: str) -> None:
+        """Remove a column from a table's schema, its dictionary entry and its rows."""
+        table = self.require(name)
+        if column in table.fields:
+            table.fields.remove(column)
+        table.references.pop(column, None)
+        table.seen.discard(column)
+        for row in table.rows.values():
+            row.pop(column, None)
+        if "sys_dictionary" in self.tables:
+            self.tables["sys_dictionary"].rows.pop(stable_sys_id("sys_dictionary", name, column), None)
+
+    def describe(self, table: Table) -> None:
+        """Register ``table`` in ``sys_db_object`` and its own columns in ``sys_dictionary`` (once
+        those system tables are installed; installing them describes every table before them)."""
+        registry, dictionary = self.tables.get("sys_db_object"), self.tables.get("sys_dictionary")
+        if registry is not None:
+            parent = stable_sys_id("sys_db_object", table.super_class) if table.super_class else ""
+            registry.rows.pop(table.sys_id, None)
+            self.insert("sys_db_object", {"sys_id": table.sys_id, "name": table.name, "label": table.label,
+                                          "super_class": parent}, trusted=True)
+        if dictionary is not None:
+            own = [*([] if table.super_class else SYS_FIELDS), *table.fields,
+                   *(c for c in table.references if c not in table.fields)]
+            for column in own:
+                sys_id = stable_sys_id("sys_dictionary", table.name, column)
+                if sys_id not in dictionary.rows:
+                    reference = table.references.get(column, "")
+                    # [U] internal_type/max_length values: plain strings, references 32 (a sys_id)
+                    self.insert("sys_dictionary", {
+                        "sys_id": sys_id, "name": table.name, "element": column,
+                        "column_label": column.replace("_", " ").capitalize(),
+                        "internal_type": "reference" if reference else "string",
+                        "max_length": "32" if reference else "100", "reference": reference,
+                    }, trusted=True)
+
+    def defines(self, table: Table, column: str) -> bool:
+        """The column is in the table's schema: its own, or one of the tables it extends."""
+        if column in SYS_FIELDS:
+            return True
+        seen: set[str] = set()
+        current: Table | None = table
+        while current is not None and current.name not in seen:
+            if current.defines(column):
+                return True
+            seen.add(current.name)
+            current = self.tables.get(current.super_class)
+        return False
+
+    def has_column(self, table: Table, column: str) -> bool:
+        """A column writes and queries may use: defined, or (not strict) learnt from a write."""
+        return self.defines(table, column) or (not table.strict and column in table.seen)
 
     def get(self, name: str) -> Table | None:
         return self.tables.get(name)
@@ -173,7 +250,7 @@ class TableStore:
                 continue
             if column in SYS_FIELDS and not keep_sys:
                 continue  # system fields are the platform's, not the caller's
-            if table.strict and not table.knows(column):
+            if table.strict and not self.defines(table, column):
                 continue  # a real schema silently drops columns it does not have
             clean[column] = to_sn_string(value)
         return clean
@@ -193,7 +270,7 @@ class TableStore:
     def knows(self, table: Table, path: str) -> bool:
         head, _, rest = path.partition(".")
         if not rest:
-            return table.knows(head)
+            return self.has_column(table, head)
         target = self.tables.get(table.references.get(head, ""))
         return target is not None and self.knows(target, rest)
 

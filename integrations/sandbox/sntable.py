@@ -106,7 +106,9 @@ class TableApi:
         sys_id, method = match["sys_id"], request.method
         try:
             if method == "GET":
-                return self._get_one(request, table, sys_id) if sys_id else self._list(request, table, match["version"])
+                if sys_id:
+                    return self._get_one(request, table, sys_id)
+                return self._list(request, table, match["version"], self._user_id(user))
             if method == "POST" and not sys_id:
                 return self._insert(request, table, user, after_commit)
             if method in ("PUT", "PATCH") and sys_id:
@@ -120,7 +122,13 @@ class TableApi:
         return error(405, "Method not Supported", f"{method} is not supported on this resource")
 
     # --- reads ----------------------------------------------------------------------------
-    def _list(self, request: SimRequest, table: Table, version: str | None) -> SimResponse:
+    def _user_id(self, username: str) -> str:
+        """The caller's sys_id (``javascript:gs.getUserID()``); empty for a user without a record."""
+        users = self.store.get("sys_user")
+        found = next((row for row in (users.rows.values() if users else ()) if row.get("user_name") == username), None)
+        return found["sys_id"] if found else ""
+
+    def _list(self, request: SimRequest, table: Table, version: str | None, user_id: str = "") -> SimResponse:
         limit = _int_param(request, "sysparm_limit", DEFAULT_LIMIT)
         offset = _int_param(request, "sysparm_offset", 0)
         if offset < 0:
@@ -128,7 +136,7 @@ class TableApi:
         if limit < 1:
             limit = DEFAULT_LIMIT
         pairs = [(k, v[0]) for k, v in request.query.items() if not k.startswith("sysparm_") and v]
-        query = EncodedQuery.parse(request.param("sysparm_query")).and_equals(pairs)
+        query = EncodedQuery.parse(request.param("sysparm_query"), user_id).and_equals(pairs)
         query = query.prune(lambda name: self.store.knows(table, name))
 
         def get(row: dict[str, str], name: str) -> str | None:

@@ -79,10 +79,11 @@ class CallCounter:
     sleeps: list[float] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def spend(self) -> None:
-        """Count one call about to be made, or refuse it when the budget is spent."""
+    def spend(self, essential: bool = False) -> None:
+        """Count one call about to be made, or refuse it when the budget is spent (unless it is
+        ``essential``: ending a session that holds a licence seat must go out even then)."""
         with self._lock:
-            if self.budget and self.calls >= self.budget:
+            if self.budget and self.calls >= self.budget and not essential:
                 raise BudgetExhausted(f"{self.label or 'This connection'} used its budget of {self.budget:,} "
                                       "calls for this cycle; the rest continues in the next one")
             self.calls += 1
@@ -222,7 +223,7 @@ class HttpClient:
     def request(
         self,
         method: str,
-        path_or_url: str,
+        path_or_url: str | Callable[[], str],
         *,
         params: dict[str, Any] | None = None,
         json: Any = None,
@@ -230,6 +231,7 @@ class HttpClient:
         headers: dict[str, str] | None = None,
         idempotent: bool | None = None,
         ok_statuses: tuple[int, ...] = (),
+        essential: bool = False,
     ) -> requests.Response:
         """Send one logical request, retrying what may be retried; raise a classified error.
 
@@ -237,21 +239,30 @@ class HttpClient:
         the server certainly did not process it (429, 503, connection refused); otherwise the
         error is raised with ``ambiguous=True`` so the caller can look the row up before
         writing again.
+
+        A URL or body that carries the session (Intacct's session id inside the XML, its session's
+        endpoint) is given as a callable: it is built again for every attempt, after ``auth``
+        has applied (or renewed) the session.
+
+        An ``essential`` request (a log-off that frees a licence seat) is sent even when the call
+        budget is spent; it is still counted.
         """
         method = method.upper()
-        url = self.url(path_or_url)
+        url = self.url(path_or_url() if callable(path_or_url) else path_or_url)
         if idempotent is None:
             idempotent = method in IDEMPOTENT_METHODS
         attempt = 0
         refreshed = False
         while True:
             sent_headers = {**self.default_headers, **(headers or {})}
-            self.counter.spend()  # before anything is sent: a spent budget sends nothing
+            self.counter.spend(essential)  # before anything is sent: a spent budget sends nothing
             self.auth.apply(sent_headers)
+            if callable(path_or_url):
+                url = self.url(path_or_url())
             try:
                 response = self.session.request(
-                    method, url, params=params, json=json, data=data, headers=sent_headers,
-                    timeout=self.policy.timeout,
+                    method, url, params=params, json=json, data=data() if callable(data) else data,
+                    headers=sent_headers, timeout=self.policy.timeout,
                 )
             except (requests.ConnectionError, requests.Timeout, *UNREADABLE) as exc:
                 not_sent = isinstance(exc, requests.ConnectTimeout) or "refused" in str(exc).lower()
@@ -278,15 +289,21 @@ class HttpClient:
                 error = self.body_classifier(response) if self.body_classifier else None
                 if error is None:
                     return response
-                if isinstance(error, SessionExpired) and not refreshed and self.auth.on_unauthorized(sent_headers):
-                    refreshed = True
-                    self.on_event("connection.reauthenticated", {"method": method, "url": self._safe(url),
-                                                                 "reason": f"session ended, signed in again: {error}"})
-                    continue
+                if isinstance(error, SessionExpired):
+                    if not refreshed and self.auth.on_unauthorized(sent_headers):
+                        refreshed = True
+                        self.on_event("connection.reauthenticated", {"method": method, "url": self._safe(url),
+                                                                     "reason": f"session ended, signed in again: {error}"})
+                        continue
+                    # Refused again right after a new sign-in: the credentials or the account, not
+                    # the session's age. A person must look; retrying would only repeat it.
+                    raise AuthError(f"{error}; refused again right after signing in again", status=status,
+                                    detail=error.detail)
             else:
                 error = (self.error_classifier and self.error_classifier(response)) or default_classifier(response)
             if isinstance(error, TransientError):
-                retryable = idempotent or status in NOT_PROCESSED_STATUSES
+                # ``not_processed``: the answer says nothing ran (Intacct's request-level failures)
+                retryable = idempotent or status in NOT_PROCESSED_STATUSES or getattr(error, "not_processed", False)
                 if not retryable:
                     error.ambiguous = True
                 too_long = error.retry_after is not None and error.retry_after > self.policy.max_retry_after

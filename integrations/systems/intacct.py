@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 import requests
 
 from integrations.systems.auth import Token, TokenManager, TokenStore, utcnow
-from integrations.systems.errors import AuthError, SyncError, SystemicError
+from integrations.systems.errors import AuthError, SessionExpired, SyncError, SystemicError
 from integrations.systems.http import CallCounter, HttpClient, HttpPolicy
 from integrations.systems.intacct_envelope import (
     XML_HEADERS,
@@ -59,7 +59,6 @@ from integrations.systems.intacct_envelope import (
     request_xml,
 )
 from integrations.systems.intacct_xml import child_text, element
-from integrations.systems.redaction import redact_text
 from integrations.systems.schema import INT, ConnectionFields, ConnectionSchema, Problems, Setting
 from integrations.systems.spec import ConnectionSpec, EventSink, ignore_event
 
@@ -252,6 +251,41 @@ def session_fetcher(http: HttpClient, gateway: str, creds: Credentials,
 
 
 # --- the client -------------------------------------------------------------------------------
+class SessionAuth:
+    """The API session as :class:`HttpClient`'s auth: taken (or renewed) before each attempt, and
+    dropped when Intacct refused it, so the retry signs in again."""
+
+    def __init__(self, tokens: TokenManager) -> None:
+        self.tokens = tokens
+        self.token: Token = Token(access_token="")
+
+    def apply(self, headers: dict[str, str]) -> None:
+        self.token = self.tokens.token()
+
+    def on_unauthorized(self, headers: dict[str, str]) -> bool:
+        self.tokens.invalidate(self.token.access_token)
+        return True
+
+
+def classify_body(response: requests.Response) -> SyncError | None:
+    """Errors inside the gateway's answer (HTTP 200): a failed request as a whole (``control``:
+    nothing ran, so even a write may be sent again, e.g. after GW-0010's rate limit), or a refused
+    session (sign in again once). The parsed answer is kept on the response for the caller."""
+    try:
+        parsed = parse_response(response.content, response.status_code)
+    except SyncError as exc:
+        return exc
+    response.intacct = parsed  # type: ignore[attr-defined]
+    if parsed.control_status != "success" or parsed.control_errors:
+        error = control_error(parsed.control_errors, response.status_code)
+        error.not_processed = True
+        return error
+    if parsed.auth_failed:
+        refused = error_from(IntacctAuthError, "authentication", parsed.auth_errors, fallback="session refused")
+        return SessionExpired(f"Intacct refused the session: {refused}", detail=refused.detail)
+    return None
+
+
 class IntacctClient:
     """One Intacct company (optionally one entity) as one connection sees it."""
 
@@ -259,6 +293,7 @@ class IntacctClient:
                  on_event: EventSink = ignore_event) -> None:
         self.spec = spec
         self.http = http
+        self.session_auth = http.auth
         self.tokens = tokens
         self.creds = creds
         self.on_event = on_event
@@ -279,30 +314,26 @@ class IntacctClient:
     # --- the gateway ------------------------------------------------------------------------
     def execute(self, functions: Sequence[Function], *, unique: bool = False,
                 transaction: bool = False) -> list[FunctionResult]:
-        """Send functions in one request with the cached session; one re-sign-in if it was refused."""
+        """Send functions in one request with the cached session.
+
+        The session id travels inside the XML, so the body (and the session's endpoint) is built
+        for each attempt from the session :class:`SessionAuth` holds then: a refused session (an
+        ``authentication`` failure in the answer, or HTTP 401) is signed in again once by
+        :class:`HttpClient`, like any other client's token.
+        """
         idempotent = unique or all(f.read_only for f in functions)
-        for attempt in (1, 2):
-            token = self.tokens.token()
-            endpoint = str(token.extra.get("endpoint") or self.gateway)
-            body = request_xml(self.creds, element("sessionid", token.access_token), functions, unique=unique,
-                               transaction=transaction)
-            try:
-                response = self.http.request("POST", endpoint, data=body, headers=XML_HEADERS, idempotent=idempotent)
-            except AuthError as exc:  # HTTP 401 (XMLGW_JPP0002) on a dead session
-                if attempt == 1:
-                    self._drop_session(token, str(exc))
-                    continue
-                raise
-            parsed = parse_response(response.content, response.status_code)
-            if parsed.control_status != "success" or parsed.control_errors:
-                raise control_error(parsed.control_errors, response.status_code)
-            if parsed.auth_failed:
-                if attempt == 1:
-                    self._drop_session(token, "; ".join(e.text() for e in parsed.auth_errors))
-                    continue
-                raise error_from(IntacctAuthError, "authentication", parsed.auth_errors, fallback="session refused")
-            return self._match(functions, parsed.results)
-        raise AssertionError("unreachable")  # pragma: no cover
+        session = self.session_auth
+
+        def endpoint() -> str:
+            return str(session.token.extra.get("endpoint") or self.gateway)
+
+        def body() -> bytes:
+            return request_xml(self.creds, element("sessionid", session.token.access_token), functions,
+                               unique=unique, transaction=transaction)
+
+        response = self.http.request("POST", endpoint, data=body, headers=XML_HEADERS, idempotent=idempotent)
+        parsed = getattr(response, "intacct", None) or parse_response(response.content, response.status_code)
+        return self._match(functions, parsed.results)
 
     def _match(self, functions: Sequence[Function], results: list[FunctionResult]) -> list[FunctionResult]:
         by_id = {r.controlid: r for r in results if r.controlid}
@@ -314,11 +345,6 @@ class IntacctClient:
                                         error=IntacctTransientError("No result for this function", ambiguous=True))
             matched.append(result)
         return matched
-
-    def _drop_session(self, token: Token, reason: str) -> None:
-        self.tokens.invalidate(token.access_token)
-        self.on_event("connection.reauthenticated",
-                      {"reason": f"Intacct session refused, signing in again: {redact_text(reason)[:200]}"})
 
     def call(self, function: Function, *, unique: bool = False) -> FunctionResult:
         return self.execute([function], unique=unique)[0].raise_for_error()
@@ -526,8 +552,12 @@ def build_client(spec: ConnectionSpec, store: TokenStore, counter: CallCounter |
                  session: requests.Session | None = None) -> IntacctClient:
     gateway = (spec.url or GATEWAY_URL).rstrip("/")
     creds = credentials(spec)
-    http = HttpClient(gateway, policy=policy, counter=counter, session=session, error_classifier=classify,
-                      secrets=spec.secret_values(), on_event=on_event)
-    fetch = session_fetcher(http, gateway, creds)
-    tokens = TokenManager(fetch, SessionKeyedStore(store, creds.session_key()))
+    session = session or requests.Session()
+    # getAPISession goes out on its own (no session to put in it); every other call carries one.
+    login = HttpClient(gateway, policy=policy, counter=counter, session=session, error_classifier=classify,
+                       secrets=spec.secret_values(), on_event=on_event)
+    tokens = TokenManager(session_fetcher(login, gateway, creds), SessionKeyedStore(store, creds.session_key()))
+    http = HttpClient(gateway, auth=SessionAuth(tokens), policy=policy, counter=counter, session=session,
+                      error_classifier=classify, body_classifier=classify_body, secrets=spec.secret_values(),
+                      on_event=on_event)
     return IntacctClient(spec, http, tokens, creds, on_event)

@@ -1,6 +1,7 @@
 """The systems the portal can connect to: each one's connection schema and client builder.
 
-A new system is one module in ``systems/`` with a ``SCHEMA`` and a ``build_client``, added here.
+A new system is one module in ``systems/`` with a ``SCHEMA`` and a ``build_client``, added here;
+a system that pushes events also has a ``receive_webhook(spec, body, headers)``.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from integrations.systems.schema import ConnectionSchema
 _MODULES = (servicenow, sage_x3, intacct, sage300, servicetitan, syspro)
 SCHEMAS: dict[str, ConnectionSchema] = {module.SCHEMA.system: module.SCHEMA for module in _MODULES}
 BUILDERS: dict[str, Callable[..., Any]] = {module.SCHEMA.system: module.build_client for module in _MODULES}
+WEBHOOK_RECEIVERS: dict[str, Callable[..., Any]] = {
+    module.SCHEMA.system: module.receive_webhook for module in _MODULES if hasattr(module, "receive_webhook")}
 
 
 def schema_for(system: str) -> ConnectionSchema | None:

@@ -3,22 +3,27 @@
 Facts followed (API_FACTS section 2 and "Decisions"): ``/api1/x3/erp/{FOLDER}/{CLASS}?
 representation={REPR}.$query``; default page 20, ``count=`` for more; ``where=`` in the SData
 language with ``@...@`` date-time literals; records in ``$resources``; the next page's URL in
-``$links.$next.$url``; amounts are JSON numbers parsed straight to ``Decimal``. Representation
-and field names are customer-configurable, so every name comes from :class:`X3Shape`.
+``$links.$next.$url``, checked against SData's ``$totalResults`` (a feed may leave the next page
+to the client, API_FACTS 9); amounts are JSON numbers parsed straight to ``Decimal``; a 500
+naming an unknown ``where`` property is a configuration error. Representation and field names
+are customer-configurable, so every name comes from :class:`X3Shape`.
 OAuth2 (X3 cloud): 5-minute access tokens from a rotating 30-day refresh token.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 
 from integrations.systems.auth import BearerAuth, TokenManager, TokenStore, oauth2_fetcher
-from integrations.systems.errors import DataError, SyncError
+from integrations.systems.errors import DataError, SyncError, SystemicError, TransientError
 from integrations.systems.http import (
     BasicAuth,
     CallCounter,
@@ -108,7 +113,11 @@ class X3Shape:
 
 
 def classify(response: requests.Response) -> SyncError | None:
-    """X3 errors: ``$diagnoses`` messages when present ([U] shape), else the status."""
+    """X3 errors: ``$diagnoses`` messages when present ([U] shape), else the status.
+
+    A 500 whose message names a property of the request's ``where`` as unknown is the query's
+    fault, not the server's (API_FACTS 9): a configuration error naming the field, never retried.
+    """
     try:
         body = response.json()
     except (ValueError, RecursionError):
@@ -117,9 +126,37 @@ def classify(response: requests.Response) -> SyncError | None:
     if not diagnoses or not isinstance(diagnoses, list):
         return None
     message = "; ".join(str(d.get("$message", "")) for d in diagnoses if isinstance(d, dict))
+    unknown = _unknown_where_property(response, message)
+    if unknown:
+        return SystemicError(
+            f"Sage X3 does not know the property {unknown} used in the query's where filter: check the connection's "
+            "x3_fields, where_template and seek_template against the representation's properties",
+            status=response.status_code, detail=message[:300], code="unknown_property")
     error = default_classifier(response)
     error.message = message or error.message
     return error
+
+
+_UNKNOWN = re.compile(r"unknown|not found|does not exist|doesn't exist|not exist|invalid|undefined|not defined", re.I)
+
+
+def _unknown_where_property(response: requests.Response, message: str) -> str:
+    """The property of the request's ``where`` that a 5xx answer calls unknown, or ""."""
+    if response.status_code < 500 or not _UNKNOWN.search(message) or "propert" not in message.lower():
+        return ""
+    url = response.request.url if response.request is not None else None
+    where = parse_qs(urlsplit(url or "").query).get("where", [""])[0]
+    names = re.findall(r"[A-Za-z_$][A-Za-z0-9_$.]*", re.sub(r"'(?:[^']|'')*'|@[^@]*@", " ", where))
+    return next((name for name in names if re.search(rf"(?<![A-Za-z0-9_$]){re.escape(name)}(?![A-Za-z0-9_$])",
+                                                     message) and name.lower() not in _SDATA_WORDS), "")
+
+
+_SDATA_WORDS = {"and", "or", "not", "eq", "ne", "lt", "le", "gt", "ge", "between", "in", "like", "null", "mod", "mul",
+                "div", "left", "right", "upper", "lower", "length"}
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
 
 
 def _no_constant(name: str) -> Any:
@@ -149,7 +186,33 @@ def parse_object(response: requests.Response, what: str, *, empty_ok: bool = Fal
     return body
 
 
-def _page(response: requests.Response) -> tuple[list[dict[str, Any]], str | None]:
+@dataclass
+class Feed:
+    """One ``$query`` page: its records, the next page's URL, and SData's feed counts.
+
+    ``links``: the answer carries ``$links`` at all (a feed without them leaves the next page to
+    the client, SData 2.0). ``total``/``start``: ``$totalResults`` and ``$startIndex`` (1-based),
+    when the server gives them as numbers.
+    """
+
+    resources: list[dict[str, Any]]
+    next_url: str | None
+    links: bool
+    total: int | None
+    start: int | None
+
+    def position(self, read_in_chain: int) -> int:
+        """How many records of the feed this page ends at: by ``$startIndex`` when given, else
+        by what was read since the chain's first request (``read_in_chain``, this page included)."""
+        return self.start - 1 + len(self.resources) if self.start is not None else read_in_chain
+
+
+def _count(body: dict[str, Any], name: str) -> int | None:
+    value = body.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _page(response: requests.Response) -> Feed:
     """The records of one ``$query`` page and the URL of the next (``$links.$next.$url``)."""
     body = parse_object(response, "a page of records")
     resources = body.get("$resources") or []
@@ -160,7 +223,9 @@ def _page(response: requests.Response) -> tuple[list[dict[str, Any]], str | None
     url = nxt.get("$url") if isinstance(nxt, dict) else None
     if url is not None and not isinstance(url, str):
         raise unexpected_answer(response, "Sage X3", "a next-page link that is not a URL")
-    return resources, url or None
+    start = _count(body, "$startIndex")
+    return Feed(resources, url or None, "$links" in body, _count(body, "$totalResults"),
+                start if start else None)
 
 
 class SageX3Client:
@@ -193,7 +258,14 @@ class SageX3Client:
     def iter_pages(self, klass: str, *, since: str = "", after_key: str = "", order_by: list[str] | None = None,
                    count: int | None = None) -> Iterator[list[dict[str, Any]]]:
         """Pages of a class's ``$query`` facet in (update time, key) order: updated since ``since``
-        (inclusive), or with ``after_key`` strictly after (``since``, ``after_key``)."""
+        (inclusive), or with ``after_key`` strictly after (``since``, ``after_key``).
+
+        Pages follow ``$links.$next``. Where a page has none, ``$totalResults`` (with
+        ``$startIndex``, else what was read) says whether the feed really ended: a feed that gives
+        no ``$links`` at all is paged by the client (SData 2.0); one whose links stop while records
+        remain is an error naming the numbers (transient: the next run resumes after what was read),
+        never a silent end of the stream.
+        """
         shape = self.shapes[klass]
         params: dict[str, Any] = {
             "representation": f"{shape.representation}.$query",
@@ -206,12 +278,45 @@ class SageX3Client:
             params["where"] = self.where_template.format(field=shape["updated"], since=since)
         order = order_by or [shape["updated"], shape["key"]]
         params["orderBy"] = ", ".join(f"{name} asc" for name in order)
+        keyset = order == [shape["updated"], shape["key"]] and bool(self.seek_template)
         url: str | None = self.class_url(klass)
+        request_params: dict[str, Any] | None = params
+        read_in_chain = 0  # records read since the last request this client built itself
+        last: tuple[str, str] | None = None
         while url:
-            resources, next_link = _page(self.http.request("GET", url, params=params))
-            if resources:
-                yield resources
-            url, params = (next_link, None) if next_link else (None, None)
+            feed = _page(self.http.request("GET", url, params=request_params))
+            if feed.resources:
+                yield feed.resources
+            read_in_chain += len(feed.resources)
+            if feed.next_url:
+                url, request_params = feed.next_url, None
+                continue
+            if feed.total is None:
+                return  # nothing says more records exist: the feed ended
+            position = feed.position(read_in_chain)
+            if position >= feed.total:
+                return
+            if feed.links or not feed.resources:
+                raise TransientError(
+                    f"Sage X3 ended the {klass} feed after {position} of its {feed.total} records ($totalResults) "
+                    "with no $links.$next link to the rest; what was read is kept and the next run continues "
+                    "after it", code="feed_cut_short")
+            # SData 2.0: a feed without $links leaves the next page to the client. In (time, key)
+            # order it asks for the records after the last one read, as X3's own links do; in
+            # another order, for the next `startIndex`.
+            row = feed.resources[-1]
+            here = (_text(shape.get(row, "updated", "")), _text(shape.get(row, "key", "")))
+            mark = here if keyset and all(here) else ("", f"{position:020d}")
+            if last is not None and mark <= last:
+                raise TransientError(f"Sage X3 answered the next page of the {klass} feed with records already "
+                                     "read; stopped there", code="repeated_page")
+            last = mark
+            url, request_params, read_in_chain = self.class_url(klass), dict(params), 0
+            if mark == here:
+                request_params["where"] = self.seek_template.format(
+                    field=shape["updated"], since=here[0], key=shape["key"], after=here[1].replace("'", "''"))
+            else:
+                request_params["startIndex"] = position + 1
 
     def read(self, klass: str, key: str) -> dict[str, Any] | None:
         """One record with its details (lines) through the ``$details`` facet."""

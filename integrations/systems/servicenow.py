@@ -4,7 +4,10 @@ Facts followed (API_FACTS section 1): every value is a string; list paging by
 ``sysparm_offset``/``sysparm_limit`` with a ``Link`` header; a condition on an unknown column is
 silently ignored (so lookups only use configured columns, and results are re-checked); errors
 come in the ``{"error": {...}, "status": "failure"}`` envelope; an unknown table is HTTP 400
-"Invalid table"; the token endpoint answers 401 ``access_denied`` on bad credentials.
+"Invalid table"; the token endpoint answers 401 ``access_denied`` on bad credentials. Before its
+first write a client checks, once, that the source-id column exists (``sys_dictionary``), and the
+connection test checks the user, roles, tables and columns the integrations need: both in
+:mod:`integrations.systems.servicenow_checks`.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import json
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import requests
@@ -29,9 +33,18 @@ from integrations.systems.http import (
     default_classifier,
     unexpected_answer,
 )
+from integrations.systems.needs import TableNeed
 from integrations.systems.schema import INT, LIST, MAP, TEXT, ConnectionSchema, Setting
+from integrations.systems.servicenow_checks import SourceColumnGuard, check_columns, check_roles
 from integrations.systems.spec import ConnectionSpec, EventSink, ignore_event
 
+# GL postings staged for reconciliation (SYSPRO's journal detail): no ServiceNow table exists for
+# them, so the customer creates this custom table (``u_`` columns, see the README) or names
+# another in settings["tables"]["gl_posting"].
+GL_POSTING_TABLE = "u_ml_gl_posting"
+# Logical tables only some pairs write: when missing, the connection test fails only a connection
+# whose integrations use them (before any integration uses it, it reports them without failing).
+OPTIONAL_TABLES = {"gl_posting": "GL postings staged for reconciliation (SYSPRO → ServiceNow)"}
 # Logical table → name, per table profile (API_FACTS "Decisions"). Each is overridable per
 # connection with settings["tables"] = {"invoice": "x_custom_invoice", ...}.
 TABLE_PROFILES: dict[str, dict[str, str]] = {
@@ -43,6 +56,7 @@ TABLE_PROFILES: dict[str, dict[str, str]] = {
         "supplier": "proc_vendor",
         "gl_account": "itfm_gl_accounts",
         "cost_center": "cmn_cost_center",
+        "gl_posting": GL_POSTING_TABLE,
     },
     "apo": {
         "invoice": "sn_shop_invoice",
@@ -52,6 +66,7 @@ TABLE_PROFILES: dict[str, dict[str, str]] = {
         "supplier": "sn_fin_supplier",
         "gl_account": "sn_fin_gl_account",
         "cost_center": "cmn_cost_center",
+        "gl_posting": GL_POSTING_TABLE,
     },
 }
 PROFILE_ROLES: dict[str, list[str]] = {
@@ -82,6 +97,9 @@ LOOKUP_CHARS = 6000
 # What a write asks back: a written row's id and version, not the whole row rendered with its
 # reference links (a thousand full rows per batch answer is most of the bytes of a sync).
 UPSERT_RESPONSE_FIELDS = "sys_id,sys_mod_count"
+# Times one upsert looks up and sends again the rows whose answer was lost (each time in smaller
+# calls: 200, 100, 50... 1 item); what is still lost after that is failed, retried later.
+UPSERT_ROUNDS = 10
 _JSON_BODY = {"Content-Type": "application/json"}
 _BATCH_ITEM_HEADERS = [
     {"name": "Content-Type", "value": "application/json"},
@@ -199,6 +217,10 @@ class ServiceNowClient:
         self.source_id_field = spec.setting("source_id_field", DEFAULT_SOURCE_ID_FIELD)
         self.page_size = int(spec.setting("page_size", 1000))
         self.batch_size = int(spec.setting("batch_size", 200))
+        # Items per Batch API call now: halved after a call whose answer was lost, doubled back
+        # (up to ``batch_size``) after each answered one.
+        self.batch_now = self.batch_size
+        self.source_column = SourceColumnGuard(self)  # no write to a table without the source-id column
 
     # --- reading ----------------------------------------------------------------------------
     def close(self) -> None:
@@ -295,7 +317,13 @@ class ServiceNowClient:
 
     # --- writing ----------------------------------------------------------------------------
     def batch(self, items: list[BatchItem]) -> dict[str, BatchOutcome]:
-        """Send items through the Batch API, ``batch_size`` per call, resending unserviced ones.
+        """Send items through the Batch API, ``batch_now`` per call, resending unserviced ones.
+
+        A call whose answer is lost (a dropped connection, a timeout: it may have committed)
+        leaves its items with the error, for the caller to look up before writing them again,
+        and halves the size of the next calls, down to single items: a network or gateway that
+        drops long requests lets short ones through. Each answered call doubles the size back,
+        up to ``batch_size``. Items answered "unserviced" are sent again, not failed.
 
         While one call is on the wire, a helper thread encodes the next call's body and decodes
         the previous answer: pure CPU work on values nobody else touches (no I/O, no database),
@@ -306,16 +334,22 @@ class ServiceNowClient:
         pending = list(items)
         rounds = 0
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="servicenow-batch") as helper:
-            ahead: Future[bytes] | None = None  # the body of pending[:batch_size], encoded early
+            # the body of the next call, encoded early, and the ids it holds
+            ahead: tuple[list[str], Future[bytes]] | None = None
             decoded: list[Future[list[BatchOutcome]]] = []
             while pending:
                 if rounds > 10:  # ten calls in a row that serviced nothing: give up on the rest
                     for item in pending:
                         outcomes[item.id] = BatchOutcome(item.id, 0, None, TransientError("Batch item never serviced"))
                     break
-                chunk, pending = pending[: self.batch_size], pending[self.batch_size:]
-                body = ahead.result() if ahead is not None else self._encode_batch(chunk)
-                ahead = helper.submit(self._encode_batch, pending[: self.batch_size]) if pending else None
+                size = max(1, min(self.batch_now, self.batch_size))
+                chunk, pending = pending[:size], pending[size:]
+                ids = [item.id for item in chunk]
+                body = ahead[1].result() if ahead is not None and ahead[0] == ids else self._encode_batch(chunk)
+                ahead = None
+                if pending:
+                    following = pending[:size]
+                    ahead = ([item.id for item in following], helper.submit(self._encode_batch, following))
                 try:
                     response = self.http.request("POST", "/api/now/v1/batch", data=body, headers=_JSON_BODY,
                                                  idempotent=False)
@@ -327,15 +361,17 @@ class ServiceNowClient:
                     # carry the error, and are looked up before they are written again. The
                     # other calls' outcomes stand: one lost answer must not discard them.
                     lost.update({item.id: BatchOutcome(item.id, 0, None, exc) for item in chunk})
+                    if isinstance(exc, TransientError) and exc.ambiguous:
+                        self.batch_now = max(1, len(chunk) // 2)
                     rounds = 0
                     continue
+                self.batch_now = min(self.batch_size, max(1, self.batch_now) * 2)
                 decoded.append(helper.submit(self._batch_outcomes, served))
                 by_id = {item.id: item for item in chunk}
                 unserviced = [by_id[i] for i in unserviced_ids if i in by_id]
                 rounds = rounds + 1 if len(unserviced) == len(chunk) else 0
                 if unserviced:
                     pending = unserviced + pending
-                    ahead = None  # the next call is no longer the one encoded ahead
             for future in decoded:  # in call order: a resent item's last answer wins
                 for outcome in future.result():
                     outcomes[outcome.id] = outcome
@@ -408,19 +444,63 @@ class ServiceNowClient:
 
         Rows whose earlier write is uncertain are looked up by the source-id column first (one
         query per chunk, not per row), so a write committed behind a lost response becomes an
-        update instead of a second row. Each outcome's ``record`` holds the row's ``sys_id`` and
-        ``sys_mod_count`` only (see :data:`UPSERT_RESPONSE_FIELDS`).
+        update instead of a second row; a row found already holding what we meant to write is
+        not written again (:meth:`_verify`). Rows whose answer is lost here are looked up and sent
+        again, in ever smaller calls (:meth:`batch`), up to ``UPSERT_ROUNDS`` times. Each
+        outcome's ``record`` holds the row's ``sys_id`` and ``sys_mod_count`` only (see
+        :data:`UPSERT_RESPONSE_FIELDS`).
         """
+        self.source_column.require(table)
+        results: dict[str, UpsertOutcome] = {}
+        todo = list(rows)
+        for round_no in range(UPSERT_ROUNDS):
+            try:
+                verified = self._verify(table, [row for row in todo if row.uncertain])
+            except (SystemicError, BudgetExhausted):
+                raise
+            except SyncError:
+                if not round_no:
+                    raise
+                break  # the look-up failed: what this call wrote stands, the lost rows fail (ambiguous)
+            results.update(verified)
+            todo = [row for row in todo if row.key not in verified]
+            if not todo:
+                break
+            written = self._write_rows(table, todo)
+            results.update(written)
+            lost = [row for row in todo if _lost(written[row.key].error)]
+            if not lost:
+                break
+            for row in lost:
+                row.uncertain = True
+            todo = lost
+        return results
+
+    def _verify(self, table: str, rows: list[UpsertRow]) -> dict[str, UpsertOutcome]:
+        """Look rows whose write is uncertain up by source identity: each found row's sys_id is
+        kept (so it is updated, not created twice), and the rows that already hold every value of
+        the payload are done, as "updated", without writing them again."""
+        if not rows:
+            return {}
         column = self.source_id_field
-        unsure = [row for row in rows if row.uncertain and not row.sys_id]
-        if unsure:
-            # Rows written before identities were namespaced carry the bare key: accept both.
-            existing = self.lookup(table, column, [v for row in unsure for v in {row.written_identity, row.key}],
-                                   fields=[])
-            for row in unsure:
-                found = existing.get(row.written_identity) or existing.get(row.key)
-                if found:
-                    row.sys_id = str(found["sys_id"])
+        fields = sorted({name for row in rows for name in row.payload} - {column, "sys_id"})
+        # Rows written before identities were namespaced carry the bare key: accept both.
+        existing = self.lookup(table, column, [v for row in rows for v in {row.written_identity, row.key}],
+                               fields=["sys_mod_count", *fields])
+        done: dict[str, UpsertOutcome] = {}
+        for row in rows:
+            found = existing.get(row.written_identity) or existing.get(row.key)
+            if not found or (row.sys_id and str(found["sys_id"]) != row.sys_id):
+                continue
+            row.sys_id = str(found["sys_id"])
+            wanted = {**row.payload, column: row.written_identity}
+            if all(_same(value, found.get(name)) for name, value in wanted.items()):
+                done[row.key] = UpsertOutcome("updated", row.sys_id, {
+                    "sys_id": row.sys_id, "sys_mod_count": str(found.get("sys_mod_count", ""))})
+        return done
+
+    def _write_rows(self, table: str, rows: list[UpsertRow]) -> dict[str, UpsertOutcome]:
+        column = self.source_id_field
         items = []
         fields = f"sysparm_fields={UPSERT_RESPONSE_FIELDS}"
         for index, row in enumerate(rows):
@@ -453,8 +533,14 @@ class ServiceNowClient:
         self.http.request("DELETE", f"/api/now/table/{table}/{sys_id}", ok_statuses=(404,))
 
     # --- connection test --------------------------------------------------------------------
-    def check(self) -> list[dict[str, Any]]:
-        """Credentials, the profile's tables and the service account's roles, as report lines."""
+    def check(self, needs: dict[str, TableNeed] | None = None) -> list[dict[str, Any]]:
+        """Credentials, tables, columns and the roles of the user the connection acts as, as report lines.
+
+        ``needs``: what the integrations using this connection need, by logical table (see
+        :func:`integrations.engine.checks.table_needs`); only those tables are checked, with their
+        source-id, code and label columns. ``None`` (no integration uses the connection yet):
+        every table of the profile, without columns.
+        """
         lines: list[dict[str, Any]] = []
         try:
             self.list("sys_db_object", "name=sys_user", fields=["name"], limit=1)
@@ -462,12 +548,22 @@ class ServiceNowClient:
         except SyncError as exc:
             lines.append({"check": "credentials", "ok": False, "message": f"Sign-in failed: {exc}"})
             return lines
-        for logical, table in sorted(self.tables.items()):
-            lines.append(self._check_table(logical, table))
-        lines.extend(self._check_roles())
+        tables = self.tables if needs is None else {logical: self.tables[logical] for logical in needs
+                                                    if logical in self.tables}
+        installed: set[str] = set()
+        for logical, table in sorted(tables.items()):
+            # with no integration on the connection yet, a table only some pairs write is reported
+            # when missing, not failed
+            line = self._check_table(logical, table, optional=needs is None and logical in OPTIONAL_TABLES)
+            lines.append(line)
+            if line["ok"]:
+                installed.add(table)
+        if needs:
+            lines.extend(check_columns(self, needs, installed))
+        lines.extend(check_roles(self))
         return lines
 
-    def _check_table(self, logical: str, table: str) -> dict[str, Any]:
+    def _check_table(self, logical: str, table: str, optional: bool = False) -> dict[str, Any]:
         try:
             rows, _ = self.list("sys_db_object", f"name={table}", fields=["name", "label"], limit=1)
             exists = any(row.get("name") == table for row in rows)
@@ -483,25 +579,29 @@ class ServiceNowClient:
             return {"check": f"table:{table}", "ok": False, "message": f"Cannot read {table}: {exc}"}
         if exists:
             return {"check": f"table:{table}", "ok": True, "message": f"Table {table} ({logical}) is installed"}
+        if logical in OPTIONAL_TABLES:
+            return {"check": f"table:{table}", "ok": optional,
+                    "message": f"Table {table} ({logical}) is missing: create it (a custom table, see the README) "
+                               f"or name another in the tables setting, for {OPTIONAL_TABLES[logical]}"}
         return {"check": f"table:{table}", "ok": False,
                 "message": f"Table {table} ({logical}) is missing: is its plugin licensed and installed?"}
 
-    def _check_roles(self) -> list[dict[str, Any]]:
-        user = self.spec.setting("username") or self.spec.setting("service_account")
-        if not user:
-            return [{"check": "roles", "ok": False,
-                     "message": "Set the service account user name to check its roles"}]
-        query = f"user.user_name={user}^role.nameIN{','.join(self.required_roles)}"
-        try:
-            rows, _ = self.list("sys_user_has_role", query, fields=["role.name", "user.user_name"], limit=100)
-        except SyncError as exc:
-            return [{"check": "roles", "ok": False, "message": f"Cannot read the roles of {user}: {exc}"}]
-        held = {str(row.get("role.name", "")) for row in rows if str(row.get("user.user_name", user)) == user}
-        return [
-            {"check": f"role:{role}", "ok": role in held,
-             "message": f"{user} holds {role}" if role in held else f"{user} lacks the role {role}"}
-            for role in self.required_roles
-        ]
+
+def _lost(error: SyncError | None) -> bool:
+    """An answer lost after the write may have committed: look the row up and send it again."""
+    return isinstance(error, TransientError) and error.ambiguous
+
+
+def _same(wanted: Any, found: Any) -> bool:
+    """A value we meant to write equals the one read back (ServiceNow answers strings; a number
+    may come back with other trailing zeros)."""
+    want, got = "" if wanted is None else str(wanted), "" if found is None else str(found)
+    if want == got:
+        return True
+    try:
+        return Decimal(want) == Decimal(got)
+    except (InvalidOperation, ValueError):
+        return False
 
 
 def _lookup_chunks(values: list[str]) -> Iterator[list[str]]:

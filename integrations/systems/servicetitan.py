@@ -25,6 +25,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import re
 import threading
 import time
@@ -51,6 +52,7 @@ from integrations.systems.http import (
 from integrations.systems.redaction import redact_text
 from integrations.systems.schema import INT, MAP, TEXT, ConnectionFields, ConnectionSchema, Problems, Setting
 from integrations.systems.spec import ConnectionSpec, EventSink, ignore_event
+from integrations.systems.webhooks import Received
 
 SYSTEM = "ServiceTitan"
 # environment → (token URL, API base) [D: API_FACTS 6.1]
@@ -598,3 +600,33 @@ def build_client(spec: ConnectionSpec, store: TokenStore | None = None, counter:
                       default_headers={"Accept": "application/json"}, secrets=spec.secret_values(),
                       on_event=on_event)
     return ServiceTitanClient(spec, http, tokens, token_url=token_url, on_event=on_event)
+
+
+def receive_webhook(spec: ConnectionSpec, body: bytes, headers: Any) -> Received:
+    """A pushed request as the connection's webhook settings see it: signed with its key or not.
+
+    ``headers`` is case-insensitive (Django's ``request.headers``). The event's shape is [U]
+    (API_FACTS 6.3): ``{"eventId", "eventType", "tenantId", "createdOn", "data"}``.
+    """
+    settings = webhook_settings(spec)
+    if not settings.key:
+        return Received(False, "this connection has no webhook key: set it, and the same key in ServiceTitan")
+    if not verify_signature(body, headers.get(settings.header), settings.key, settings.encoding):
+        given = headers.get(settings.header)
+        return Received(False, f"the {settings.header} header is missing" if not given else
+                        f"the {settings.header} signature does not match the body (another key, or a changed body)")
+    try:
+        event = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return Received(True, error="the signed body is not JSON", event_id=_body_id(body))
+    if not isinstance(event, dict):
+        return Received(True, error="the signed body is not a JSON object", event_id=_body_id(body))
+    event_id = str(event.get("eventId") or event.get("id") or "")[:200] or _body_id(body)
+    data = event.get("data") if isinstance(event.get("data"), dict) else {}
+    return Received(True, event_id=event_id, event_type=str(event.get("eventType") or "")[:100],
+                    payload={**event, "data": data})
+
+
+def _body_id(body: bytes) -> str:
+    """An id for an event that names none: the same body is the same event."""
+    return "sha256:" + hashlib.sha256(body).hexdigest()

@@ -321,7 +321,8 @@ class EnetSession:
             self.user_id = None
         self._closing = True
         try:
-            self.http.request("GET", "Logoff?" + encode({"UserId": target}))
+            # essential: sent even when the cycle's call budget is spent, or the seat stays taken
+            self.http.request("GET", "Logoff?" + encode({"UserId": target}), essential=True)
             self.logoffs += 1
             gone = True
         except DataError as exc:
@@ -400,8 +401,8 @@ def _key_values(after_key: str | Sequence[str], size: int) -> list[str]:
         values = json.loads(after_key)
     else:
         values = list(after_key)
-    if len(values) != size:
-        raise ValueError(f"a key of {size} parts was expected, got {len(values)}")
+    if not 1 <= len(values) <= size:
+        raise ValueError(f"a key of 1 to {size} parts was expected, got {len(values)}")
     return [str(v) for v in values]
 
 
@@ -499,7 +500,8 @@ class SysproClient:
         """Pages of rows in (date, key) order from ``since_date`` on, as text.
 
         With ``after_key`` the read resumes strictly after (since_date, after_key): first that
-        day's rows with a greater key, then later days. Without it the whole of ``since_date`` is
+        day's rows with a greater key, then later days (``after_key`` may be a prefix of the key:
+        the rows that start with it are passed over too). Without it the whole of ``since_date`` is
         read again: a date has no time, so a row changed later on the same day cannot be told
         apart and the caller skips unchanged rows by their content. Each page continues from the
         last row of the one before (a seek, never an offset). A server that ignores ReturnRows
@@ -538,11 +540,14 @@ class SysproClient:
     @staticmethod
     def _seek(date_column: str, keys: list[str], cursor: tuple[str, list[str]], base: list[Condition]
               ) -> list[list[Condition]]:
-        """Strictly after (date, k1..kn): one bracketed group per key position, then later dates."""
+        """Strictly after (date, k1..kn): one bracketed group per key position, then later dates.
+
+        ``values`` may be a prefix of the key (k1..km, m < n): then every row that starts with it
+        is passed over too (all the lines of the invoice a checkpoint names)."""
         day, values = cursor
         same_day = [(date_column, "EQ", day)] if date_column else []
         groups = []
-        for n in range(len(keys)):
+        for n in range(len(values)):
             equal = [(keys[i], "EQ", values[i]) for i in range(n)]
             groups.append([*base, *same_day, *equal, (keys[n], "GT", values[n])])
         if date_column:
@@ -591,17 +596,22 @@ class SysproClient:
 
     def _logical_rows(self, logical: str, rows: list[dict[str, str]]) -> list[dict[str, Any]]:
         default, physical = TABLES[logical], self.table_def(logical)
+        pairs = list(zip(default.columns, physical.columns, strict=True))
+        amounts = [(name, column) for name, column in pairs if name in default.amounts]
+        dates = [(name, column) for name, column in pairs if name not in default.amounts and "Date" in name]
+        plain = [pair for pair in pairs if pair not in amounts and pair not in dates]
+        days: dict[str, str] = {}  # many rows share a date: each distinct text is looked at once
         out = []
         for row in rows:
-            item: dict[str, Any] = {}
-            for name, column in zip(default.columns, physical.columns, strict=True):
+            item: dict[str, Any] = {name: row.get(column, "") if column else "" for name, column in plain}
+            for name, column in dates:
                 value = row.get(column, "") if column else ""
-                if name in default.amounts:
-                    item[name] = self._amount(value, physical.table, column)
-                elif "Date" in name:
-                    item[name] = day_of(value)
-                else:
-                    item[name] = value
+                day = days.get(value)
+                if day is None:
+                    day = days[value] = day_of(value)
+                item[name] = day
+            for name, column in amounts:
+                item[name] = self._amount(row.get(column, "") if column else "", physical.table, column)
             out.append(item)
         return out
 

@@ -44,15 +44,24 @@ def test_it_shows_a_30_day_chart_of_synced_and_failed_records(w):
     assert "http://" not in row.replace('xmlns="http://www.w3.org/2000/svg"', "")  # nothing fetched from outside
 
 
-def test_a_failed_run_makes_it_failing(w):
+def test_an_outage_shows_the_integration_interrupted_and_retrying_not_failing(w):
     w.sn.set_faults(Faults(error_rate=1.0))
     try:
         run = run_stream(w.acme, "sn_gl_accounts")
     finally:
         w.sn.set_faults(Faults())
-    assert run.status == "failed"
+    assert run.status == "interrupted"
     row = _row(w.client("viewer").get("/admin/").content.decode())
-    assert "health-failing" in row and "sn_gl_accounts:" in row
+    assert "health-interrupted" in row and "Interrupted, retrying" in row and "sn_gl_accounts:" in row
+
+
+def test_a_failed_run_makes_it_failing(w):
+    from integrations.models import RunStatus, SyncRun
+
+    SyncRun.objects.create(integration=w.acme, stream="sn_gl_accounts", status=RunStatus.FAILED,
+                           error="Invalid table sn_x")  # a systemic error: a person must act
+    row = _row(w.client("viewer").get("/admin/").content.decode())
+    assert "health-failing" in row and "sn_gl_accounts: Invalid table" in row
 
 
 def test_refused_credentials_make_it_need_re_authentication(w):

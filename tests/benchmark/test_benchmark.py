@@ -43,7 +43,9 @@ def test_http_calls_are_counted_against_the_minimum_of_the_pair(figures):
     # reads: 5 X3 classes and 2 ServiceNow reference tables, one page each at this size; writes:
     # suppliers, purchase orders, their lines, invoices, their lines, one batch each
     assert figures["sync.http_calls_minimum"] == 7 + 5
-    assert figures["bare.http_calls"] == figures["sync.http_calls"]  # the same calls, by construction
+    # the same calls, by construction, plus the cycle's one sys_dictionary read before it writes
+    # (the source-id column exists: README, "The ServiceNow connection test")
+    assert figures["bare.http_calls"] + 1 == figures["sync.http_calls"]
     assert figures["sync.http_calls_vs_minimum"] == pytest.approx(
         figures["sync.http_calls"] / figures["sync.http_calls_minimum"], abs=0.001)
 
@@ -56,7 +58,8 @@ def test_an_unchanged_resync_reads_once_per_stream_and_writes_nothing(figures):
 
 
 def test_database_and_memory_figures_are_present_and_sane(figures):
-    assert 0 < figures["sync.db_queries_per_record"] <= 3
+    # 30 invoices: the cycle's fixed queries (inbox, schedules, suggestions) weigh; at 2,000 it is ~1.1
+    assert 0 < figures["sync.db_queries_per_record"] <= 3.5
     assert figures["sync.db_queries_per_record"] == pytest.approx(
         figures["sync.db_queries"] / figures["records"], abs=0.001)
     assert figures["sync.peak_rss_mb"] > 0 and figures["bare.peak_rss_mb"] > 0
@@ -171,9 +174,10 @@ def test_sage300_pair_calls_are_counted_against_an_honest_minimum(sage300_figure
     assert f["sync.http_calls_minimum"] == 1 + 5 + 4
     assert f["bare.http_calls"] == f["sync.http_calls_minimum"]  # the bare client makes just those
     assert f["sync.http_writes"] == 4  # every batch as full as it can be
-    # the portal's only extra calls are reads: the chart a second time (the GL accounts stream) and
-    # one adoption lookup each for new GL accounts and new suppliers (README, Performance)
-    assert f["sync.http_calls_minimum"] <= f["sync.http_calls"] <= f["sync.http_calls_minimum"] + 3
+    # the portal's only extra calls are reads: the chart a second time (the GL accounts stream),
+    # one adoption lookup each for new GL accounts and new suppliers (README, Performance) and the
+    # cycle's sys_dictionary read before it writes (README, "The ServiceNow connection test")
+    assert f["sync.http_calls_minimum"] <= f["sync.http_calls"] <= f["sync.http_calls_minimum"] + 4
     assert f["sync.http_calls_vs_minimum"] == pytest.approx(f["sync.http_calls"] / f["sync.http_calls_minimum"],
                                                           abs=0.001)
 

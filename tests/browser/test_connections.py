@@ -27,7 +27,8 @@ def test_a_connection_test_reports_every_check_then_names_the_role_the_service_a
     def check(name: str):
         return checks.filter(has=page.get_by_role("cell", name=name, exact=True))
 
-    expect(checks).to_have_count(1 + len(SEED_TABLES) + 2)  # credentials, each table, each role
+    # credentials, each table and its columns, the user the connection acts as, each role
+    expect(checks).to_have_count(1 + 2 * len(SEED_TABLES) + 1 + 2)
     for row in checks.all():
         expect(row.locator("td").first).to_have_text("✔")
     expect(check("credentials")).to_contain_text("Signed in to ServiceNow")

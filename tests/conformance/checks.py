@@ -138,8 +138,9 @@ def check_a_failed_page_read_leaves_the_checkpoint_on_what_was_written(h: PairHa
     h.add_records(PAGE + 1, tie="bulk")
     h.add_records(PAGE)
     h.source_gate.outage_from(call=3)  # the source goes down in the middle of the run's reads
-    failed = h.run()
-    assert failed.status == RunStatus.FAILED, (failed.status, failed.counts())
+    interrupted = h.run()
+    # a source outage is temporary: the run is interrupted (retried next run), nobody is paged
+    assert interrupted.status == RunStatus.INTERRUPTED, (interrupted.status, interrupted.counts())
 
     h.source_gate.outage_over()
     healed = h.run()
@@ -194,7 +195,9 @@ def check_a_response_lost_after_commit_never_doubles_a_row(h: PairHarness) -> No
     h.add_records(PAGE)
     h.set_target_faults(Faults(drop_rate=1.0))
     lost = h.run()
-    assert lost.failed > 0, lost.counts()
+    # a target whose rows can be read back by source identity verifies them (nothing fails, nothing
+    # is written twice); one that cannot fails them, to be retried
+    assert lost.failed > 0 or lost.status == RunStatus.SUCCEEDED, (lost.status, lost.counts(), lost.error)
     doubled = {key: len(rows) for key, rows in h.target_rows().items() if len(rows) > 1}
     assert not doubled, f"resent writes made several rows: {doubled}"
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
+from integrations.engine.replay import replay_records
 from integrations.engine.runner import ensure_streams
-from integrations.models import Connection, Integration
+from integrations.models import Connection, Integration, Mapping, Trigger
 from integrations.sandbox.base import SimRequest, Simulator
 from tests.support import skey
 
@@ -120,9 +121,10 @@ class SageIntacctHarness(ServiceNowTarget, PairHarness):
     source_url = "https://intacct.test"
     table = "proc_vendor"
     # Intacct reads scan every changed record before the first page is yielded (readByQuery
-    # cannot sort), so a read budget either stops the scan or nothing; squeeze the writes.
+    # cannot sort), so a read budget either stops the scan or nothing; squeeze the writes: the
+    # token, the cycle's source-id column check (sys_dictionary), a look-up and a batch.
     budget_side = "target"
-    budget = 3
+    budget = 4
 
     def build_simulators(self) -> tuple[Simulator, Simulator]:
         from integrations.sandbox.intacct import IntacctSimulator
@@ -195,6 +197,110 @@ class Sage300Harness(ServiceNowTarget, PairHarness):
 
     def source_values(self) -> dict[str, str]:
         return {v["VendorNumber"]: v["VendorName"] for v in self.source_sim.rows("APVendors")}
+
+
+# --- SYSPRO → ServiceNow --------------------------------------------------------------------------
+class SysproHarness(ServiceNowTarget, PairHarness):
+    """Suppliers: SYSPRO keeps ``DateLastModified`` as a date, so a harness "second" is a day here.
+
+    Every run logs on to e.net and off again (one licence seat): the budget check counts the
+    log-on against SYSPRO's budget, and the log-off goes out even once the budget is spent.
+    """
+
+    kind = "syspro__servicenow"
+    main_stream = "suppliers"
+    source_url = "http://syspro.acme.test:20000"
+    table = "proc_vendor"
+    budget_side = "source"
+    budget = 3  # a log-on and two pages
+
+    def build_simulators(self) -> tuple[Simulator, Simulator]:
+        from integrations.sandbox.syspro import SysproSimulator
+
+        return SysproSimulator().seed_demo(), self.servicenow()
+
+    def load_tenant(self) -> Integration:
+        from integrations.demo import syspro_servicenow_document
+        from integrations.tenants import load_document
+
+        load_document(syspro_servicenow_document(self.source_url, self.target_url))
+        return Integration.objects.select_related("source", "target", "tenant").get(name="syspro-to-sn")
+
+    def put_record(self, key: str, name: str, updated: datetime) -> None:
+        day = (EPOCH + timedelta(days=(updated - EPOCH).total_seconds())).date().isoformat()
+        suppliers = self.source_sim.table("ApSupplier")
+        with self.source_sim.lock:
+            if any(row["Supplier"] == key for row in suppliers.as_dicts()):  # an edit in SYSPRO
+                suppliers.update([key], {"SupplierName": name, "DateLastModified": day})
+                return
+            suppliers.insert({"Supplier": key, "SupplierName": name, "SupShortName": key, "Currency": "USD",
+                              "TermsCode": "30", "OnHold": "N", "DateLastModified": day})
+
+    def source_values(self) -> dict[str, str]:
+        return {row["Supplier"]: row["SupplierName"] for row in self.source_sim.table("ApSupplier").as_dicts()}
+
+
+class SysproInvoicesHarness(SysproHarness):
+    """Invoices with their distribution lines, which a second read of the line table joins to each
+    page of invoices: budget cuts, outages and edits that move an invoice to a later date must
+    never lose or double a line. Reference data, suppliers and purchase orders first; cost centres
+    approved (CC700, which ServiceNow lacks, mapped by hand).
+
+    A record's value is its reference and how many lines it has in the target.
+    """
+
+    main_stream = "invoices"
+    upstream = ("sn_gl_accounts", "sn_cost_centers", "syspro_gl_accounts", "syspro_cost_centers", "gl_accounts",
+                "suppliers", "purchase_orders")
+    table = "sn_apo_invoice"
+    # a log-on, a page of four invoices and up to four pages of their lines (the demo's have up to three
+    # each, and one line more shows where the page's lines end)
+    budget = 6
+
+    def approve_mappings(self) -> None:
+        from integrations.engine.mappings import map_manually
+
+        super().approve_mappings()
+        unmapped = Mapping.objects.get(integration=self.integration, kind="cost_center", source_code="CC700")
+        replay_records(map_manually(unmapped, "CC400").released_ids, trigger=Trigger.MAPPING)
+
+    def new_key(self, serial: int) -> str:
+        return f"CON001/CF{serial:04d}"
+
+    def put_record(self, key: str, name: str, updated: datetime) -> None:
+        from decimal import Decimal
+
+        from integrations.sandbox.syspro_seed import COMPANY, add_invoice
+
+        supplier, _, number = key.partition("/")
+        day = (EPOCH + timedelta(days=(updated - EPOCH).total_seconds())).date().isoformat()
+        tables = self.source_sim.companies[COMPANY[0]][1]
+        with self.source_sim.lock:
+            if any((row["Supplier"], row["Invoice"]) == (supplier, number) for row in tables["ApInvoice"].as_dicts()):
+                # an edit in SYSPRO: the invoice (and its lines, which repeat its date) moves to that day
+                tables["ApInvoice"].update([supplier, number], {"Reference": name, "PostDate": day})
+                for line in tables["ApInvoiceDistr"].as_dicts():
+                    if (line["Supplier"], line["Invoice"]) == (supplier, number):
+                        tables["ApInvoiceDistr"].update([supplier, number, line["DistrLine"]], {"PostDate": day})
+                return
+            serial = int(number[2:])
+            add_invoice(tables, supplier, "USD", number, day,
+                        [("60100", "CC100", Decimal("10.25"), "Line 1"), ("60200", "CC700", Decimal("3.10"), "Line 2")]
+                        [:1 + serial % 2], journal=90000 + serial)
+            tables["ApInvoice"].update([supplier, number], {"Reference": name})
+
+    def source_values(self) -> dict[str, str]:
+        tables = self.source_sim.companies["EDU1"][1]
+        lines: dict[tuple[str, str], int] = {}
+        for line in tables["ApInvoiceDistr"].as_dicts():
+            parent = (line["Supplier"], line["Invoice"])
+            lines[parent] = lines.get(parent, 0) + 1
+        return {f"{row['Supplier']}/{row['Invoice']}": f"{row['Reference']} / {lines.get((row['Supplier'], row['Invoice']), 0)} lines"
+                for row in tables["ApInvoice"].as_dicts()}
+
+    def target_value(self, row: dict[str, str]) -> str:
+        lines = sum(1 for line in self.target_sim.rows("sn_apo_invoice_line") if line.get("invoice") == row["sys_id"])
+        return f"{row.get('short_description', '')} / {lines} lines"
 
 
 # --- the vendor-free pair ----------------------------------------------------------------------
@@ -271,7 +377,8 @@ def fake_harness(flow: type) -> type[FakeHarness]:
 # registered only while its test runs), by "kind:main stream".
 HARNESSES: dict[str, type[PairHarness]] = {
     f"{harness.kind}:{harness.main_stream}": harness
-    for harness in (SageX3Harness, SageX3InvoicesHarness, SageIntacctHarness, Sage300Harness, FakeHarness)
+    for harness in (SageX3Harness, SageX3InvoicesHarness, SageIntacctHarness, Sage300Harness, SysproHarness,
+                    SysproInvoicesHarness, FakeHarness)
 }
 # The fake pair once more, reading through an export API whose checkpoint is the vendor's token.
 HARNESSES[f"{fake.KIND}:entries (export token)"] = fake_harness(fake.ExportLedgerToStore)

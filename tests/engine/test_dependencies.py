@@ -18,7 +18,7 @@ def purchase_orders_failed(integration, sn_sim):
     """Suppliers and mappings are in place, but every purchase order failed to reach ServiceNow."""
     run_integration(integration, streams=[*REFERENCE_STREAMS, "suppliers"])
     approve(list(Mapping.objects.filter(status=MappingStatus.SUGGESTED)))
-    sn_sim.set_faults(Faults(drop_rate=1.0))
+    sn_sim.set_faults(Faults(item_error_rate=1.0))  # every item of every batch answered 503
     run_stream(integration, "purchase_orders")
     sn_sim.set_faults(Faults())
     assert SyncRecord.objects.filter(stream="purchase_orders", status=RecordStatus.FAILED).count() == 40

@@ -8,6 +8,7 @@ from integrations.sandbox.base import Faults
 from integrations.systems.errors import AuthError, DataError, SystemicError, TransientError
 from integrations.systems.intacct_envelope import (
     IntacctErrorItem,
+    classify,
     fn_read_by_query,
     parse_response,
 )
@@ -74,6 +75,23 @@ def test_a_rate_limited_request_gw_0010_is_retried(make_client, intacct_sim):
     assert len(client.http.counter.sleeps) == 2
 
 
+def test_a_rate_limit_answered_with_http_200_is_retried_with_backoff_even_for_a_write(make_client, intacct_sim):
+    """GW-0010 inside an HTTP 200 answer: nothing ran, so the request is sent again after a pause."""
+    from integrations.sandbox.intacct_seed import COMPANY_ID
+    from integrations.systems.intacct_envelope import Function
+    from integrations.systems.intacct_xml import element
+
+    client = make_client()
+    client.tokens.token()
+    intacct_sim.inject_error("control", "GW-0010", description2="Rate limit exceeded", times=2)
+    create = Function("create", element("create", element("VENDOR", {"VENDORID": "V9990", "NAME": "Rate limited"})),
+                      "create-9990")
+    result = client.execute([create])[0]  # not sent with uniqueid: only "nothing ran" makes a resend safe
+    assert result.status == "success", result
+    assert len(client.http.counter.sleeps) == 2, "waited before each resend, like a 429"
+    assert [v["VENDORID"] for v in intacct_sim.records(COMPANY_ID, "VENDOR")].count("V9990") == 1
+
+
 def test_a_rate_limit_that_outlasts_the_retries_is_transient(make_client, intacct_sim):
     client = make_client()
     client.tokens.token()
@@ -113,3 +131,33 @@ def test_errors_are_found_at_every_level_of_a_response():
     first, second = parsed.results
     assert isinstance(first.error, DataError) and "Vendor 'V999' does not exist." in str(first.error)
     assert isinstance(second.error, TransientError)  # rolled back because of the other one: retry it
+
+
+def test_in_a_rolled_back_transaction_the_failing_function_is_a_data_error_not_retried():
+    """Recorded shape [C: intacct-sdk-php fixtures]: the function that failed carries its own error
+    and XL03000009; those rolled back with it carry only XL03000009."""
+    body = b"""<response><control><status>success</status></control><operation>
+      <authentication><status>success</status></authentication>
+      <result><status>failure</status><function>create</function><controlid>f1</controlid>
+        <errormessage><error><errorno>BL34000061</errorno><description2>Vendor 'V999' does not exist.</description2>
+        </error><error><errorno>XL03000009</errorno><description2>The entire transaction in this operation has been
+        rolled back due to an error.</description2></error></errormessage></result>
+      <result><status>failure</status><function>create</function><controlid>f2</controlid>
+        <errormessage><error><errorno>XL03000009</errorno><description2>The entire transaction in this operation
+        has been rolled back due to an error.</description2></error></errormessage></result>
+    </operation></response>"""
+    failed, rolled_back = parse_response(body).results
+    assert isinstance(failed.error, DataError) and "Vendor 'V999' does not exist." in str(failed.error)
+    assert isinstance(rolled_back.error, TransientError)
+
+
+def test_gw_0011_with_http_400_while_signing_in_is_a_credentials_problem():
+    import requests
+
+    response = requests.Response()
+    response.status_code = 400
+    response._content = (b"<response><control><status>failure</status></control><errormessage><error>"
+                         b"<errorno>GW-0011</errorno><description2>Sign-in information is incorrect</description2>"
+                         b"</error></errormessage></response>")
+    error = classify(response)
+    assert isinstance(error, AuthError) and error.kind == "systemic" and "GW-0011" in str(error)

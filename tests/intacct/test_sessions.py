@@ -52,7 +52,7 @@ def test_the_session_is_refreshed_before_it_expires(make_client, intacct_sim):
 def test_a_session_that_expires_mid_run_is_survived(make_client, intacct_sim):
     events = []
     client = make_client(page_size=5)
-    client.on_event = lambda action, detail: events.append(action)
+    client.http.on_event = lambda action, detail: events.append(action)  # a refused session is the HTTP layer's
     seen = []
     for page in client.iter_query("APBILL", "", ["RECORDNO"]):
         seen.extend(row["RECORDNO"] for row in page)

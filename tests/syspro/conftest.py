@@ -79,3 +79,44 @@ def mounted(sim: SysproSimulator) -> Iterator[SysproSimulator]:
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         mount(sim, URL, rsps)
         yield sim
+
+
+# --- the pair through the engine: SYSPRO and its ServiceNow mounted, the demo tenant loaded ---------
+SN_URL = "https://acmesyspro.service-now.com"
+
+
+@pytest.fixture
+def sn_sim():
+    from integrations.sandbox.clock import ManualClock
+    from integrations.sandbox.servicenow import ServiceNowSimulator
+
+    return ServiceNowSimulator(clock=ManualClock()).seed_demo()
+
+
+@pytest.fixture
+def pair(sim: SysproSimulator, sn_sim) -> Iterator[responses.RequestsMock]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        mount(sim, URL, rsps)
+        mount(sn_sim, SN_URL, rsps)
+        yield rsps
+
+
+@pytest.fixture
+def tenant_doc() -> dict:
+    from integrations.demo import syspro_servicenow_document
+
+    return syspro_servicenow_document(URL, SN_URL, settings={"page_size": 4})
+
+
+def load(doc: dict):
+    from integrations.models import Integration
+    from integrations.tenants import load_document
+
+    load_document(doc)
+    return Integration.objects.select_related("source", "target", "tenant").get(
+        tenant__slug=doc["tenant"]["slug"], name="syspro-to-sn")
+
+
+@pytest.fixture
+def integration(db, pair, tenant_doc):
+    return load(tenant_doc)

@@ -10,7 +10,7 @@ import requests
 import responses
 
 from integrations.systems.auth import BearerAuth, MemoryTokenStore, Token, TokenManager
-from integrations.systems.errors import BudgetExhausted, DataError, SessionExpired, TransientError
+from integrations.systems.errors import AuthError, BudgetExhausted, DataError, SessionExpired, TransientError
 from integrations.systems.http import CallCounter, HttpClient, HttpPolicy, decode_json
 
 BASE = "https://erp.example.test"
@@ -54,8 +54,8 @@ def test_a_session_refused_again_after_the_new_sign_in_is_not_retried_forever():
     responses.get(f"{BASE}/query", body="ERROR: The supplied UserID is invalid.", status=200)
     client, logons = session_client()
 
-    with pytest.raises(SessionExpired):
-        client.request("GET", "/query", idempotent=False)
+    with pytest.raises(AuthError, match="refused again right after signing in again"):
+        client.request("GET", "/query", idempotent=True)  # not retried with backoff either: a person must look
     assert len(logons) == 2 and len(responses.calls) == 2
 
 

@@ -4,6 +4,7 @@ from integrations.api.views.audit import AuditEventViewSet, MeView
 from integrations.api.views.connections import ConnectionViewSet
 from integrations.api.views.integrations import IntegrationViewSet, RunViewSet
 from integrations.api.views.mappings import MappingViewSet
+from integrations.api.views.reconciliation import ReconciliationViewSet
 from integrations.api.views.records import RecordViewSet
 
 __all__ = [
@@ -12,6 +13,7 @@ __all__ = [
     "IntegrationViewSet",
     "MappingViewSet",
     "MeView",
+    "ReconciliationViewSet",
     "RecordViewSet",
     "RunViewSet",
 ]

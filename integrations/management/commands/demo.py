@@ -22,19 +22,24 @@ from integrations.demo import (
     X3_CLIENT_SECRET,
     intacct_servicenow_document,
     sage300_servicenow_document,
+    syspro_servicenow_document,
     x3_servicenow_document,
 )
 from integrations.engine.mappings import approve
+from integrations.engine.reconcile import money_streams, reconcile
+from integrations.engine.reconcile_schedule import install_schedule as install_reconcile_schedule
 from integrations.engine.replay import replay_records
 from integrations.engine.runner import run_integration
 from integrations.engine.schedules import sync_schedules
-from integrations.models import Integration, Mapping, MappingStatus, RecordStatus, SyncRecord, Trigger
+from integrations.models import Integration, Mapping, MappingStatus, Period, RecordStatus, SyncRecord, Trigger
 from integrations.tenants import load_document
 
 # Each customer has its own ServiceNow instance: one simulator per tenant.
 SN_DEMO_PASSWORD = "integration-pass"  # the sandbox ServiceNow's demo user, as an approver would sign in
 SANDBOXES = {"x3": ("sage_x3", 8124), "sn": ("servicenow", 8125), "intacct": ("sage_intacct", 8126),
-             "sn_intacct": ("servicenow", 8127), "s300": ("sage_300", 8128), "sn_s300": ("servicenow", 8129)}
+             "sn_intacct": ("servicenow", 8127), "s300": ("sage_300", 8128), "sn_s300": ("servicenow", 8129),
+             # 8131 is ServiceTitan's default port (sandbox/server.py)
+             "syspro": ("syspro", 8130), "sn_syspro": ("servicenow", 8132)}
 
 
 class Command(BaseCommand):
@@ -66,7 +71,8 @@ class Command(BaseCommand):
             self._wait_for(url, name)
         self.stdout.write(f"Sandbox: Sage X3 {urls['x3']}, ServiceNow {urls['sn']}; "
                           f"Sage Intacct {urls['intacct']}, its ServiceNow {urls['sn_intacct']}; "
-                          f"Sage 300 {urls['s300']}, its ServiceNow {urls['sn_s300']}")
+                          f"Sage 300 {urls['s300']}, its ServiceNow {urls['sn_s300']}; "
+                          f"SYSPRO {urls['syspro']}, its ServiceNow {urls['sn_syspro']}")
 
         refresh_token = self._pair_x3(urls["x3"])
         load_document(x3_servicenow_document(urls["x3"], urls["sn"], x3_refresh_token=refresh_token), actor="demo")
@@ -79,12 +85,16 @@ class Command(BaseCommand):
         self.stdout.write(f"  {approved} invoices approved in ServiceNow; {posted} posted back to Intacct.")
         load_document(sage300_servicenow_document(urls["s300"], urls["sn_s300"]), actor="demo")
         s300 = self._first_sync("acme-300", "s300-to-sn", "Acme Components (Sage 300 → ServiceNow)")
-        for integration in (x3, intacct, s300):
+        load_document(syspro_servicenow_document(urls["syspro"], urls["sn_syspro"]), actor="demo")
+        syspro = self._first_sync("acme-syspro", "syspro-to-sn", "Acme Machining (SYSPRO → ServiceNow)")
+        for integration in (x3, intacct, s300, syspro):
             held = SyncRecord.objects.filter(integration=integration, status=RecordStatus.HELD).count()
             if held:
                 self.stdout.write(f"  {integration.name}: {held} record(s) held for an unmapped GL account or "
                                   "cost center: map it in Mappings and the approval releases them.")
+        self._reconcile(x3)
         sync_schedules()
+        install_reconcile_schedule()
 
         user_model = get_user_model()
         password = secrets.token_urlsafe(12)
@@ -123,6 +133,18 @@ class Command(BaseCommand):
         counts = {s: SyncRecord.objects.filter(integration=integration, status=s).count() for s in RecordStatus.values}
         self.stdout.write(f"  synced {counts['synced']}, held {counts['held']}, failed {counts['failed']}")
         return integration
+
+    def _reconcile(self, integration: Integration) -> None:
+        """One month-end reconciliation with differences to explain: the month of the first held invoice."""
+        for stream in money_streams(integration):
+            held = SyncRecord.objects.filter(integration=integration, stream=stream.name, status=RecordStatus.HELD)
+            for record in held.order_by("pk"):
+                money = stream.money(record.source_snapshot, integration.source.settings or {})
+                if money is not None and money.day is not None:
+                    run = reconcile(integration, Period.month(f"{money.day:%Y-%m}"), actor="demo")
+                    self.stdout.write(f"  Month-end reconciliation of {integration.name} for {run.period_label}: "
+                                      f"{run.verdict} (its Reconciliation page explains each one).")
+                    return
 
     def _approve_in_servicenow(self, sn_url: str, count: int) -> int:
         """What an AP approver does in ServiceNow: approve a few staged invoices."""

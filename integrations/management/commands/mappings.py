@@ -19,9 +19,11 @@ class Command(BaseCommand):
         parser.add_argument("--kind", choices=MappingKind.values)
         parser.add_argument("--status", choices=MappingStatus.values)
         parser.add_argument("--approve-suggested", action="store_true")
+        parser.add_argument("--min-confidence", type=int, default=0, metavar="N",
+                            help="with --approve-suggested: only suggestions at least N%% sure (0-100)")
         parser.add_argument("--json", action="store_true")
 
-    def handle(self, *args, tenant, integration, kind, status, approve_suggested, json, **options):
+    def handle(self, *args, tenant, integration, kind, status, approve_suggested, min_confidence, json, **options):
         integ = get_integration(tenant, integration)
         qs = Mapping.objects.filter(integration=integ).select_related("integration__tenant")
         if kind:
@@ -32,7 +34,11 @@ class Command(BaseCommand):
         if approve_suggested:
             if status and status != MappingStatus.SUGGESTED:
                 raise CommandError("--approve-suggested only approves mappings with status 'suggested'")
-            decision = approve(list(qs.filter(status=MappingStatus.SUGGESTED)), actor="cli")
+            if not 0 <= min_confidence <= 100:
+                raise CommandError("--min-confidence is a percentage, 0 to 100")
+            chosen = qs.filter(status=MappingStatus.SUGGESTED, confidence__gte=min_confidence) if min_confidence \
+                else qs.filter(status=MappingStatus.SUGGESTED)
+            decision = approve(list(chosen), actor="cli")
             replayed = replay_records(decision.released_ids, actor="cli", reason="mapping approved",
                                       trigger=Trigger.MAPPING) if decision.released_ids else None
             result["approved"] = decision.approved
@@ -43,7 +49,7 @@ class Command(BaseCommand):
         rows = [
             {"kind": m.kind, "source_code": m.source_code, "source_label": m.source_label,
              "target_code": m.target_code, "target_label": m.target_label, "status": m.status,
-             "reason": m.reason}
+             "reason": m.reason, "confidence": m.confidence, "candidates": m.candidates}
             for m in qs.order_by("kind", "source_code")
         ]
         if json:
