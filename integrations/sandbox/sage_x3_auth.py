@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
-from .base import SimRequest, SimResponse
+from .base import DropResponse, SimRequest, SimResponse
 
 
 @dataclass
@@ -84,6 +84,8 @@ class X3TokenService:
         self.refresh_lifetime = refresh_lifetime
         self.allow_client_credentials = allow_client_credentials
         self.rotate_resets_expiry = True  # each new refresh token lives the full lifetime [U]
+        # the next N refresh grants rotate the token, then their answer is lost on the way back
+        self.lose_refresh_answers = 0
         self.issuer = issuer
         self.code_lifetime = 600
         self.state = OAuthState()
@@ -230,6 +232,9 @@ class X3TokenService:
             refresh = self.mint_refresh(client_id, refresh_expiry)
             payload["refresh_token"] = refresh
             payload["refresh_token_expires_in"] = int((self.state.refresh_tokens[refresh].expires_at - now).total_seconds())
+        if grant == "refresh_token" and self.lose_refresh_answers > 0:
+            self.lose_refresh_answers -= 1
+            raise DropResponse("token endpoint: refresh token rotated, then the answer was lost")
         return SimResponse.json(200, payload, {"Cache-Control": "no-store", "Pragma": "no-cache"})
 
     def authorise_endpoint(self, request: SimRequest) -> SimResponse:

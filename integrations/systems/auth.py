@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from integrations.systems.errors import AuthError, SyncError
+from integrations.systems.errors import AuthError, SyncError, TransientError
 from integrations.systems.http import decode_json, unexpected_answer
 
 MAX_REFRESH_MARGIN = timedelta(minutes=5)
@@ -174,6 +174,24 @@ def _expiry(now: datetime, seconds: Any) -> datetime | None:
         return None
 
 
+REPAIR = "repair_needed"
+
+
+def _after_a_lost_refresh(http: Any, token_url: str, form: dict[str, str]) -> Any:
+    """The refresh answer was lost: ask once more with the same token. Refused now, the server had
+    rotated it (the old token is spent, the new one never arrived): only pairing again helps."""
+    try:
+        return http.request("POST", token_url, data=form, idempotent=True)
+    except SyncError as exc:
+        if exc.kind != "data":
+            raise
+        raise AuthError(
+            "Re-pairing needed: the system rotated the refresh token but its answer was lost on the way, so the "
+            "old token is spent and the new one never arrived. Pair the connection again (an administrator "
+            "approves the application once more); nothing else can renew its access.",
+            status=exc.status, detail=exc.detail, code=REPAIR) from None
+
+
 def oauth2_fetcher(
     http: Any,
     token_url: str,
@@ -207,10 +225,19 @@ def oauth2_fetcher(
             form.update(grant_type="client_credentials")
         if scope:
             form["scope"] = scope
+        # Spending a refresh token is not idempotent where the server rotates it: an answer lost
+        # on the way back may have taken the old token with it.
+        rotating = form["grant_type"] == "refresh_token"
         try:
-            response = http.request("POST", token_url, data=form, idempotent=True)
+            try:
+                response = http.request("POST", token_url, data=form, idempotent=not rotating)
+            except TransientError as exc:
+                if not (rotating and exc.ambiguous):
+                    raise
+                response = _after_a_lost_refresh(http, token_url, form)
         except AuthError as exc:
-            raise AuthError("The token endpoint refused the credentials", status=exc.status, detail=exc.detail)
+            raise AuthError(str(exc) if exc.code == REPAIR else "The token endpoint refused the credentials",
+                            status=exc.status, detail=exc.detail, code=exc.code)
         except SyncError as exc:
             if exc.kind == "data":  # 400 invalid_grant & co: a person must re-authorise
                 raise AuthError("The token endpoint refused the grant", status=exc.status, detail=exc.detail)
