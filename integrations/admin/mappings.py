@@ -198,8 +198,19 @@ class MappingAdmin(TenantScopedAdmin, admin.ModelAdmin):
     # --- deciding -----------------------------------------------------------------------------
     @admin.action(description="Approve selected suggestions", permissions=("approve",))
     def approve_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        decision = approve(self._decidable(request, queryset), request.user, request_id(request))
+        chosen = self._decidable(request, queryset)
+        unmapped = [m for m in chosen if not m.target_code]
+        already = [m for m in chosen if m.target_code and m.status == MappingStatus.APPROVED]
+        decision = approve(chosen, request.user, request_id(request))
         self._release(request, decision, "Approved")
+        # an approval that leaves selected codes as they were says why, and what to do instead
+        if unmapped:
+            codes = ", ".join(m.source_code for m in unmapped[:5]) + (" …" if len(unmapped) > 5 else "")
+            self.message_user(request, f"{len(unmapped)} selected code(s) have no suggested target, so there was "
+                                       f"nothing to approve ({codes}): open each and choose its target under "
+                                       "\"Map to\".", messages.WARNING)
+        if already:
+            self.message_user(request, f"{len(already)} selected mapping(s) were already approved.", messages.INFO)
 
     @admin.action(description="Reject selected suggestions", permissions=("approve",))
     def reject_selected(self, request: HttpRequest, queryset: QuerySet) -> None:

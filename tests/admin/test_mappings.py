@@ -150,3 +150,14 @@ def test_the_held_count_treats_like_wildcards_in_codes_literally(w):
     request.user = w.users["viewer"]
     rows = {m.pk: m.held for m in admin.site._registry[Mapping].get_queryset(request)}
     assert rows[underscore.pk] == 0 and rows[percent.pk] == 0
+
+
+def test_approving_codes_without_a_suggestion_says_why_nothing_happened_and_what_to_do(w):
+    unmapped = list(Mapping.objects.filter(integration=w.acme, status=MappingStatus.UNMAPPED))
+    assert unmapped, "the demo world has codes without a suggestion"
+    response = w.client("approver").post("/admin/integrations/mapping/", {
+        "action": "approve_selected", "_selected_action": [m.pk for m in unmapped], "index": 0}, follow=True)
+    body = response.content.decode()
+    assert "Approved 0 mapping(s)" in body
+    assert f"{len(unmapped)} selected code(s) have no suggested target, so there was nothing to approve" in body
+    assert "choose its target under &quot;Map to&quot;" in body and unmapped[0].source_code in body
