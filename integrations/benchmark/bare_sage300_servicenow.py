@@ -117,17 +117,6 @@ class BareRun(ServiceNowBatchWriter):
                 return
 
     # --- ServiceNow -----------------------------------------------------------------------
-    def sn_rows(self, logical: str, fields: str) -> list[dict[str, Any]]:
-        table = TABLES[logical]
-        response = self.sn.get(f"{self.sn_url}/api/now/table/{table}", timeout=60, params={
-            "sysparm_limit": 1000, "sysparm_offset": 0, "sysparm_exclude_reference_link": "true",
-            "sysparm_fields": f"{fields},sys_id,sys_updated_on",
-            "sysparm_query": "ORDERBYsys_updated_on^ORDERBYsys_id"})
-        self.calls["read"] += 1
-        response.raise_for_status()
-        rows = response.json()["result"]
-        self.reads[table] = self.reads.get(table, 0) + len(rows)
-        return rows
 
     # --- the transfer ---------------------------------------------------------------------
     def run(self) -> None:

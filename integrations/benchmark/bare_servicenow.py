@@ -26,6 +26,7 @@ class ServiceNowBatchWriter:
     calls: dict[str, int]
     writes: dict[str, int]
     tables: dict[str, str]
+    reads: dict[str, int]
 
     def token(self) -> None:
         response = self.sn.post(f"{self.sn_url}/oauth_token.do", timeout=60, data={
@@ -33,6 +34,19 @@ class ServiceNowBatchWriter:
         self.calls["auth"] += 1
         response.raise_for_status()
         self.sn.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+
+    def sn_rows(self, logical: str, fields: str, query: str = "") -> list[dict[str, Any]]:
+        """One Table API page (up to 1,000 rows) of a logical table, in (sys_updated_on, sys_id) order."""
+        table = self.tables[logical]
+        response = self.sn.get(f"{self.sn_url}/api/now/table/{table}", timeout=60, params={
+            "sysparm_limit": 1000, "sysparm_offset": 0, "sysparm_exclude_reference_link": "true",
+            "sysparm_fields": f"{fields},sys_id,sys_updated_on",
+            "sysparm_query": "^".join(q for q in (query, "ORDERBYsys_updated_on^ORDERBYsys_id") if q)})
+        self.calls["read"] += 1
+        response.raise_for_status()
+        rows = response.json()["result"]
+        self.reads[table] = self.reads.get(table, 0) + len(rows)
+        return rows
 
     def insert(self, logical: str, rows: list[tuple[str, dict[str, str]]]) -> dict[str, str]:
         """POST rows through the Batch API, ``batch_size`` per call; source key → sys_id."""
