@@ -236,6 +236,9 @@ if Q_CLUSTER["max_attempts"] < 1:
 # --- the portal ------------------------------------------------------------------------------
 # A stream lock whose run has not heartbeaten for this long is considered dead and reclaimed.
 SYNC_LOCK_STALE_SECONDS = env.int("SYNC_LOCK_STALE_SECONDS", default=600)
+# How long a run waits for a connection's only session (SYSPRO's licence seat) that another run
+# of the same connection holds, before it stops to be retried by the next schedule.
+SYNC_SEAT_WAIT_SECONDS = env.int("SYNC_SEAT_WAIT_SECONDS", default=120)
 # Default per-run API call budget (0 = unlimited); integrations may override it.
 SYNC_CALL_BUDGET = env.int("SYNC_CALL_BUDGET", default=0)
 # A run that reached a connection's call budget continues by itself after this many seconds

@@ -21,8 +21,9 @@ from integrations.admin import display
 from integrations.admin.base import CappedCountPaginator, ReadOnlyAdmin, TenantScopedAdmin, request_id
 from integrations.admin.filters import ScopedRelatedFilter
 from integrations.engine.mappings import Decision, approve, map_manually, reject, target_kind
-from integrations.models import Mapping, MappingStatus, RecordStatus, ReferenceRecord, Side, SyncRecord
+from integrations.models import Mapping, MappingReason, MappingStatus, RecordStatus, ReferenceRecord, Side, SyncRecord
 from integrations.models import MappingKind as MappingKindChoices
+from integrations.systems.registry import schema_for
 from integrations.tasks import queue_release
 
 AUTOCOMPLETE_PAGE = 20
@@ -128,7 +129,7 @@ class MappingAdmin(TenantScopedAdmin, admin.ModelAdmin):
     change_form_template = "admin/integrations/mapping/change_form.html"
     list_display = ("kind", "source", "arrow", "target", "why", "status_badge", "held_records", "integration")
     list_display_links = ("source",)
-    list_select_related = ("integration", "decided_by")
+    list_select_related = ("integration", "integration__source", "decided_by")
     list_filter = ("status", "kind", "reason", ("integration", ScopedRelatedFilter))
     search_fields = ("source_code", "source_label", "target_code", "target_label")
     readonly_fields = ("integration", "kind", "source", "target", "why", "status_badge", "held_records", "decided")
@@ -162,6 +163,9 @@ class MappingAdmin(TenantScopedAdmin, admin.ModelAdmin):
     @admin.display(description="why suggested", ordering="reason")
     def why(self, obj: Mapping):
         """The suggestion's confidence and reason in words; without one, the best candidates seen."""
+        if obj.reason == MappingReason.PUSHED:  # written to the target by the integration itself
+            schema = schema_for(obj.integration.source.system)
+            return f"Pushed from {schema.label if schema else obj.integration.source.system}"
         best = (obj.candidates or [None])[0]
         if obj.reason and best and best.get("code") == obj.target_code:
             return format_html("{}% · {}", best.get("score"), best.get("reason"))

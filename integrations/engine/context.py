@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -12,6 +13,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from integrations.engine import locks
 from integrations.engine.audit import audit
 from integrations.engine.tokens import ConnectionTokenStore
 from integrations.flows.base import MappingLookup, StreamContext
@@ -25,7 +27,7 @@ from integrations.models import (
     StreamState,
     SyncRecord,
 )
-from integrations.systems.errors import AuthError, SyncError
+from integrations.systems.errors import AuthError, SyncError, TransientError
 from integrations.systems.http import CallCounter, HttpPolicy
 from integrations.systems.registry import client_builder, schema_for
 from integrations.systems.spec import ConnectionSpec
@@ -132,6 +134,7 @@ class Cycle:
         self.clients: dict[int, Any] = {}
         self.run_id: int | None = None  # the run in progress, for the events of kept clients
         self.locked_states: set[int] = set()  # stream locks this cycle holds (StreamState pks)
+        self.seats: dict[int, str] = {}  # connection pk -> the token of the only session it allows
 
     def client(self, connection: Connection, integration: Integration | None,
                tuning: dict[str, Any]) -> Any:
@@ -140,15 +143,52 @@ class Cycle:
         if client is None:
             client = build_client(connection, self.counter(connection), lambda: self.run_id,
                                   integration.pk if integration else None, tuning)
+            try:
+                self.hold_seat(connection, client)
+            except TransientError:
+                _close(client)
+                raise
             release_leftover_session(client, connection, self)
             self.clients[connection.pk] = client
         return client
 
     def close(self) -> None:
-        """End of the cycle: close every kept client (a seat-holding session is logged off)."""
+        """End of the cycle: close every kept client (a seat-holding session is logged off), then
+        give the seats back."""
         clients, self.clients = list(self.clients.values()), {}
         for client in reversed(clients):
             _close(client)
+        for connection_id in list(self.seats):
+            self.release_seat(connection_id)
+
+    def hold_seat(self, connection: Connection, client: Any) -> bool:
+        """Wait for the connection's only session when its system allows one (SYSPRO's licence seat):
+        another cycle of the same connection (another stream's schedule, a replay) may hold it. True
+        when this call took it; a :class:`TransientError` once ``SYNC_SEAT_WAIT_SECONDS`` have passed,
+        so the run is retried by its next schedule instead of failing for a seat."""
+        if not getattr(client, "holds_seat", False) or connection.pk in self.seats:
+            return False
+        deadline = time.monotonic() + settings.SYNC_SEAT_WAIT_SECONDS
+        while (token := locks.claim_seat(connection.pk)) is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                label = getattr(schema_for(connection.system), "label", connection.system)
+                raise TransientError(
+                    f"{label} allows this connection one session (a licence seat), and another run of "
+                    f"{connection.name} is using it: this run stopped and is retried by its next schedule",
+                    code="seat_busy")
+            time.sleep(min(1.0, left))
+        self.seats[connection.pk] = token
+        return True
+
+    def renew_seats(self) -> None:
+        for connection_id, token in self.seats.items():
+            locks.renew_seat(connection_id, token)
+
+    def release_seat(self, connection_id: int) -> None:
+        token = self.seats.pop(connection_id, None)
+        if token:
+            locks.release_seat(connection_id, token)
 
     def counter(self, connection: Connection) -> CallCounter:
         counter = self.counters.get(connection.pk)
@@ -226,16 +266,21 @@ def open_clients(*connections: Connection, cycle: Cycle, run_id: int | None = No
         yield [cycle.client(connection, integration, tuning) for connection in connections]
         return
     clients: list[Any] = []
+    seats: list[int] = []
     try:
         for connection in connections:
             client = build_client(connection, cycle.counter(connection), run_id,
                                   integration.pk if integration else None, tuning)
             clients.append(client)
+            if cycle.hold_seat(connection, client):
+                seats.append(connection.pk)
             release_leftover_session(client, connection, cycle)
         yield clients
     finally:
         for client in reversed(clients):
             _close(client)
+        for connection_id in seats:
+            cycle.release_seat(connection_id)
 
 
 @contextmanager

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from integrations.models import StreamState
+from integrations.models import Connection, StreamState
 
 
 class LockLost(Exception):
@@ -46,3 +46,25 @@ def heartbeat(state: StreamState, token: str, **fields) -> None:
 
 def release(state: StreamState, token: str) -> None:
     StreamState.objects.filter(pk=state.pk, lock_token=token).update(lock_token="", lock_heartbeat_at=None)
+
+
+# --- a connection's only session (a licence seat) ------------------------------------------------
+def claim_seat(connection_id: int) -> str | None:
+    """Claim the connection's seat; our token, or ``None`` while another live cycle holds it."""
+    token = uuid.uuid4().hex
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.SYNC_LOCK_STALE_SECONDS)
+    claimed = (
+        Connection.objects.filter(pk=connection_id)
+        .filter(Q(seat_token="") | Q(seat_heartbeat_at__lt=stale) | Q(seat_heartbeat_at__isnull=True))
+        .update(seat_token=token, seat_heartbeat_at=now)
+    )
+    return token if claimed == 1 else None
+
+
+def renew_seat(connection_id: int, token: str) -> None:
+    Connection.objects.filter(pk=connection_id, seat_token=token).update(seat_heartbeat_at=timezone.now())
+
+
+def release_seat(connection_id: int, token: str) -> None:
+    Connection.objects.filter(pk=connection_id, seat_token=token).update(seat_token="", seat_heartbeat_at=None)

@@ -302,14 +302,14 @@ def _approve_written(run: SyncRun, kind: str, rows: dict[str, SyncRecord], resul
         if mapping is None:
             new.append(Mapping(integration_id=run.integration_id, kind=kind, source_code=key, source_label=label,
                                target_code=code, target_label=label, target_external_id=row.target_id,
-                               status=MappingStatus.APPROVED, reason=MappingReason.EXACT_CODE, decided_at=now))
+                               status=MappingStatus.APPROVED, reason=MappingReason.PUSHED, decided_at=now))
         elif mapping.status == MappingStatus.REJECTED or (
                 mapping.status == MappingStatus.APPROVED and mapping.reason == MappingReason.MANUAL):
             continue
         elif (mapping.status, mapping.target_code, mapping.target_external_id) != (
                 MappingStatus.APPROVED, code, row.target_id):
             mapping.status, mapping.target_code, mapping.target_external_id = MappingStatus.APPROVED, code, row.target_id
-            mapping.target_label, mapping.reason, mapping.decided_at = label, MappingReason.EXACT_CODE, now
+            mapping.target_label, mapping.reason, mapping.decided_at = label, MappingReason.PUSHED, now
             changed.append(mapping)
     Mapping.objects.bulk_create(new, ignore_conflicts=True)
     if changed:

@@ -282,6 +282,7 @@ def _read_pages(run: SyncRun, state: StreamState, token: str, stream: Stream, ct
         # Checkpoint only now: every record of the page has a terminal state on disk.
         checkpoint = checkpoint.after(page, token=getattr(page, "token", ""), coarse=stream.coarse_cursor)
         _save_checkpoint(state, token, checkpoint)
+        counter.cycle.renew_seats()  # a licence seat lives as long as the stream lock's heartbeat
         run.api_calls = counter.calls
         run.save(update_fields=[*SyncRun.COUNTERS])
         if progress:

@@ -111,6 +111,10 @@ class Connection(models.Model):
         blank=True,
         editable=False,
     )
+    # The licence seat of a system that allows one session at a time (SYSPRO): held by one cycle,
+    # renewed with its stream lock's heartbeat, reclaimed like a stream lock once stale.
+    seat_token = models.CharField(max_length=32, blank=True, editable=False)
+    seat_heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_test_at = models.DateTimeField(
         null=True,
         blank=True,

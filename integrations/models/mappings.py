@@ -33,6 +33,9 @@ class MappingReason(models.TextChoices):
     NAME_MATCH = "name_match", "Same name on both sides"
     FUZZY = "fuzzy", "Similar names"
     MANUAL = "manual", "Mapped by hand"
+    # a row the integration itself wrote to the target is its own mapping (RecordStream.mapping_kind);
+    # the console names the source system ("Pushed from SYSPRO")
+    PUSHED = "pushed", "Pushed from the source system"
     NONE = "", "No suggestion"
 
 

@@ -24,9 +24,15 @@ What it plays, under ``/SYSPROWCFService/Rest``:
   ``encoding`` ``"cp1252"`` (declared Windows-1252, the recorded answer) or ``"utf-8"``.
 - ``Transaction/…`` and ``Setup/…`` (the write classes) and any method but GET are refused and
   kept in ``writes``: the portal must never write to SYSPRO, and tests assert it never tried.
+- The OData feed of the same tables under ``/odata/<company>/<EntitySet>`` (see
+  :mod:`.syspro_odata`), Basic auth with an operator's credentials, no session and no seat.
+  Switches: ``odata_page_cap`` (5000: rows per answer whatever ``$top`` asks), ``odata_next_link``
+  (True: ``@odata.nextLink`` when more rows follow), ``odata_count`` (True: ``$count=true`` is
+  answered), ``odata_dates`` (``"date"`` or ``"datetime"``). Any method but GET is refused (405)
+  and kept in ``writes`` too.
 
 State for assertions: ``logons``, ``logoffs``, ``failed_logons``, ``expired`` (sessions ended by
-the timeout), ``bumped``, ``open_sessions``, ``queries``, ``writes``.
+the timeout), ``bumped``, ``open_sessions``, ``queries``, ``odata_requests``, ``writes``.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+from . import syspro_odata
 from .base import Faults, SimRequest, SimResponse, Simulator
 from .syspro_query import ALL_CONDITIONS, EQ_ONLY, ComfndError, Table, parse_xmlin, render, run
 from .syspro_seed import COMPANY, OPERATOR, bulk_tables, demo_tables, empty_tables
@@ -67,11 +74,13 @@ class SysproSimulator(Simulator):
     def __init__(self, faults: Faults | None = None, *, seats: int = 1, on_full: str = "error",
                  bump_after: float = 0.0, session_timeout: float = 30 * 60, userid_match: str = "exact",
                  element_case: str = "as_sent", conditions: str = "all", honour_return_rows: bool = True,
-                 encoding: str = "cp1252", clock: Callable[[], float] | None = None) -> None:
+                 encoding: str = "cp1252", clock: Callable[[], float] | None = None, odata_page_cap: int = 5000,
+                 odata_next_link: bool = True, odata_count: bool = True, odata_dates: str = "date") -> None:
         super().__init__(faults)
         if on_full not in ("error", "bump") or element_case not in ("as_sent", "lower") or \
                 conditions not in ("all", "eq_only") or encoding not in ("cp1252", "utf-8") or \
-                userid_match not in ("exact", "trimmed"):
+                userid_match not in ("exact", "trimmed") or odata_dates not in ("date", "datetime") or \
+                odata_page_cap < 1:
             raise ValueError("unknown SysproSimulator switch value")
         self.seats = seats
         self.on_full = on_full
@@ -83,11 +92,16 @@ class SysproSimulator(Simulator):
         self.honour_return_rows = honour_return_rows
         self.encoding = encoding
         self.clock = clock or time.monotonic
+        self.odata_page_cap = odata_page_cap
+        self.odata_next_link = odata_next_link
+        self.odata_count = odata_count
+        self.odata_dates = odata_dates
         self.operators: dict[str, str] = {}
         self.companies: dict[str, tuple[str, dict[str, Table]]] = {}
         self.sessions: dict[str, Session] = {}
         self.writes: list[SimRequest] = []
         self.logons = self.logoffs = self.failed_logons = self.expired = self.bumped = self.queries = 0
+        self.odata_requests = 0
 
     # --- set-up -------------------------------------------------------------------------------------
     def add_operator(self, operator: str, password: str) -> None:
@@ -131,6 +145,8 @@ class SysproSimulator(Simulator):
     # --- requests -------------------------------------------------------------------------------------
     def dispatch(self, request: SimRequest) -> SimResponse:
         path = unquote(request.path)
+        if path.lower().startswith(syspro_odata.ODATA_ROOT):
+            return syspro_odata.handle(self, request)
         if not path.lower().startswith(REST_ROOT):
             return SimResponse.text(404, "Endpoint not found.", content_type="text/html")
         operation = path[len(REST_ROOT):].strip("/").lower()
