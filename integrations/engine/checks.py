@@ -48,7 +48,7 @@ def test_connection(connection: Connection, actor: Any = None) -> dict[str, Any]
 
 def table_needs(connection: Connection) -> dict[str, TableNeed] | None:
     """What the integrations writing to a connection need of its tables, by logical table (each
-    flow's ``target_tables``); ``None`` when no flow declares any for it, or when no integration
+    flow's ``tables_in_use``); ``None`` when no flow declares any for it, or when no integration
     uses the connection yet (the test then checks everything the client knows). A client whose
     flows declare ``target_tables`` takes them in ``check(needs)``."""
     needs: dict[str, TableNeed] = {}
@@ -60,10 +60,13 @@ def table_needs(connection: Connection) -> dict[str, TableNeed] | None:
         defaults = {setting.name: setting.default for setting in flow.settings}
         written = set(flow.target_writes())
         renamed = settings.get("field_names") or {}
-        for logical in flow.target_tables:
+        for logical in flow.tables_in_use(settings):
             need = needs.setdefault(logical, TableNeed())
             need.integrations.add(integration.name)
             need.written = need.written or logical in written
+            for column in flow.target_read_columns.get(logical, ()):
+                column = (renamed.get(logical) or {}).get(column) or column
+                need.columns.setdefault(str(column), f"the {integration.kind.split('__')[0]} pair reads it")
             for name in flow.target_column_settings.get(logical, ()):
                 column = settings.get(name) or defaults.get(name)
                 if column:

@@ -518,6 +518,15 @@ class Flow:
     # column saying which system an invoice came from): the connection test checks they exist.
     target_column_settings: ClassVar[dict[str, tuple[str, ...]]] = {}
 
+    # Columns a stream reads from a target table besides its code and name (e.g. a payment's amount),
+    # by logical table: the connection test checks them wherever the table is in use.
+    target_read_columns: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    def tables_in_use(self, integration_settings: dict[str, Any]) -> tuple[str, ...]:
+        """The target tables an integration with these settings uses: ``target_tables``, and any
+        table a stream that a setting turns on reads (see the Intacct pair's payments)."""
+        return self.target_tables
+
     def target_writes(self) -> tuple[str, ...]:
         """The target tables the flow writes: all but those only its target-side reference streams read."""
         read_only = {getattr(s, "kind", "") for s in self.streams if s.is_reference and s.reads == "target"}

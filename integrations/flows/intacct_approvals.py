@@ -344,14 +344,30 @@ class ApprovedInvoices(RecordStream):
         done = sn.upsert(sn.table("invoice"), headers)
         done_lines = sn.upsert(sn.table("invoice_line"), lines) if lines else {}
         for item, record_no in links:
-            errors = [done[record_no].error] + [
-                done_lines[f"{record_no}/{n}"].error for n in item.payload["sn_lines"].values()
-                if f"{record_no}/{n}" in done_lines]
+            outcomes = [(sn.table("invoice"), item.key, done[record_no])] + [
+                (sn.table("invoice_line"), sys_id, done_lines[f"{record_no}/{n}"])
+                for sys_id, n in item.payload["sn_lines"].items() if f"{record_no}/{n}" in done_lines]
+            errors = [outcome.error for table, sys_id, outcome in outcomes
+                      if not _deleted_by_hand(sn, table, sys_id, record_no, outcome.error)]
             error = next((e for e in errors if e is not None), None)
             if error is not None:
                 # Posted to Intacct but not linked in ServiceNow: retry; the retry finds the bill.
                 results[item.key] = WriteResult("", error=TransientError(f"Posted as Intacct bill {record_no}, but "
                                                                          f"linking it in ServiceNow failed: {error}"))
+
+
+def _deleted_by_hand(sn: Any, table: str, sys_id: str, record_no: str, error: SyncError | None) -> bool:
+    """A row the link-back updates answered 404: deleted in ServiceNow since it was read. The link
+    carries only our identity, so the row is not created again (it would be an empty invoice or
+    line, unlike the staging streams' whole rows, which :func:`upsert_recreating` re-creates): the
+    post to Intacct stands, and the deletion is audited instead of being retried forever."""
+    if error is None or error.status != 404:
+        return False
+    sn.http.on_event("record.link_skipped", {
+        "reason": f"The {table} row {sys_id} was deleted in ServiceNow after it was posted to Intacct as bill "
+                  f"{record_no}; it is not linked (nor created again)",
+        "table": table, "sys_id": sys_id, "record_no": record_no})
+    return True
 
 
 def _already_applied(items: list[dict[str, str]], d: dict[str, Any], current: dict[str, Any]) -> bool:

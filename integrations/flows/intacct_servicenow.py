@@ -4,7 +4,8 @@ Order: GL accounts and departments (Intacct) and GL accounts and cost centers (S
 read hourly from both sides for mapping suggestions; vendors Intacct → ServiceNow suppliers;
 AP bills with lines Intacct → ServiceNow invoice staging (lines need an approved GL account
 and cost-center mapping, or the bill is held); then invoices approved in ServiceNow back to
-Intacct (:mod:`integrations.flows.intacct_approvals`).
+Intacct (:mod:`integrations.flows.intacct_approvals`), and invoices paid in ServiceNow as Intacct
+AP payments once ``payment_bank_account`` is set (:mod:`integrations.flows.intacct_payments`).
 
 Intacct is the integration's source connection, ServiceNow its target. ServiceNow column names
 follow the AP Invoice API naming (API_FACTS 1.7), renamable per integration with
@@ -34,6 +35,9 @@ from integrations.flows.base import (
     as_decimal,
 )
 from integrations.flows.intacct_approvals import SOURCE_SYSTEM, ApprovedInvoices, source_system_field
+from integrations.flows.intacct_payments import COLUMNS as PAYMENT_COLUMNS
+from integrations.flows.intacct_payments import SETTINGS as PAYMENT_SETTINGS
+from integrations.flows.intacct_payments import PaymentsToIntacct
 from integrations.flows.servicenow_common import (
     InvoiceLine,
     SnCostCenters,
@@ -268,9 +272,15 @@ class SageIntacctServiceNow(Flow):
     source_system = "sage_intacct"
     target_system = "servicenow"
     streams = (IntacctGlAccounts, SnGlAccounts, IntacctDepartments, SnCostCenters, Vendors, Bills,
-               ApprovedInvoices)
+               ApprovedInvoices, PaymentsToIntacct)
     target_tables = ("gl_account", "cost_center", "supplier", "invoice", "invoice_line")
     target_column_settings = {"invoice": ("source_system_field", "approval_field")}
+    target_read_columns = {"payment": PAYMENT_COLUMNS}
+
+    def tables_in_use(self, integration_settings: dict[str, Any]) -> tuple[str, ...]:
+        """The payment table too once payments are written back (``payment_bank_account`` set)."""
+        paying = bool(str((integration_settings or {}).get("payment_bank_account") or "").strip())
+        return (*self.target_tables, "payment") if paying else self.target_tables
     settings = (
         FIELD_NAMES,
         Setting("source_system_field", TEXT, default="u_source_system", max_length=80,
@@ -281,4 +291,5 @@ class SageIntacctServiceNow(Flow):
                 help="The value of that column on an approved invoice."),
         Setting("create_bills_from_servicenow", BOOL, default=True,
                 help="Create an Intacct bill for an invoice approved in ServiceNow that did not come from Intacct."),
+        *PAYMENT_SETTINGS,
     )

@@ -13,7 +13,9 @@
 - ``readByQuery`` (``pagesize`` 1-1000, default 100) answers ``<data listtype count totalcount
   numremaining resultId>`` in RECORDNO order (readByQuery cannot sort); ``readMore`` by
   ``resultId`` continues the same result set. ``read`` returns whole records with lines.
-- ``create``/``update`` of APBILL and VENDOR. With ``<uniqueid>true</uniqueid>`` a function
+- ``create``/``update`` of APBILL and VENDOR; ``create`` of APPYMT, which settles the bills it
+  pays (TOTALDUE down, STATE Paid when nothing is due) and refuses an overpayment, an unknown
+  bill, another vendor's bill and a bill already paid (each with a ``correction``). With ``<uniqueid>true</uniqueid>`` a function
   whose ``controlid`` already completed is refused with "A successful transaction has already
   been recorded with the control id <controlid>" (error number [U]).
 - ``<operation transaction="true">``: one failure rolls the whole operation back; the other

@@ -4,7 +4,8 @@ create and update (see :mod:`.intacct` for the envelope, sessions and faults).
 ``readByQuery`` answers in RECORDNO order (it cannot sort) with ``<data listtype count
 totalcount numremaining resultId>``; ``readMore`` continues a result set by ``resultId``;
 ``read`` returns whole records with their lines; ``create``/``update`` write APBILL and
-VENDOR through the business rules of :mod:`.intacct_store`.
+VENDOR, and ``create`` writes APPYMT (a payment settling bills), through the business rules of
+:mod:`.intacct_store`.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from lxml import etree
 from .base import SimRequest
 from .intacct_query import Query, QueryError
 from .intacct_store import GENERIC_ERRORNO as GENERIC
-from .intacct_store import OBJECTS, Company, Ledger
+from .intacct_store import LINE_CONTAINERS, OBJECTS, Company, Ledger
 
 RESULT_TTL = 15 * 60  # [U] how long a readMore resultId stays valid
-LIST_TAGS = frozenset({"APBILLITEMS"})
+LIST_TAGS = frozenset(LINE_CONTAINERS)
 
 
 @dataclass
@@ -132,7 +133,7 @@ class GatewayFunctions:
         spec = OBJECTS[obj]
         wanted = [f.strip().upper() for f in (text or "*").split(",") if f.strip()]
         if not wanted or "*" in wanted:
-            return [f for f in spec.fields if lines or f != "APBILLITEMS"]
+            return [f for f in spec.fields if lines or f not in LINE_CONTAINERS]
         unknown = [f for f in wanted if f not in spec.fields]
         if unknown:
             raise Failure(GENERIC, "", f"Invalid field(s) {', '.join(unknown)} for object {obj}.")  # [U]
@@ -140,7 +141,7 @@ class GatewayFunctions:
 
     def _record_xml(self, obj: str, record: dict[str, Any], fields: list[str]) -> str:
         inner = "".join(render(f, record.get(f, "")) for f in fields
-                        if not (f == "APBILLITEMS" and not record.get(f)))
+                        if not (f in LINE_CONTAINERS and not record.get(f)))
         return f"<{obj}>{inner}</{obj}>"
 
     def _data(self, obj: str, records: list[dict[str, Any]], fields: list[str], total: int, remaining: int,
@@ -197,11 +198,18 @@ class GatewayFunctions:
         children = [c for c in body if isinstance(c.tag, str)]
         spec = OBJECTS.get(children[0].tag.upper()) if len(children) == 1 else None
         if spec is None or not spec.writable:
-            raise Failure(GENERIC, "", f"{action} needs one APBILL or VENDOR element.")  # [U]
+            raise Failure(GENERIC, "", f"{action} needs one APBILL, APPYMT or VENDOR element.")  # [U]
         obj = children[0].tag.upper()
         values = to_python(children[0])
         values = values if isinstance(values, dict) else {}
-        if obj == "APBILL":
+        if obj == "APPYMT":
+            if action != "create":  # only a draft payment can be updated; ours are submitted
+                raise Failure(GENERIC, "Could not update Payment record!",
+                              "Only a payment in Draft state can be updated.",
+                              "Reverse the payment and create a new one.")  # [U] texts
+            row = self.ledger.create_payment(company, values)
+            ident = f"<DOCNUMBER>{escape(row.get('DOCNUMBER', ''))}</DOCNUMBER>"
+        elif obj == "APBILL":
             row = (self.ledger.create_bill(company, values, session.location_id) if action == "create"
                    else self.ledger.update_bill(company, values, session.location_id))
             ident = f"<RECORDID>{escape(row.get('RECORDID', ''))}</RECORDID>"

@@ -24,6 +24,7 @@ COMPANY_ID = "acme-demo"
 USER_ID = "xml_gateway"
 USER_PASSWORD = "intacct-user-pass"
 ENTITIES = ("E100", "E200")
+BANK_ACCOUNT = "BA1000"  # the checking account payments are made from (FINANCIALENTITY)
 SEED_TIME = "12/01/2025 09:00:00"
 
 GL_ACCOUNTS = [
@@ -67,6 +68,7 @@ EXPENSE_ACCOUNTS = [code for code, *_ in GL_ACCOUNTS if code.startswith("6")]
 def seed_demo(sim: IntacctSimulator) -> None:
     sim.add_sender(SENDER_ID, SENDER_PASSWORD)
     company = sim.add_company(COMPANY_ID, senders=(SENDER_ID,), entities=ENTITIES)
+    company.financial_entities.add(BANK_ACCOUNT)
     sim.add_user(COMPANY_ID, USER_ID, USER_PASSWORD)
     if company.data["GLACCOUNT"]:
         return  # already seeded

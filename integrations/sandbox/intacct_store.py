@@ -43,7 +43,16 @@ OBJECTS: dict[str, ObjectSpec] = {
         "RECORDNO", "RECORDID", "VENDORID", "VENDORNAME", "DOCNUMBER", "DESCRIPTION", "WHENCREATED", "WHENPOSTED",
         "WHENDUE", "CURRENCY", "BASECURR", "TOTALENTERED", "TRX_TOTALENTERED", "TOTALPAID", "TOTALDUE", "STATE",
         "WHENMODIFIED", "APBILLITEMS"), writable=True),
+    # An AP payment applied to bills (create only, as for a submitted payment). PAYMENTDATE reads
+    # back as WHENCREATED [D: developer.intacct.com/api/accounts-payable/ap-payments/].
+    "APPYMT": ObjectSpec("APPYMT", "RECORDNO", (
+        "RECORDNO", "VENDORID", "FINANCIALENTITY", "PAYMENTMETHOD", "DOCNUMBER", "DESCRIPTION", "WHENCREATED",
+        "CURRENCY", "TOTALENTERED", "STATE", "WHENMODIFIED", "APPYMTDETAILS"), writable=True),
 }
+# The payment methods a created APPYMT may name [D: ap-payments page]; provider methods are not simulated.
+PAYMENT_METHODS = frozenset({"Printed Check", "Joint Check", "Cash", "EFT", "Credit Card", "ACH", "Check Delivery",
+                             "WF Check", "WF Domestic ACH", "WF USD Wire"})
+LINE_CONTAINERS = ("APBILLITEMS", "APPYMTDETAILS")  # left out of readByQuery's "*", as Intacct does for lines
 LINE_FIELDS = ("RECORDNO", "LINE_NO", "ACCOUNTNO", "ACCOUNTTITLE", "DEPARTMENTID", "LOCATIONID", "AMOUNT",
                "TRX_AMOUNT", "ENTRYDESCRIPTION")
 BILL_HEADER_UPDATABLE = ("RECORDID", "DOCNUMBER", "DESCRIPTION", "WHENPOSTED", "WHENDUE")
@@ -93,11 +102,14 @@ class Company:
     counters: dict[str, int] = field(default_factory=dict)
     completed_controlids: set[str] = field(default_factory=set)
     unique_bill_numbers: bool = False  # a company preference; off shows why uniqueid matters
+    # Checking/savings accounts and charge cards a payment may be paid from (FINANCIALENTITY); an
+    # empty set accepts any id.
+    financial_entities: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         for name in OBJECTS:
             self.data.setdefault(name, {})
-            self.counters.setdefault(name, 100 if name == "APBILL" else 10)
+            self.counters.setdefault(name, {"APBILL": 100, "APPYMT": 500}.get(name, 10))
 
     # --- snapshots for transaction rollback -----------------------------------------------------
     def snapshot(self) -> tuple[dict[str, Any], dict[str, int]]:
@@ -233,6 +245,76 @@ class Ledger:
                 "ENTRYDESCRIPTION": str(item.get("ENTRYDESCRIPTION") or ""),
             })
         return lines
+
+    # --- APPYMT ---------------------------------------------------------------------------------
+    def create_payment(self, company: Company, values: dict[str, Any]) -> dict[str, Any]:
+        """An AP payment applied to bills: every detail is checked before any bill is touched, then
+        each bill's TOTALPAID grows (TOTALDUE shrinks; fully paid: STATE Paid) and WHENMODIFIED moves.
+        Error texts and numbers are [U] (Intacct does not publish them)."""
+        refused = "Could not create Payment record!"
+        vendor_id = str(values.get("VENDORID") or "").strip()
+        if not vendor_id or company.by_key("VENDOR", vendor_id) is None:
+            raise BusinessError(f"Vendor '{vendor_id}' does not exist.", refused, "Use an existing vendor ID.")
+        entity = str(values.get("FINANCIALENTITY") or "").strip()
+        if not entity or (company.financial_entities and entity not in company.financial_entities):
+            raise BusinessError(f"Financial entity '{entity}' is not a checking account, savings account or charge "
+                                "card of this company.", refused, "Use an existing bank account ID.")
+        method = str(values.get("PAYMENTMETHOD") or "").strip()
+        if method not in PAYMENT_METHODS:
+            raise BusinessError(f"Payment method '{method}' is not valid.", refused,
+                                f"Use one of: {', '.join(sorted(PAYMENT_METHODS))}.")
+        when = _date(values.get("PAYMENTDATE"), "Payment date")
+        currency = str(values.get("CURRENCY") or "").strip()
+        if not currency:
+            raise BusinessError("Currency is required.", refused)
+        container = values.get("APPYMTDETAILS")
+        raw = container.get("APPYMTDETAIL") if isinstance(container, dict) else container
+        details = raw if isinstance(raw, list) else [raw] if isinstance(raw, dict) else []
+        if not details:
+            raise BusinessError("A payment needs at least one payment detail.", refused)
+        applied: dict[str, Decimal] = {}
+        for detail in details:
+            key = str(detail.get("RECORDKEY") or "").strip()
+            bill = company.data["APBILL"].get(key)
+            if bill is None:
+                raise BusinessError(f"Bill with record number {key or '(none)'} was not found.", refused,
+                                    "Pay an existing, posted bill.")
+            name = bill.get("RECORDID") or key
+            if bill.get("VENDORID") != vendor_id:
+                raise BusinessError(f"Bill {name} belongs to vendor {bill.get('VENDORID')}, not {vendor_id}.",
+                                    refused, "Pay the bill with the vendor it belongs to.")
+            if str(bill.get("CURRENCY") or currency) != currency:
+                raise BusinessError(f"Bill {name} is in {bill.get('CURRENCY')}, the payment in {currency}.", refused,
+                                    "Pay the bill in its own currency.")
+            amount = _money(detail.get("TRX_PAYMENTAMOUNT"), "Payment amount")
+            if amount <= 0:
+                raise BusinessError(f"Payment amount {amount} for bill {name} must be greater than zero.", refused)
+            due = Decimal(str(bill.get("TOTALDUE") or "0")) - applied.get(key, Decimal("0"))
+            if bill.get("STATE") == "Paid" or due <= 0:
+                raise BusinessError(f"Bill {name} is already paid.", refused,
+                                    "Check the bill's payments in Intacct; reverse a payment before paying it again.")
+            if amount > due:
+                raise BusinessError(f"Payment amount {amount} for bill {name} exceeds the amount due {due}.", refused,
+                                    "Pay at most the amount due.")
+            applied[key] = applied.get(key, Decimal("0")) + amount
+        stamp = self.stamp()
+        for key, amount in applied.items():
+            bill = company.data["APBILL"][key]
+            bill["TOTALPAID"] = format((Decimal(str(bill.get("TOTALPAID") or "0")) + amount).quantize(Decimal("0.01")),
+                                       "f")
+            _totals(bill)
+            bill["WHENMODIFIED"] = stamp
+        record = {
+            "VENDORID": vendor_id, "FINANCIALENTITY": entity, "PAYMENTMETHOD": method,
+            "DOCNUMBER": str(values.get("DOCNUMBER") or ""), "DESCRIPTION": str(values.get("DESCRIPTION") or ""),
+            "WHENCREATED": when, "CURRENCY": currency,
+            "TOTALENTERED": format(sum(applied.values(), Decimal("0")).quantize(Decimal("0.01")), "f"),
+            "STATE": "Submitted",  # [U] the state names (the docs show letters D/S/A)
+            "APPYMTDETAILS": [{"RECORDKEY": str(d.get("RECORDKEY") or "").strip(),
+                               "TRX_PAYMENTAMOUNT": format(_money(d.get("TRX_PAYMENTAMOUNT"), "Payment amount"), "f")}
+                              for d in details],
+        }
+        return self.insert(company, "APPYMT", record, when=stamp)
 
     # --- VENDOR ---------------------------------------------------------------------------------
     def create_vendor(self, company: Company, values: dict[str, Any]) -> dict[str, Any]:

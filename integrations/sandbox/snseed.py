@@ -124,6 +124,12 @@ GL_POSTING = [
     *SOURCE,
 ]
 
+# Payments of invoices, read back to the ERP (the Intacct pair). [U] ServiceNow documents the table
+# sn_shop_invoice_payment_detail and its fields' labels (payment amount, payment date, payment
+# method, payment reference ID, currency), not their column names; these follow the labels.
+PAYMENT = ["invoice", "payment_amount", "payment_date", "payment_method", "payment_reference_id", "currency"]
+PAYMENT_TABLES = {"seed": "sn_apo_invoice_payment", "apo": "sn_shop_invoice_payment_detail"}
+
 # (invoice, line, po, po line, supplier, gl account, invoice roles, procurement roles)
 PROFILES = {
     "seed": (
@@ -186,6 +192,8 @@ LABELS = {
     "sn_shop_purchase_order_line": "Purchase Order Line",
     "sn_fin_supplier": "Supplier",
     "sn_fin_gl_account": "Ledger Account",
+    "sn_apo_invoice_payment": "APO Invoice Payment",
+    "sn_shop_invoice_payment_detail": "Invoice Payment Detail",
 }
 
 
@@ -226,6 +234,9 @@ def seed_demo(sim: ServiceNowSimulator) -> None:
             },
             roles=invoice_roles,
         )
+        payment = PAYMENT_TABLES[profile]
+        sim.install_table(payment, LABELS[payment], fields=PAYMENT, references={"invoice": invoice},
+                          roles=invoice_roles)
         for code, name in GL_ACCOUNTS:
             _seed_row(sim, gl, code, {"account_number": code, "name": name, "description": name, "active": "true"})
     sim.install_table("cmn_cost_center", "Cost Center", fields=COST_CENTER)

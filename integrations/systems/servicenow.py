@@ -44,7 +44,12 @@ from integrations.systems.spec import ConnectionSpec, EventSink, ignore_event
 GL_POSTING_TABLE = "u_ml_gl_posting"
 # Logical tables only some pairs write: when missing, the connection test fails only a connection
 # whose integrations use them (before any integration uses it, it reports them without failing).
-OPTIONAL_TABLES = {"gl_posting": "GL postings staged for reconciliation (SYSPRO → ServiceNow)"}
+OPTIONAL_TABLES = {"gl_posting": "GL postings staged for reconciliation (SYSPRO → ServiceNow)",
+                   "payment": "invoice payments posted back to the ERP (Sage Intacct ← ServiceNow)"}
+# Invoice payments recorded in ServiceNow, read by the Intacct pair's payments stream. [U] the docs
+# name sn_shop_invoice_payment_detail (API_FACTS 1.6) but not its columns; the seed names no table,
+# so its profile follows the seed's sn_apo_ naming. Overridable like every other table.
+PAYMENT_TABLES = {"seed": "sn_apo_invoice_payment", "apo": "sn_shop_invoice_payment_detail"}
 # Logical table → name, per table profile (API_FACTS "Decisions"). Each is overridable per
 # connection with settings["tables"] = {"invoice": "x_custom_invoice", ...}.
 TABLE_PROFILES: dict[str, dict[str, str]] = {
@@ -57,6 +62,7 @@ TABLE_PROFILES: dict[str, dict[str, str]] = {
         "gl_account": "itfm_gl_accounts",
         "cost_center": "cmn_cost_center",
         "gl_posting": GL_POSTING_TABLE,
+        "payment": PAYMENT_TABLES["seed"],
     },
     "apo": {
         "invoice": "sn_shop_invoice",
@@ -67,6 +73,7 @@ TABLE_PROFILES: dict[str, dict[str, str]] = {
         "gl_account": "sn_fin_gl_account",
         "cost_center": "cmn_cost_center",
         "gl_posting": GL_POSTING_TABLE,
+        "payment": PAYMENT_TABLES["apo"],
     },
 }
 PROFILE_ROLES: dict[str, list[str]] = {

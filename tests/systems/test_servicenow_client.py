@@ -30,6 +30,7 @@ def test_the_seed_profile_uses_the_table_and_role_names_of_the_seeds():
         "purchase_order_line": "proc_po_item", "supplier": "proc_vendor", "gl_account": "itfm_gl_accounts",
         "cost_center": "cmn_cost_center",
         "gl_posting": "u_ml_gl_posting",  # no ServiceNow table exists for GL postings: the customer's own
+        "payment": "sn_apo_invoice_payment",  # [U] named as the seed names its AP tables
     }
     assert client.required_roles == ["sn_apay.apo_user", "procurement_user"]
 
@@ -41,7 +42,7 @@ def test_the_apo_profile_uses_the_documented_source_to_pay_names():
         "invoice": "sn_shop_invoice", "invoice_line": "sn_shop_invoice_line",
         "purchase_order": "sn_shop_purchase_order", "purchase_order_line": "sn_shop_purchase_order_line",
         "supplier": "sn_fin_supplier", "gl_account": "sn_fin_gl_account", "cost_center": "cmn_cost_center",
-        "gl_posting": "u_ml_gl_posting",
+        "gl_posting": "u_ml_gl_posting", "payment": "sn_shop_invoice_payment_detail",
     }
     assert client.required_roles == ["sn_ap_apm.accounts_payable_specialist", "sn_fin.procurement_user"]
 
