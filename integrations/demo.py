@@ -140,3 +140,41 @@ def syspro_servicenow_document(syspro_url: str, sn_url: str, *, slug: str = "acm
              "schedules": schedules or {"invoices": "hourly", "gl_postings": "hourly"}},
         ],
     }
+
+
+# --- ServiceTitan → Sage X3 --------------------------------------------------------------------
+X3_FIELD_FOLDER = "FIELD"  # the contractor's X3 folder in the sandbox (sandbox/sage_x3_seed.field_service_data)
+ST_JOURNAL_OFFSET = "21500"  # accrued job costs
+
+
+def servicetitan_x3_document(st_url: str, x3_url: str, *, st_token_url: str = "", x3_refresh_token: str = "",
+                             slug: str = "acme-field", name: str = "Acme Electric (ServiceTitan)",
+                             settings: dict[str, Any] | None = None,
+                             schedules: dict[str, str] | None = None) -> dict[str, Any]:
+    """A contractor: ServiceTitan (OAuth client credentials, app key, webhook key) into its X3 folder
+    (OAuth2 when a refresh token is given, the cloud lifecycle; else Basic, on-premise)."""
+    from integrations.sandbox.servicetitan_seed import APP_KEY, CLIENT_ID, CLIENT_SECRET, TENANT_ID, WEBHOOK_KEY
+
+    if x3_refresh_token:
+        x3_auth = {"method": "oauth2_refresh_token", "token_url": f"{x3_url}/token", "client_id": X3_CLIENT_ID,
+                   "client_secret": X3_CLIENT_SECRET, "refresh_token": x3_refresh_token}
+    else:
+        x3_auth = {"method": "basic", "username": "admin", "password": "x3-demo-pass"}
+    return {
+        "tenant": {"slug": slug, "name": name},
+        "connections": [
+            {"name": "st", "system": "servicetitan", "url": st_url, "company": TENANT_ID,
+             "settings": {"webhook_encoding": "base64", "webhook_header": "X-ServiceTitan-Signature",
+                          "job_cost_fields": {"labor": "laborCost", "material": "materialCost"}},
+             "auth": {"method": "oauth2_client_credentials", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
+                      "app_key": APP_KEY, "token_url": st_token_url or f"{st_url}/connect/token",
+                      "webhook_key": WEBHOOK_KEY}},
+            {"name": "x3", "system": "sage_x3", "url": x3_url, "folder": X3_FIELD_FOLDER, "auth": x3_auth},
+        ],
+        "integrations": [
+            {"name": "st-to-x3", "kind": "servicetitan__sage_x3", "source": "st", "target": "x3",
+             "settings": settings or {"journal_offset_account": ST_JOURNAL_OFFSET, "journal_type": "ODT",
+                                      "bill_tax_account": "21600", "bill_freight_account": "5200"},
+             "schedules": schedules or {"job_costs": "hourly", "inventory_bills": "hourly"}},
+        ],
+    }

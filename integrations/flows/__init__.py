@@ -27,4 +27,10 @@ def flow_kinds() -> list[tuple[str, str]]:
 
 def _load() -> None:
     # Import the flow modules lazily so importing the registry has no side effects.
-    from integrations.flows import intacct_servicenow, sage300_servicenow, syspro_servicenow, x3_servicenow  # noqa: F401
+    from integrations.flows import (  # noqa: F401
+        intacct_servicenow,
+        sage300_servicenow,
+        servicetitan_x3,
+        syspro_servicenow,
+        x3_servicenow,
+    )

@@ -15,10 +15,27 @@ What it plays (API_FACTS section 2 and the "Sage X3" decisions at its top):
 - ``GET …/{CLASS}('{KEY}')?representation={REPR}.$details`` returns one record with its lines,
   ``$uuid`` and ``$etag``. With ``lines_in_query=False`` the ``$query`` facet leaves the line
   arrays out, as on installs whose query representation has no child collections.
-- ``PUT …/BPSUPPLIER('{KEY}')?representation=BPSUPPLIER.$edit`` (partial payload) and
-  ``POST …/BPSUPPLIER?representation=BPSUPPLIER.$create``; other classes are read-only unless
-  named in ``writable`` (e.g. an ERP user entering purchase orders and invoices, with their
-  lines, in a chaos test). Both call :meth:`maybe_drop` after committing ("commit then drop").
+- ``PUT …/{CLASS}('{KEY}')?representation={CLASS}.$edit`` (partial payload) and
+  ``POST …/{CLASS}?representation={CLASS}.$create`` for the classes in ``writable``: by default
+  ``BPSUPPLIER`` and the documents the portal posts into X3, ``GACCENTRY`` (journal entries) and
+  ``PINVOICE`` (supplier invoices). Other classes, or all but the named ones with ``writable=``,
+  answer 405 like a representation without those facets [U: which facets a customer's
+  representation enables]; naming ``PORDER`` plays an ERP user entering orders in a chaos test.
+  Both writes call :meth:`maybe_drop` after committing ("commit then drop").
+- Creating a journal entry or supplier invoice without its key (``NUM``) lets X3 number it from a
+  per-folder counter: the journal type and six digits (``ODT000001``), ``PI`` and six digits
+  (``PI000001``) [U: real folders configure these sequences]; a given key that exists is a 409.
+  X3's checks answer 400 with one ``$diagnoses`` message per problem, in an operator's words
+  (see :meth:`X3Store.document_problems`): an entry needs two lines or more, senses ``SNS`` of
+  +1/-1 on non-negative amounts whose debits equal the credits exactly, known accounts, cost centers and a
+  journal type among ``journal_types`` [U: ``ODT``, ``OD``, ``ACH``], an accounting date; an
+  invoice a known supplier, known orders and order lines, accounts and cost centers, ``AMTATI``,
+  and (``unique_supplier_invoice``, on by default) a supplier document number ``BPRVCR`` not yet
+  held for that supplier. The ``GACCENTRY`` field names are [U], chosen like the others
+  (API_FACTS "Sage X3 record shapes"); the portal finds an entry again by ``where=REF eq '…'``.
+- Data: ``seed_demo()`` fills folder ``SEED`` with a purchasing ledger (ServiceNow pair);
+  ``seed_field_service()`` fills folder ``FIELD`` with the X3 side of the ServiceTitan demo
+  contractor (chart, cost centers, suppliers, purchase orders; see :mod:`.sage_x3_seed`).
 - HTTP Basic and/or OAuth2 bearer on api1; ``POST /token`` (and ``/v1/token``) issue tokens
   with a rotating refresh token (see :mod:`.sage_x3_auth`).
 
@@ -54,16 +71,21 @@ from .sage_x3_query import (
     sort_key,
 )
 from .sage_x3_schema import CLASSES, ClassSpec, ValueProblem, coerce_record, dumps, format_datetime
-from .sage_x3_store import ManualClock, X3Store
+from .sage_x3_store import JOURNAL_TYPES, NUMBERED, ManualClock, X3Store
 
 API_PREFIX = "/api1/x3/erp/"
-WRITABLE = frozenset({"BPSUPPLIER"})
+# Classes whose representations have $create/$edit facets by default: suppliers, and the documents
+# the portal posts into X3 (journal entries, supplier invoices). Which facets a customer's
+# representation enables is [U] (API_FACTS 2.4): `writable=` narrows or widens the set.
+WRITABLE = frozenset({"BPSUPPLIER", "GACCENTRY", "PINVOICE"})
 _RESOURCE = re.compile(r"^(?P<cls>[A-Za-z0-9_]+)(?:\((?P<key>.*)\))?$")
 
 
-def diagnoses(status: int, message: str, headers: dict[str, str] | None = None) -> SimResponse:
-    """X3-style error body [U]: one ``$diagnoses`` entry of severity ``error``."""
-    return SimResponse.json(status, {"$diagnoses": [{"$severity": "error", "$message": message}]}, headers)
+def diagnoses(status: int, message: str | list[str], headers: dict[str, str] | None = None) -> SimResponse:
+    """X3-style error body [U]: one ``$diagnoses`` entry of severity ``error`` per message."""
+    messages = [message] if isinstance(message, str) else message
+    body = {"$diagnoses": [{"$severity": "error", "$message": text} for text in messages]}
+    return SimResponse.json(status, body, headers)
 
 
 class SageX3Simulator(X3Store, Simulator):
@@ -89,9 +111,17 @@ class SageX3Simulator(X3Store, Simulator):
         writable: Iterable[str] = WRITABLE,
         omit_links: bool = False,
         lose_next_link_after: int | None = None,
+        journal_types: Iterable[str] = JOURNAL_TYPES,
+        unique_supplier_invoice: bool = True,
     ) -> None:
         super().__init__(faults)
         self.writable = frozenset(writable)
+        self.journal_types = frozenset(journal_types)
+        # X3 refuses a supplier invoice whose supplier document number it already holds for that
+        # supplier (a per-folder setting in real installs [U]); off plays folders that allow it.
+        self.unique_supplier_invoice = unique_supplier_invoice
+        self._counters: dict[tuple[str, str, str], int] = {}
+        self._invoice_index: dict[str, tuple[int, dict[tuple[str, str], str]]] = {}
         # Feed variants (API_FACTS 9): no `$links` at all, the next page left to the client
         # (SData 2.0); or a `$next` missing once a page ends at or past this many records although
         # `$totalResults` says more exist (a broken feed).
@@ -398,37 +428,52 @@ class SageX3Simulator(X3Store, Simulator):
         canonical = {rename.get(name, name): name for name in spec.fields}
         payload = {canonical.get(name, name): value for name, value in payload.items()}
         payload.pop("UPDDATTIM", None)  # server-managed audit stamp
-        store = self._data[folder][spec.name]
         try:
             changes = coerce_record(spec, payload, partial=True)
         except ValueProblem as exc:
             return diagnoses(400, str(exc))
         if request.method == "PUT":
-            current = store.get(key or "")
-            if current is None:
-                return diagnoses(404, f"Record {key} not found in {spec.name}")
-            if_match = request.header("If-Match")
-            if if_match and if_match.strip('"') != format_datetime(current["UPDDATTIM"]):
-                return diagnoses(412, "The record was modified by another user")  # [U] optimistic lock
-            for name in spec.key:
-                if name in changes and changes[name] != current[name]:
-                    return diagnoses(400, f"The key field {name} cannot be modified")
-            record = {**current, **changes, "UPDDATTIM": self.now()}
-            status = 200
-        else:
-            try:
-                record = coerce_record(spec, changes)
-            except ValueProblem as exc:
-                return diagnoses(400, str(exc))
-            if spec.key_of(record) in store:
-                return diagnoses(409, f"Record {spec.key_of(record)} already exists")  # [U] status
-            lines = {spec.lines_name: record.get(spec.lines_name) or []} if spec.lines_name else {}
-            record = {name: record.get(name) for name in spec.fields} | lines | {"UPDDATTIM": self.now()}
-            status = 201
+            return self._edit(request, folder, spec, rename, key, changes)
+        return self._create(folder, spec, rename, changes)
+
+    def _edit(self, request: SimRequest, folder: str, spec: ClassSpec, rename: dict[str, str], key: str | None,
+              changes: dict[str, Any]) -> SimResponse:
+        store = self._data[folder][spec.name]
+        current = store.get(key or "")
+        if current is None:
+            return diagnoses(404, f"Record {key} not found in {spec.name}")
+        if_match = request.header("If-Match")
+        if if_match and if_match.strip('"') != format_datetime(current["UPDDATTIM"]):
+            return diagnoses(412, "The record was modified by another user")  # [U] optimistic lock
+        for name in spec.key:
+            if name in changes and changes[name] != current[name]:
+                return diagnoses(400, f"The key field {name} cannot be modified")
+        record = {**current, **changes, "UPDDATTIM": self.now()}
         store[spec.key_of(record)] = record
         self._changed(folder, spec.name)
-        response = self._json(status, self._render(folder, spec, record, rename, details=True))
-        self.maybe_drop()
+        response = self._json(200, self._render(folder, spec, record, rename, details=True))
+        self.maybe_drop()  # committed: the answer may still be lost
+        return response
+
+    def _create(self, folder: str, spec: ClassSpec, rename: dict[str, str], changes: dict[str, Any]) -> SimResponse:
+        # Journal entries and supplier invoices posted without a number get one from X3.
+        numbered = spec.name in NUMBERED and not changes.get(spec.key[0])
+        try:
+            record = coerce_record(spec, changes, partial=numbered)
+        except ValueProblem as exc:
+            return diagnoses(400, str(exc))
+        if not numbered and spec.key_of(record) in self._data[folder][spec.name]:
+            return diagnoses(409, f"Record {spec.key_of(record)} already exists")  # [U] status
+        problems = self.document_problems(folder, spec.name, record)
+        if problems:
+            return diagnoses(400, problems)
+        if numbered:
+            record[spec.key[0]] = self.next_number(folder, spec.name, record)
+        lines = {spec.lines_name: record.get(spec.lines_name) or []} if spec.lines_name else {}
+        record = {name: record.get(name) for name in spec.fields} | lines | {"UPDDATTIM": self.now()}
+        self.commit_created(folder, spec.name, record)
+        response = self._json(201, self._render(folder, spec, record, rename, details=True))
+        self.maybe_drop()  # committed: the answer may still be lost
         return response
 
 

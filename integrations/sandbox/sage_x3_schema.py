@@ -68,6 +68,20 @@ CLASSES: dict[str, ClassSpec] = {
     ),
     "GACCOUNT": ClassSpec("GACCOUNT", ("ACC",), {"ACC": STR, "DES": STR, "COA": STR, "UPDDATTIM": DATETIME}),
     "CACCE": ClassSpec("CACCE", ("CCE",), {"CCE": STR, "DES": STR, "DIE": STR, "UPDDATTIM": DATETIME}),
+    # Journal entries (tables GACCENTRY/GACCENTRYD, API_FACTS 2.4). The field names are [U],
+    # chosen from X3's column naming like the others: TYP journal type, REF the reference the
+    # portal looks an entry up by after a lost answer, DESVCR the description, SNS the sense
+    # (+1 debit, -1 credit) of an always non-negative AMTCUR.
+    "GACCENTRY": ClassSpec(
+        "GACCENTRY",
+        ("NUM",),
+        {
+            "TYP": STR, "NUM": STR, "ACCDAT": DATE, "REF": STR, "DESVCR": STR, "CUR": STR,
+            "UPDDATTIM": DATETIME,
+        },
+        "GACCENTRYD",
+        {"LIN": INT, "ACC": STR, "CCE": STR, "SNS": INT, "AMTCUR": DEC, "DES": STR},
+    ),
 }
 
 

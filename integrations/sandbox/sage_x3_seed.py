@@ -6,6 +6,11 @@ small but coherent purchasing ledger: invoices reference existing purchase order
 lines, their supplier and currency follow the PO, amounts add up to the cent, and exactly six
 invoices carry GL account ``61200`` on one line; that account is deliberately left unmapped
 in ServiceNow so those invoices get held for review.
+
+:func:`field_service_data` and :func:`field_service_bulk` build a second folder, ``FIELD``: the X3
+ledger of the ServiceTitan demo contractor (servicetitan_seed), into which the portal posts job
+cost journal entries and supplier invoices; its accounts, cost centers, suppliers and purchase
+orders answer to ServiceTitan's job types, GL accounts, business units, vendors and POs.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
+
+from . import servicetitan_seed as st
 
 CENT = Decimal("0.01")
 VAT = Decimal("1.2")
@@ -226,3 +233,127 @@ def bulk_data(
         yield "PINVOICE", {"NUM": f"BPI{index:07d}", "BPR": supplier, "BPRVCR": f"B-{index:07d}", "BPRDAT": day,
                            "ACCDAT": day, "CUR": currency, "AMTNOT": total, "AMTATI": cents(total * VAT),
                            "UPDDATTIM": stamp, "PINVOICED": inv_lines}
+
+
+# --- the X3 folder of a ServiceTitan contractor (ServiceTitan -> Sage X3) -------------------------
+# Coherent with servicetitan_seed.demo_data()/bulk_data(): what the portal reads there finds its
+# counterpart here by code, name or number, except one vendor (see FIELD_SUPPLIER_RENAMED).
+# Codes, charts and names below are demo choices [U], like the rest of this module.
+
+FIELD_SERVICE_FOLDER = "FIELD"
+FIELD_LOADED = datetime(2026, 1, 2, 7, 0, 0, tzinfo=UTC)  # the folder was set up before the ST demo day
+FIELD_CHART = "USGAAP"
+JOB_COST_OFFSET_ACCOUNT = "21500"  # credited by a job cost entry: the journal offset default
+FIELD_EXTRA_ACCOUNTS = [
+    (JOB_COST_OFFSET_ACCOUNT, "Accrued job costs"),
+    ("21600", "Sales tax payable on purchases"),  # a bill's tax, when posted apart from its lines
+]
+FIELD_COST_CENTER_CODES = {"Electrical North": "ELN", "Electrical South": "ELS", "Head Office Service": "HOS"}
+FIELD_EXTRA_COST_CENTER = ("WHS", "Warehouse and fleet")  # no business unit points at it
+# The one ServiceTitan vendor whose X3 supplier has another name: no name match, so the portal's
+# mapping gate holds its bills until an operator maps it (to FIELD_SUPPLIER_RENAMED's code).
+FIELD_SUPPLIER_RENAMED = {"Tailspin Tools": "Tailspin Toolworks Inc"}
+
+
+def job_type_accounts(index: int, name: str) -> list[tuple[str, str]]:
+    """The labor and materials cost accounts of the ``index``-th ServiceTitan job type:
+    51010/51020, 51110/51120, … with descriptions ``"<name> labor"`` and ``"<name> materials"``."""
+    base = 51000 + index * 100
+    return [(str(base + 10), f"{name} labor"), (str(base + 20), f"{name} materials")]
+
+
+def _field_accounts() -> list[dict[str, Any]]:
+    rows = [(number, name) for number, name, _kind, _detail in st.GL_ACCOUNTS]  # identical codes
+    for index, (_type_id, name) in enumerate(st.JOB_TYPES):
+        rows += job_type_accounts(index, name)
+    rows += FIELD_EXTRA_ACCOUNTS
+    return [{"ACC": acc, "DES": des, "COA": FIELD_CHART, "UPDDATTIM": FIELD_LOADED} for acc, des in sorted(rows)]
+
+
+def _field_cost_centers() -> list[dict[str, Any]]:
+    rows = [(FIELD_COST_CENTER_CODES.get(name, f"BU{unit_id}"), name) for unit_id, name in st.BUSINESS_UNITS]
+    rows.append(FIELD_EXTRA_COST_CENTER)
+    return [{"CCE": cce, "DES": des, "DIE": "CCT", "UPDDATTIM": FIELD_LOADED} for cce, des in rows]
+
+
+def _field_supplier(code: str, vendor_id: int, name: str, moment: datetime) -> dict[str, Any]:
+    short = "".join(ch for ch in name.upper() if ch.isalnum())[:10]
+    return {
+        "BPSNUM": code, "BPSNAM": name, "BPSSHO": short, "CRY": "US", "CUR": "USD", "PTE": "30NET",
+        # the vendor's address and phone as ServiceTitan's demo builds them
+        "BPAADDLIG": f"{100 + vendor_id} Main Street", "CTY": "Riverside", "POSCOD": "92501",
+        "TEL": f"555-01{vendor_id % 100:02d}", "WEB": None, "CNTNAM": "Accounts Receivable", "UPDDATTIM": moment,
+    }
+
+
+def _po_lines(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """PORDERP from a ServiceTitan PO's items, in their order: POPLIN 1, 2, …; ITMREF the skuCode."""
+    return [{"POPLIN": n, "ITMREF": item["skuCode"], "ITMDES": item["description"],
+             "QTYUOM": Decimal(item["quantity"]), "PUU": "EA", "GROPRI": Decimal(item["cost"]),
+             "LINAMT": cents(Decimal(item["cost"]) * Decimal(item["quantity"]))}
+            for n, item in enumerate(items, start=1)]
+
+
+def _field_order(po: dict[str, Any], supplier: str, lines: list[dict[str, Any]], moment: datetime) -> dict[str, Any]:
+    return {"POHNUM": po["number"], "BPSNUM": supplier, "ORDDAT": date.fromisoformat(po["date"][:10]), "CUR": "USD",
+            "TOTAMTNOT": sum((line["LINAMT"] for line in lines), Decimal("0.00")), "UPDDATTIM": moment,
+            "PORDERP": lines}
+
+
+def field_service_data() -> dict[str, list[dict[str, Any]]]:
+    """The X3 folder of the ServiceTitan demo contractor; same output on every call.
+
+    - GACCOUNT: every ServiceTitan GL account under its own number and name (identical-code
+      suggestions), a labor and a materials account per job type (:func:`job_type_accounts`),
+      the job cost offset ``21500`` and a purchase tax account;
+    - CACCE: one cost center per business unit, described by the unit's name, plus one more;
+    - BPSUPPLIER: one supplier per vendor, named like it except ``FIELD_SUPPLIER_RENAMED``;
+    - PORDER: one order per ServiceTitan purchase order, under the same number, lines in the
+      order of its items.
+    """
+    data: dict[str, list[dict[str, Any]]] = {
+        "GACCOUNT": _field_accounts(), "CACCE": _field_cost_centers(), "BPSUPPLIER": [], "PORDER": [],
+    }
+    supplier_of: dict[int, str] = {}
+    for n, (vendor_id, name) in enumerate(st.VENDORS, start=1):
+        code = f"US{n:03d}"
+        supplier_of[vendor_id] = code
+        data["BPSUPPLIER"].append(_field_supplier(code, vendor_id, FIELD_SUPPLIER_RENAMED.get(name, name),
+                                                  FIELD_LOADED + timedelta(minutes=n)))
+    for po, moment, _active in st.demo_data()[("inventory", "purchase-orders")]:
+        data["PORDER"].append(_field_order(po, supplier_of[po["vendorId"]], _po_lines(po["items"]), moment))
+    return data
+
+
+def field_service_bulk(jobs: int, bills: int, lines: int = 5, vendors: int = 50) -> dict[str, list[dict[str, Any]]]:
+    """The X3 side of ``servicetitan_seed.bulk_data(bills, lines, vendors, jobs)``, for a benchmark
+    that posts ``jobs`` journal entries and ``bills`` supplier invoices.
+
+    The chart and cost centers are :func:`field_service_data`'s (bulk data keeps ServiceTitan's
+    three job types and business units), so ``jobs`` needs no X3 record of its own; it is taken
+    to mirror the ServiceTitan call. Suppliers ``BV00000``… are named ``Bulk Vendor 00000``…
+    like the bulk vendors (all matched); orders ``PO-300001``… follow the bulk purchase orders,
+    vendor ``n % vendors`` and one of five item templates, whose line lists they share (the
+    simulator replaces lines on edit, it never changes them in place).
+    """
+    if jobs < 0 or bills < 0 or lines < 1 or vendors < 1:
+        raise ValueError("jobs and bills must be >= 0, lines and vendors >= 1")
+    base = field_service_data()
+    t = st.SEED_TIME
+    suppliers = [_field_supplier(f"BV{i:05d}", 100 + i, f"Bulk Vendor {i:05d}", FIELD_LOADED) for i in range(vendors)]
+    templates = []
+    for k in range(5):  # servicetitan_seed.bulk_data's PO templates: MATERIALS[(k + j) % 5], quantity 1 + j % 3
+        po_lines = []
+        for j in range(lines):
+            sku, text, cost = st.MATERIALS[(k + j) % 5]
+            qty = Decimal(1 + j % 3)
+            po_lines.append({"POPLIN": j + 1, "ITMREF": sku, "ITMDES": text, "QTYUOM": qty, "PUU": "EA",
+                             "GROPRI": cost, "LINAMT": cents(cost * qty)})
+        templates.append((po_lines, sum((line["LINAMT"] for line in po_lines), Decimal("0.00"))))
+    ordered = (t - timedelta(days=3)).date()
+    orders = []
+    for n in range(bills):
+        po_lines, total = templates[n % 5]
+        orders.append({"POHNUM": f"PO-{300_001 + n}", "BPSNUM": suppliers[n % vendors]["BPSNUM"], "ORDDAT": ordered,
+                       "CUR": "USD", "TOTAMTNOT": total, "UPDDATTIM": t + timedelta(seconds=n), "PORDERP": po_lines})
+    return {"GACCOUNT": base["GACCOUNT"], "CACCE": base["CACCE"], "BPSUPPLIER": suppliers, "PORDER": orders}

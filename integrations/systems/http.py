@@ -8,13 +8,15 @@ through an ``error_classifier``.
 
 from __future__ import annotations
 
+import json as _json
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
@@ -164,6 +166,33 @@ def unexpected_answer(response: requests.Response, system: str, what: str) -> Tr
     method = (response.request.method or "").upper() if response.request is not None else "GET"
     return TransientError(f"{system} answered with {what}", status=response.status_code,
                           detail=redact_text(response.text[:200]), ambiguous=method not in IDEMPOTENT_METHODS)
+
+
+def exact_json(value: Any) -> bytes:
+    """``value`` as UTF-8 JSON in which ``Decimal`` amounts are exact number literals.
+
+    ``json.dumps`` cannot write a Decimal as a number, and a float would round it: ``12.10``
+    stays ``12.10``. Dates and date-times are written in ISO 8601.
+    """
+    return _exact(value).encode("utf-8")
+
+
+def _exact(value: Any) -> str:
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise ValueError(f"{value} is not an amount")
+        return format(value, "f")
+    if isinstance(value, float):
+        raise TypeError("float amount: parse amounts to Decimal")
+    if value is None or isinstance(value, bool | int | str):
+        return _json.dumps(value, ensure_ascii=False)
+    if isinstance(value, date):  # datetime included
+        return _json.dumps(value.isoformat())
+    if isinstance(value, dict):
+        return "{" + ",".join(f"{_json.dumps(str(k), ensure_ascii=False)}:{_exact(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(_exact(v) for v in value) + "]"
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def decode_json(response: requests.Response, system: str, **options: Any) -> Any:

@@ -31,6 +31,7 @@ from integrations.systems.http import (
     HttpPolicy,
     decode_json,
     default_classifier,
+    exact_json,
     unexpected_answer,
 )
 from integrations.systems.schema import INT, MAP, TEXT, ConnectionSchema, Setting
@@ -61,6 +62,13 @@ DEFAULT_FIELDS: dict[str, dict[str, str]] = {
     },
     "GACCOUNT": {"key": "ACC", "label": "DES", "chart": "COA", "updated": "UPDDATTIM"},
     "CACCE": {"key": "CCE", "label": "DES", "dimension": "DIE", "updated": "UPDDATTIM"},
+    # GL journal entries, written by the ServiceTitan pair [U: names follow X3's GACCENTRY/GACCENTRYD tables]
+    "GACCENTRY": {
+        "key": "NUM", "journal_type": "TYP", "accounting_date": "ACCDAT", "reference": "REF",
+        "description": "DESVCR", "currency": "CUR", "updated": "UPDDATTIM", "lines": "GACCENTRYD",
+        "line_no": "LIN", "gl_account": "ACC", "cost_center": "CCE", "sense": "SNS", "amount": "AMTCUR",
+        "line_description": "DES",
+    },
 }
 # [U] The date-time literal form of `where` is not documented; configurable per connection.
 DEFAULT_WHERE = "{field} ge @{since}@"
@@ -153,6 +161,16 @@ def _unknown_where_property(response: requests.Response, message: str) -> str:
 
 _SDATA_WORDS = {"and", "or", "not", "eq", "ne", "lt", "le", "gt", "ge", "between", "in", "like", "null", "mod", "mul",
                 "div", "left", "right", "upper", "lower", "length"}
+
+
+JSON_BODY = {"Content-Type": "application/json"}
+# Values per ``in (…)`` lookup: a URL stays short enough for any web server.
+LOOKUP_CHUNK = 40
+
+
+def _literal(value: str) -> str:
+    """A string literal of the SData query language (quotes doubled)."""
+    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _text(value: Any) -> str:
@@ -256,9 +274,10 @@ class SageX3Client:
         return f"/api1/x3/erp/{self.folder}/{klass}"
 
     def iter_pages(self, klass: str, *, since: str = "", after_key: str = "", order_by: list[str] | None = None,
-                   count: int | None = None) -> Iterator[list[dict[str, Any]]]:
+                   count: int | None = None, where: str = "") -> Iterator[list[dict[str, Any]]]:
         """Pages of a class's ``$query`` facet in (update time, key) order: updated since ``since``
-        (inclusive), or with ``after_key`` strictly after (``since``, ``after_key``).
+        (inclusive), or with ``after_key`` strictly after (``since``, ``after_key``); or those
+        ``where`` selects (a lookup), in key order.
 
         Pages follow ``$links.$next``. Where a page has none, ``$totalResults`` (with
         ``$startIndex``, else what was read) says whether the feed really ended: a feed that gives
@@ -276,7 +295,9 @@ class SageX3Client:
                                                         after=after_key.replace("'", "''"))
         elif since:
             params["where"] = self.where_template.format(field=shape["updated"], since=since)
-        order = order_by or [shape["updated"], shape["key"]]
+        elif where:
+            params["where"] = where
+        order = order_by or ([shape["key"]] if where and not since else [shape["updated"], shape["key"]])
         params["orderBy"] = ", ".join(f"{name} asc" for name in order)
         keyset = order == [shape["updated"], shape["key"]] and bool(self.seek_template)
         url: str | None = self.class_url(klass)
@@ -318,6 +339,22 @@ class SageX3Client:
             else:
                 request_params["startIndex"] = position + 1
 
+    def find(self, klass: str, logical: str, values: list[str], **equal: str) -> list[dict[str, Any]]:
+        """Records whose field ``logical`` is one of ``values`` (and each other logical field
+        equal to its value): how a document posted before a lost answer is found again."""
+        shape = self.shapes[klass]
+        found: list[dict[str, Any]] = []
+        wanted = sorted({str(v) for v in values if str(v)})
+        extra = " and ".join(f"{shape[name]} eq {_literal(value)}" for name, value in sorted(equal.items()))
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[start:start + LOOKUP_CHUNK]
+            condition = (f"{shape[logical]} eq {_literal(chunk[0])}" if len(chunk) == 1 else
+                         f"{shape[logical]} in ({', '.join(_literal(v) for v in chunk)})")
+            where = f"({condition}) and {extra}" if extra else condition
+            for page in self.iter_pages(klass, where=where):
+                found.extend(page)
+        return found
+
     def read(self, klass: str, key: str) -> dict[str, Any] | None:
         """One record with its details (lines) through the ``$details`` facet."""
         shape = self.shapes[klass]
@@ -335,14 +372,15 @@ class SageX3Client:
         shape = self.shapes[klass]
         response = self.http.request(
             "PUT", f"{self.class_url(klass)}('{key}')", params={"representation": f"{shape.representation}.$edit"},
-            json=payload,
+            data=exact_json(payload), headers=JSON_BODY,
         )
         return parse_object(response, "the record written", empty_ok=True)
 
     def create(self, klass: str, payload: dict[str, Any]) -> dict[str, Any]:
         shape = self.shapes[klass]
         response = self.http.request(
-            "POST", self.class_url(klass), params={"representation": f"{shape.representation}.$create"}, json=payload,
+            "POST", self.class_url(klass), params={"representation": f"{shape.representation}.$create"},
+            data=exact_json(payload), headers=JSON_BODY,
         )
         return parse_object(response, "the record written", empty_ok=True)
 

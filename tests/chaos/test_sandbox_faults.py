@@ -74,14 +74,17 @@ def _x3(method: str, path: str, body: dict | None = None) -> SimRequest:
                       json.dumps(body or {}, default=str).encode())
 
 
-def test_x3_invoices_are_read_only_unless_made_writable():
-    invoice = {"NUM": "CPI1", "BPR": "S1", "AMTNOT": "10.00", "PINVOICED": [
-        {"PIDLIN": 1000, "AMTNOTLIN": "10.00", "ACC": "60100", "CCE": "CC100"}]}
+def test_x3_invoices_are_read_only_when_the_representation_has_no_create_facet():
     sim = SageX3Simulator()
+    sim.seed_demo()
     sim.add_user("admin", "pw")
-    assert sim.handle(_x3("POST", "PINVOICE?representation=PINVOICE.$create", invoice)).status == 405
-    sim = SageX3Simulator(writable=("BPSUPPLIER", "PINVOICE"))
-    sim.add_user("admin", "pw")
+    supplier = sim.records("BPSUPPLIER")[0]["BPSNUM"]
+    invoice = {"NUM": "CPI1", "BPR": supplier, "BPRVCR": "CHAOS-1", "AMTNOT": "10.00", "AMTATI": "12.00",
+               "PINVOICED": [{"PIDLIN": 1000, "AMTNOTLIN": "10.00", "ACC": "60100", "CCE": "CC100"}]}
+    read_only = SageX3Simulator(writable=("BPSUPPLIER",))
+    read_only.seed_demo()
+    read_only.add_user("admin", "pw")
+    assert read_only.handle(_x3("POST", "PINVOICE?representation=PINVOICE.$create", invoice)).status == 405
     assert sim.handle(_x3("POST", "PINVOICE?representation=PINVOICE.$create", invoice)).status == 201
     # $create keeps the lines of a class that has them
     details = sim.handle(_x3("GET", "PINVOICE('CPI1')?representation=PINVOICE.$details"))

@@ -303,6 +303,138 @@ class SysproInvoicesHarness(SysproHarness):
         return f"{row.get('short_description', '')} / {lines} lines"
 
 
+# --- ServiceTitan → Sage X3 ----------------------------------------------------------------------
+ST_URL = "https://api-integration.servicetitan.io"
+
+
+class ServiceTitanJobsHarness(PairHarness):
+    """Completed jobs as X3 journal entries. X3 posts are one call each: the budget squeezed is X3's.
+
+    A job's value is its labor cost; the target's, the debits of its live entry (an entry that a
+    reversal cancelled no longer counts, so a job changed after posting is still "one row").
+    """
+
+    kind = "servicetitan__sage_x3"
+    main_stream = "job_costs"
+    upstream = ("st_job_types", "st_business_units", "x3_gl_accounts", "x3_cost_centers")
+    source_url = ST_URL
+    target_url = "http://x3.field.test:8124"
+    budget_side = "target"
+    budget = 6  # a page of four posts, the look-up of those a cut left uncertain, and one to spare
+
+    def build_simulators(self) -> tuple[Simulator, Simulator]:
+        from integrations.sandbox.sage_x3 import SageX3Simulator
+        from integrations.sandbox.servicetitan import ServiceTitanSimulator
+        from integrations.sandbox.servicetitan_seed import APP_KEY, CLIENT_ID, CLIENT_SECRET, demo_data
+
+        st = ServiceTitanSimulator(rate_limit_per_second=0)
+        st.add_client(CLIENT_ID, CLIENT_SECRET)
+        st.add_app_key(APP_KEY)
+        data = demo_data()
+        data[("jpm", "jobs")] = []  # only the harness's jobs
+        st.load(data)
+        x3 = SageX3Simulator(folders=())
+        x3.seed_field_service()
+        return st, x3
+
+    def load_tenant(self) -> Integration:
+        from integrations.demo import servicetitan_x3_document
+        from integrations.tenants import load_document
+
+        load_document(servicetitan_x3_document(self.source_url, self.target_url))
+        return Integration.objects.select_related("source", "target", "tenant").get(name="st-to-x3")
+
+    def new_key(self, serial: int) -> str:
+        return str(900_000 + serial)
+
+    @staticmethod
+    def labor(name: str) -> str:
+        return f"{100 + sum(map(ord, name)) % 500}.25"
+
+    def put_record(self, key: str, name: str, updated: datetime) -> None:
+        from integrations.sandbox.servicetitan_seed import stamp
+
+        sim = self.source_sim
+        table = sim.tables[("jpm", "jobs")]
+        job = {"id": int(key), "jobNumber": key, "jobStatus": "Completed", "completedOn": stamp(updated),
+               "businessUnitId": 11, "jobTypeId": 21, "summary": name, "modifiedOn": stamp(updated),
+               "customFields": [{"typeId": 101, "name": "laborCost", "value": self.labor(name)},
+                                {"typeId": 102, "name": "materialCost", "value": "0.00"}]}
+        with sim.lock:
+            table.put(job, updated, True, next(sim._seq))
+
+    def source_values(self) -> dict[str, str]:
+        return {str(job["id"]): job["customFields"][0]["value"] for job in self.source_sim.rows("jpm", "jobs")}
+
+    def target_rows(self) -> dict[str, list[TargetRow]]:
+        import re
+
+        entries = self.target_sim.records("GACCENTRY", "FIELD")
+        cancelled = {match.groups() for e in entries if (match := re.fullmatch(r"ST-JOB-(\d+)-R(\d+)", e["REF"]))}
+        found: dict[str, list[TargetRow]] = {}
+        for entry in entries:
+            match = re.fullmatch(r"ST-JOB-(\d+)(?:-(\d+))?", entry["REF"])
+            if match and (match[1], match[2] or "1") not in cancelled:
+                debits = sum(line["AMTCUR"] for line in entry["GACCENTRYD"] if line["SNS"] == 1)
+                found.setdefault(match[1], []).append(TargetRow(entry["NUM"], str(debits), 0))
+        return found
+
+
+class ServiceTitanBillsHarness(ServiceTitanJobsHarness):
+    """Inventory bills as X3 supplier invoices, read through ServiceTitan's export feed (the checkpoint
+    is its continueFrom token). The demo's bills are left out; each bill here is against PO-7001.
+
+    A bill's value is its amount; the target's, the invoice's ``AMTATI``. A bill whose money changes
+    after it was posted is held for a person by design (never re-posted; tests/servicetitan checks
+    it), so an edit here changes what a warehouse clerk edits on a received bill, its summary: the
+    feed delivers it again and nothing is written twice.
+    """
+
+    main_stream = "inventory_bills"
+    # ServiceTitan decides the export page's size, and a page is checkpointed whole (its token): the
+    # budget squeezed is ServiceTitan's, a page or so per run (a token, an export page, its POs)
+    budget_side = "source"
+    budget = 3
+    upstream = ("st_vendors", "st_purchase_orders", "st_gl_accounts", "st_business_units", "x3_suppliers",
+                "x3_purchase_orders", "x3_gl_accounts", "x3_cost_centers")
+
+    def build_simulators(self) -> tuple[Simulator, Simulator]:
+        st, x3 = super().build_simulators()
+        st.tables[("accounting", "inventory-bills")] = type(st.tables[("accounting", "inventory-bills")])(
+            st.tables[("accounting", "inventory-bills")].spec)
+        st.export_page_size = 4  # the checks' page size
+        return st, x3
+
+    def put_record(self, key: str, name: str, updated: datetime) -> None:
+        from integrations.sandbox.servicetitan_seed import stamp
+
+        sim = self.source_sim
+        table = sim.tables[("accounting", "inventory-bills")]
+        if int(key) in table.rows:  # an edit: the summary, seen again through the feed
+            with sim.lock:
+                table.put({**table.rows[int(key)], "summary": name}, updated, True, next(sim._seq))
+            return
+        po = sim.record("inventory", "purchase-orders", 7001)
+        cost = self.labor(name)
+        bill = {"id": int(key), "purchaseOrderId": 7001, "referenceNumber": key, "vendorNumber": f"V-{key}",
+                "billDate": stamp(updated), "billAmount": cost, "taxAmount": "0.00", "shippingAmount": "0.00",
+                "summary": name, "businessUnit": {"id": 11, "name": "Electrical North"},
+                "vendor": {"id": po["vendorId"], "name": "Northwind Electrical Supply"},
+                "items": [{"order": 1, "name": po["items"][0]["skuCode"], "description": name, "quantity": "1",
+                           "cost": cost, "generalLedgerAccount": {"number": "5100", "name": "Materials Cost"}}]}
+        with sim.lock:
+            sim.tables[("accounting", "inventory-bills")].put(bill, updated, True, next(sim._seq))
+
+    def source_values(self) -> dict[str, str]:
+        return {str(bill["id"]): bill["billAmount"] for bill in self.source_sim.rows("accounting", "inventory-bills")}
+
+    def target_rows(self) -> dict[str, list[TargetRow]]:
+        found: dict[str, list[TargetRow]] = {}
+        for invoice in self.target_sim.records("PINVOICE", "FIELD"):
+            found.setdefault(invoice["BPRVCR"], []).append(TargetRow(invoice["NUM"], str(invoice["AMTATI"]), 0))
+        return found
+
+
 # --- the vendor-free pair ----------------------------------------------------------------------
 class FakeHarness(PairHarness):
     """The conformance ledger → store pair of :mod:`tests.conformance.fake`, registered by the test."""
@@ -378,7 +510,7 @@ def fake_harness(flow: type) -> type[FakeHarness]:
 HARNESSES: dict[str, type[PairHarness]] = {
     f"{harness.kind}:{harness.main_stream}": harness
     for harness in (SageX3Harness, SageX3InvoicesHarness, SageIntacctHarness, Sage300Harness, SysproHarness,
-                    SysproInvoicesHarness, FakeHarness)
+                    SysproInvoicesHarness, ServiceTitanJobsHarness, ServiceTitanBillsHarness, FakeHarness)
 }
 # The fake pair once more, reading through an export API whose checkpoint is the vendor's token.
 HARNESSES[f"{fake.KIND}:entries (export token)"] = fake_harness(fake.ExportLedgerToStore)

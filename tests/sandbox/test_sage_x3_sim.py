@@ -395,7 +395,7 @@ def test_supplier_create_and_read_only_classes(sim, http):
     again = http.post(f"{API}/BPSUPPLIER?representation=BPSUPPLIER.$create", json=payload, auth=ADMIN)
     assert again.status_code == 409
 
-    refused = http.put(f"{API}/PINVOICE('PI00001')?representation=PINVOICE.$edit", json={"CUR": "USD"}, auth=ADMIN)
+    refused = http.put(f"{API}/PORDER('PO00001')?representation=PORDER.$edit", json={"CUR": "USD"}, auth=ADMIN)
     assert refused.status_code == 405
     assert get_json(refused)["$diagnoses"][0]["$severity"] == "error"
     assert http.post(f"{API}/PORDER?representation=PORDER.$create", json={"POHNUM": "X"}, auth=ADMIN).status_code == 405

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -22,6 +23,7 @@ from integrations.demo import (
     X3_CLIENT_SECRET,
     intacct_servicenow_document,
     sage300_servicenow_document,
+    servicetitan_x3_document,
     syspro_servicenow_document,
     x3_servicenow_document,
 )
@@ -31,7 +33,13 @@ from integrations.engine.reconcile_schedule import install_schedule as install_r
 from integrations.engine.replay import replay_records
 from integrations.engine.runner import run_integration
 from integrations.engine.schedules import sync_schedules
+from integrations.engine.webhooks import process_pending
+from integrations.engine.webhooks import receive as receive_webhook
 from integrations.models import Integration, Mapping, MappingStatus, Period, RecordStatus, SyncRecord, Trigger
+from integrations.sandbox.sage_x3 import SageX3Simulator
+from integrations.sandbox.server import SimServer, serve
+from integrations.sandbox.servicetitan import ServiceTitanSimulator, sign
+from integrations.sandbox.servicetitan_seed import WEBHOOK_KEY
 from integrations.tenants import load_document
 
 # Each customer has its own ServiceNow instance: one simulator per tenant.
@@ -40,6 +48,9 @@ SANDBOXES = {"x3": ("sage_x3", 8124), "sn": ("servicenow", 8125), "intacct": ("s
              "sn_intacct": ("servicenow", 8127), "s300": ("sage_300", 8128), "sn_s300": ("servicenow", 8129),
              # 8131 is ServiceTitan's default port (sandbox/server.py)
              "syspro": ("syspro", 8130), "sn_syspro": ("servicenow", 8132)}
+# Served from this process (the demo changes a job there and sends its webhook): ServiceTitan and
+# the contractor's own X3 (folder FIELD), after the sandboxes above when ports are offset.
+IN_PROCESS = {"st": 8131, "x3_field": 8133}
 
 
 class Command(BaseCommand):
@@ -55,6 +66,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, sandbox_base_port, no_serve, **options):
         self.children: list[subprocess.Popen] = []
+        self.servers: list[SimServer] = []
         try:
             self._run(host, port, sandbox_base_port, no_serve)
         finally:
@@ -67,12 +79,20 @@ class Command(BaseCommand):
             sim_port = base_port + offset if base_port else default_port
             urls[name] = f"http://127.0.0.1:{sim_port}"
             self._spawn([sys.executable, "-m", "integrations.sandbox.server", system, "--port", str(sim_port)])
+        st_sim, x3_field = ServiceTitanSimulator().seed_demo(), SageX3Simulator(folders=())
+        x3_field.seed_field_service()
+        for offset, (name, default_port) in enumerate(IN_PROCESS.items(), start=len(SANDBOXES)):
+            server = serve(st_sim if name == "st" else x3_field, "127.0.0.1", base_port + offset if base_port else
+                           default_port)
+            self.servers.append(server)
+            urls[name] = server.url
         for name, url in urls.items():
             self._wait_for(url, name)
         self.stdout.write(f"Sandbox: Sage X3 {urls['x3']}, ServiceNow {urls['sn']}; "
                           f"Sage Intacct {urls['intacct']}, its ServiceNow {urls['sn_intacct']}; "
                           f"Sage 300 {urls['s300']}, its ServiceNow {urls['sn_s300']}; "
-                          f"SYSPRO {urls['syspro']}, its ServiceNow {urls['sn_syspro']}")
+                          f"SYSPRO {urls['syspro']}, its ServiceNow {urls['sn_syspro']}; "
+                          f"ServiceTitan {urls['st']}, the contractor's Sage X3 {urls['x3_field']}")
 
         refresh_token = self._pair_x3(urls["x3"])
         load_document(x3_servicenow_document(urls["x3"], urls["sn"], x3_refresh_token=refresh_token), actor="demo")
@@ -87,7 +107,10 @@ class Command(BaseCommand):
         s300 = self._first_sync("acme-300", "s300-to-sn", "Acme Components (Sage 300 → ServiceNow)")
         load_document(syspro_servicenow_document(urls["syspro"], urls["sn_syspro"]), actor="demo")
         syspro = self._first_sync("acme-syspro", "syspro-to-sn", "Acme Machining (SYSPRO → ServiceNow)")
-        for integration in (x3, intacct, s300, syspro):
+        load_document(servicetitan_x3_document(urls["st"], urls["x3_field"],
+                                               x3_refresh_token=self._pair_x3(urls["x3_field"])), actor="demo")
+        field = self._first_sync("acme-field", "st-to-x3", "Acme Electric (ServiceTitan → Sage X3)")
+        for integration in (x3, intacct, s300, syspro, field):
             held = SyncRecord.objects.filter(integration=integration, status=RecordStatus.HELD).count()
             if held:
                 self.stdout.write(f"  {integration.name}: {held} record(s) held for an unmapped GL account or "
@@ -103,11 +126,13 @@ class Command(BaseCommand):
         admin.set_password(password)
         admin.save()
         if no_serve:
+            self._job_completed_live(st_sim, "")
             self.stdout.write(self.style.SUCCESS(f"Demo ready (not serving). Login: admin / {password}"))
             return
         self._spawn([sys.executable, "manage.py", "qcluster"])
         self._spawn([sys.executable, "manage.py", "runserver", "--noreload", f"{host}:{port}"])
         self._wait_for(f"http://{host}:{port}/admin/login/", "portal")
+        self._job_completed_live(st_sim, f"http://{host}:{port}")
         self.stdout.write(self.style.SUCCESS(
             f"\nml-connector demo is running.\n  Admin:    http://{host}:{port}/admin/\n"
             f"  Login:    admin / {password}\n  API docs: http://{host}:{port}/api/docs/\n"
@@ -133,6 +158,26 @@ class Command(BaseCommand):
         counts = {s: SyncRecord.objects.filter(integration=integration, status=s).count() for s in RecordStatus.values}
         self.stdout.write(f"  synced {counts['synced']}, held {counts['held']}, failed {counts['failed']}")
         return integration
+
+    def _job_completed_live(self, st_sim: ServiceTitanSimulator, portal_url: str) -> None:
+        """A technician completes job 1007 in ServiceTitan: its signed webhook goes to the portal,
+        which posts the job's costs to X3 (the worker processes it; without a portal, this process)."""
+        costs = st_sim.record("jpm", "jobs", 1001)["customFields"]
+        st_sim.update("jpm", "jobs", 1007, jobStatus="Completed", customFields=costs,
+                      completedOn=st_sim.record("jpm", "jobs", 1007)["modifiedOn"])
+        event = st_sim.webhook_event("job.completed", {"id": 1007})
+        path = "/webhooks/servicetitan/acme-field/st/"
+        if portal_url:
+            status = st_sim.deliver(portal_url + path, WEBHOOK_KEY, delays=(2.0, 5.0))[-1].status
+        else:
+            body = json.dumps(event).encode()
+            answer = receive_webhook("servicetitan", "acme-field", "st", body,
+                                     {"X-ServiceTitan-Signature": sign(body, WEBHOOK_KEY)})
+            status = answer.status
+            if answer.event is not None:
+                process_pending(answer.event.connection_id)
+        self.stdout.write(f"  ServiceTitan job 1007 completed: its webhook was answered HTTP {status}; the job's "
+                          "costs go to X3 as a journal entry (Webhook inbox shows the entry it led to).")
 
     def _reconcile(self, integration: Integration) -> None:
         """One month-end reconciliation with differences to explain: the month of the first held invoice."""
@@ -185,6 +230,8 @@ class Command(BaseCommand):
         raise CommandError(f"{name} did not start at {url}")
 
     def _stop_children(self) -> None:
+        for server in getattr(self, "servers", []):
+            server.stop()
         for child in self.children:
             if child.poll() is None:
                 os.killpg(child.pid, signal.SIGTERM)

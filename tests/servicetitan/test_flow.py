@@ -1,0 +1,324 @@
+"""ServiceTitan → Sage X3 through the engine: job costs as balanced journal entries, inventory bills
+as supplier invoices, mappings across kinds with the gate, never posted twice (lost answers,
+re-runs, replays), reversals for jobs changed after posting, voided and corrected bills put in
+front of a person, and not one write to ServiceTitan's invoices or bills."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+import responses
+
+from integrations.demo import servicetitan_x3_document
+from integrations.engine.mappings import approve, map_manually
+from integrations.engine.replay import replay_records
+from integrations.engine.runner import run_integration
+from integrations.models import AuditEvent, Integration, Mapping, MappingStatus, RecordStatus, SyncRecord, Trigger
+from integrations.sandbox.inprocess import mount
+from integrations.sandbox.sage_x3 import SageX3Simulator
+from integrations.sandbox.sage_x3_seed import FIELD_SERVICE_FOLDER, FIELD_SUPPLIER_RENAMED
+from integrations.sandbox.servicetitan import ServiceTitanSimulator
+from integrations.tenants import load_document
+
+pytestmark = pytest.mark.django_db
+
+ST_URL = "https://api-integration.servicetitan.io"
+ST_AUTH = "https://auth-integration.servicetitan.io"
+X3_URL = "http://x3.field.test:8124"
+
+
+class Pair:
+    def __init__(self) -> None:
+        self.st = ServiceTitanSimulator(rate_limit_per_second=0).seed_demo()
+        self.x3 = SageX3Simulator(folders=())
+        self.x3.seed_field_service()
+        self.integration: Integration | None = None
+
+    def load(self, **settings) -> Integration:
+        document = servicetitan_x3_document(ST_URL, X3_URL, st_token_url=f"{ST_AUTH}/connect/token")
+        document["integrations"][0]["settings"].update(settings)
+        load_document(document)
+        self.integration = Integration.objects.select_related("source", "target", "tenant").get(name="st-to-x3")
+        return self.integration
+
+    def run(self, *streams: str):
+        return run_integration(self.integration, streams=list(streams) or None, trigger=Trigger.MANUAL, actor="test")
+
+    def approve_suggested(self) -> None:
+        decision = approve(list(Mapping.objects.filter(integration=self.integration, status=MappingStatus.SUGGESTED)),
+                           actor="test")
+        replay_records(decision.released_ids, actor="test", reason="approved", trigger=Trigger.MAPPING)
+
+    def entries(self) -> list[dict]:
+        return self.x3.records("GACCENTRY", FIELD_SERVICE_FOLDER)
+
+    def invoices(self) -> list[dict]:
+        return self.x3.records("PINVOICE", FIELD_SERVICE_FOLDER)
+
+    def record(self, stream: str, key: str) -> SyncRecord:
+        return SyncRecord.objects.get(integration=self.integration, stream=stream, source_key=key)
+
+
+@pytest.fixture
+def pair() -> Iterator[Pair]:
+    pair = Pair()
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        mount(pair.st, ST_URL, rsps)
+        mount(pair.st, ST_AUTH, rsps)
+        mount(pair.x3, X3_URL, rsps)
+        yield pair
+
+
+@pytest.fixture
+def synced(pair: Pair) -> Pair:
+    """A first sync with the suggested mappings approved and the Tailspin vendor mapped by hand."""
+    pair.load()
+    pair.run()
+    pair.approve_suggested()
+    renamed = next(row for row in pair.x3.records("BPSUPPLIER", FIELD_SERVICE_FOLDER)
+                   if row["BPSNAM"] == FIELD_SUPPLIER_RENAMED["Tailspin Tools"])
+    mapping = Mapping.objects.get(integration=pair.integration, kind="supplier", source_label="Tailspin Tools")
+    replay_records(map_manually(mapping, renamed["BPSNUM"]).released_ids, actor="test", reason="mapped",
+                   trigger=Trigger.MAPPING)
+    return pair
+
+
+def _balance(entry: dict) -> Decimal:
+    return sum((line["SNS"] * line["AMTCUR"] for line in entry["GACCENTRYD"]), Decimal("0"))
+
+
+def test_mappings_are_suggested_across_kinds_and_hold_until_approved(pair: Pair) -> None:
+    pair.load()
+    pair.run()
+    suggested = {(m.kind, m.source_label): m.target_code for m in Mapping.objects.filter(
+        integration=pair.integration, status=MappingStatus.SUGGESTED)}
+    # job type → labor and materials accounts by description, business unit → cost center by name
+    assert suggested[("labor_account", "Panel Upgrade")] == "51010"
+    assert suggested[("material_account", "Panel Upgrade")] == "51020"
+    assert suggested[("cost_center", "Electrical North")] == "ELN"
+    # ServiceTitan GL account → the X3 account with the same code; vendor → supplier by name; PO by number
+    assert suggested[("gl_account", "Materials Cost")] == "5100"
+    assert ("supplier", "Northwind Electrical Supply") in suggested
+    assert any(kind == "purchase_order" for kind, _ in suggested)
+    # nothing is posted before a person approves
+    assert pair.entries() == [] and pair.invoices() == []
+    held = SyncRecord.objects.filter(integration=pair.integration, stream="job_costs", status=RecordStatus.HELD)
+    assert held.count() == 6
+    assert "labor_account:21" in held.get(source_key="1001").missing_keys
+
+
+def test_completed_jobs_become_one_balanced_entry_each(synced: Pair) -> None:
+    entries = {entry["REF"]: entry for entry in synced.entries()}
+    assert sorted(entries) == [f"ST-JOB-{n}" for n in range(1001, 1007)]  # the six completed jobs
+    job = synced.st.record("jpm", "jobs", 1001)
+    costs = {field["name"]: Decimal(field["value"]) for field in job["customFields"]}
+    entry = entries["ST-JOB-1001"]
+    assert _balance(entry) == 0
+    debits = {(line["ACC"], line["CCE"]): line["AMTCUR"] for line in entry["GACCENTRYD"] if line["SNS"] == 1}
+    assert debits == {("51010", "ELN"): costs["laborCost"], ("51020", "ELN"): costs["materialCost"]}
+    credit = next(line for line in entry["GACCENTRYD"] if line["SNS"] == -1)
+    assert (credit["ACC"], credit["AMTCUR"]) == ("21500", costs["laborCost"] + costs["materialCost"])
+    assert entry["TYP"] == "ODT" and str(entry["ACCDAT"]) == job["completedOn"][:10]
+    record = synced.record("job_costs", "1001")
+    assert record.status == RecordStatus.SYNCED and record.target_id == entry["NUM"]
+    # the job in progress and the cancelled one post nothing
+    assert synced.record("job_costs", "1007").status == RecordStatus.SKIPPED
+    assert synced.record("job_costs", "1008").status == RecordStatus.SKIPPED
+
+
+def test_a_second_run_posts_nothing_again(synced: Pair) -> None:
+    entries, invoices = len(synced.entries()), len(synced.invoices())
+    synced.run()
+    records = SyncRecord.objects.filter(integration=synced.integration, stream__in=["job_costs", "inventory_bills"])
+    replay_records([r.pk for r in records], actor="test", reason="again", trigger=Trigger.REPLAY)
+    assert (len(synced.entries()), len(synced.invoices())) == (entries, invoices)
+
+
+def test_inventory_bills_become_supplier_invoices_against_the_po(synced: Pair) -> None:
+    invoices = {inv["BPRVCR"]: inv for inv in synced.invoices()}
+    assert sorted(invoices) == ["8001", "8002", "8003", "8004"]  # 8005 was voided before it was posted
+    bill = synced.st.record("accounting", "inventory-bills", 8002)
+    invoice = invoices["8002"]
+    assert invoice["AMTATI"] == Decimal(bill["billAmount"])
+    assert invoice["AMTNOT"] == Decimal(bill["billAmount"]) - Decimal(bill["taxAmount"])
+    po = synced.st.record("inventory", "purchase-orders", bill["purchaseOrderId"])
+    item_lines = [line for line in invoice["PINVOICED"] if line.get("POHNUM")]
+    assert {line["POHNUM"] for line in item_lines} == {po["number"]}
+    assert [line["POPLIN"] for line in item_lines] == list(range(1, len(po["items"]) + 1))
+    tax = [line for line in invoice["PINVOICED"] if line["ACC"] == "21600"]
+    assert [line["AMTNOTLIN"] for line in tax] == [Decimal(bill["taxAmount"])]
+    assert sum((line["AMTNOTLIN"] for line in invoice["PINVOICED"]), Decimal("0")) == invoice["AMTATI"]
+    assert synced.record("inventory_bills", "8005").status == RecordStatus.SKIPPED
+
+
+def test_a_lost_x3_answer_does_not_post_twice(pair: Pair) -> None:
+    pair.load()
+    pair.run()
+    pair.x3.faults.drop_rate = 1.0  # every write commits, then the connection drops before the answer
+    pair.approve_suggested()
+    posts = [r for r in pair.x3.requests if r.method == "POST" and "/GACCENTRY" in r.url]
+    assert len(posts) == 6  # each entry sent once: after the lost answer it was found by its REF
+    assert len(pair.entries()) == 6
+    lookups = [r for r in pair.x3.requests if r.method == "GET" and "/GACCENTRY" in r.url and "REF" in r.url]
+    assert lookups
+    for record in SyncRecord.objects.filter(integration=pair.integration, stream="job_costs",
+                                            source_key__in=[str(n) for n in range(1001, 1007)]):
+        assert record.status == RecordStatus.SYNCED
+        assert record.target_id == next(e["NUM"] for e in pair.entries() if e["REF"] == f"ST-JOB-{record.source_key}")
+    invoices = pair.invoices()
+    assert len({(inv["BPR"], inv["BPRVCR"]) for inv in invoices}) == len(invoices)
+    pair.x3.faults.drop_rate = 0.0
+    pair.run("job_costs", "inventory_bills")
+    failed = SyncRecord.objects.filter(integration=pair.integration, stream__in=["job_costs", "inventory_bills"],
+                                       status=RecordStatus.FAILED)
+    replay_records([r.pk for r in failed], actor="test", reason="retry", trigger=Trigger.REPLAY)
+    assert len(pair.entries()) == 6 and len(pair.invoices()) == len(invoices)
+
+
+def test_a_job_changed_after_posting_is_reversed_and_posted_again(synced: Pair) -> None:
+    first = next(e for e in synced.entries() if e["REF"] == "ST-JOB-1002")
+    job = synced.st.record("jpm", "jobs", 1002)
+    fields = [{**f, "value": "999.00"} if f["name"] == "laborCost" else f for f in job["customFields"]]
+    synced.st.update("jpm", "jobs", 1002, customFields=fields)
+    synced.run("job_costs")
+    by_ref = {e["REF"]: e for e in synced.entries()}
+    reversal, second = by_ref["ST-JOB-1002-R1"], by_ref["ST-JOB-1002-2"]
+    assert by_ref["ST-JOB-1002"] == first  # never edited
+    assert sorted((line["ACC"], -line["SNS"], line["AMTCUR"]) for line in reversal["GACCENTRYD"]) == sorted(
+        (line["ACC"], line["SNS"], line["AMTCUR"]) for line in first["GACCENTRYD"])
+    assert _balance(reversal) == 0 and _balance(second) == 0
+    assert Decimal("999.00") in {line["AMTCUR"] for line in second["GACCENTRYD"]}
+    assert synced.record("job_costs", "1002").target_id == second["NUM"]
+    synced.run("job_costs")  # seen again: nothing more
+    assert len([e for e in synced.entries() if e["REF"].startswith("ST-JOB-1002")]) == 3
+
+
+def test_a_reopened_job_gets_its_reversal_alone(synced: Pair) -> None:
+    synced.st.update("jpm", "jobs", 1003, jobStatus="InProgress")
+    synced.run("job_costs")
+    refs = sorted(e["REF"] for e in synced.entries() if e["REF"].startswith("ST-JOB-1003"))
+    assert refs == ["ST-JOB-1003", "ST-JOB-1003-R1"]
+
+
+def test_a_voided_bill_is_audited_and_not_posted_again(synced: Pair) -> None:
+    before = len(synced.invoices())
+    synced.st.void_bill(8001)
+    synced.run("inventory_bills")
+    record = synced.record("inventory_bills", "8001")
+    assert record.status == RecordStatus.HELD
+    assert "voided in ServiceTitan after it was posted" in record.error_message
+    assert record.target_id  # still points at the X3 invoice
+    assert AuditEvent.objects.filter(action="record.held", record_id=record.pk).exists()
+    assert len(synced.invoices()) == before
+
+
+def test_a_corrected_bill_is_held_with_the_difference(synced: Pair) -> None:
+    bill = synced.st.record("accounting", "inventory-bills", 8003)
+    synced.st.update("accounting", "inventory-bills", 8003,
+                     billAmount=str(Decimal(bill["billAmount"]) + Decimal("10.00")),
+                     taxAmount=str(Decimal(bill["taxAmount"]) + Decimal("10.00")))
+    before = len(synced.invoices())
+    synced.run("inventory_bills")
+    record = synced.record("inventory_bills", "8003")
+    assert record.status == RecordStatus.HELD
+    assert f"amount {bill['billAmount']} → {Decimal(bill['billAmount']) + Decimal('10.00')}" in record.error_message
+    assert len(synced.invoices()) == before
+
+
+def test_nothing_is_ever_written_to_servicetitan_invoices_or_bills(synced: Pair) -> None:
+    synced.run()
+    assert synced.st.forbidden_writes == []
+    writes = [r for r in synced.st.requests if r.method not in ("GET", "HEAD") and "/connect/token" not in r.url]
+    assert all("/inventory/v2/" in r.url and "/vendors" in r.url for r in writes)
+
+
+def test_an_unbalanced_or_refused_entry_fails_with_x3s_message(synced: Pair) -> None:
+    Mapping.objects.filter(integration=synced.integration, kind="labor_account").update(target_code="99999")
+    job = synced.st.record("jpm", "jobs", 1004)
+    fields = [{**f, "value": "12.00"} if f["name"] == "laborCost" else f for f in job["customFields"]]
+    synced.st.update("jpm", "jobs", 1004, customFields=fields)
+    synced.run("job_costs")
+    record = synced.record("job_costs", "1004")
+    assert record.status == RecordStatus.FAILED
+    assert "99999" in record.error_message
+
+
+def test_the_export_token_is_the_bills_checkpoint(synced: Pair) -> None:
+    from integrations.models import StreamState, SyncRun
+
+    state = StreamState.objects.get(integration=synced.integration, stream="inventory_bills")
+    token = state.checkpoint.get("token")
+    assert token and len(token) > 64  # ServiceTitan's own continueFrom, longer than any cursor column
+    template = synced.st.record("accounting", "inventory-bills", 8002)
+    synced.st.add("accounting", "inventory-bills", {**template, "id": 8101, "referenceNumber": "8101"})
+    seen = len(synced.st.requests)
+    synced.run("inventory_bills")
+    exports = [r for r in synced.st.requests[seen:] if "/export/inventory-bills" in r.url]
+    assert exports and f"from={token[:20]}" in exports[0].url.replace("%3D", "=")
+    run = SyncRun.objects.filter(integration=synced.integration, stream="inventory_bills").latest("pk")
+    assert run.read == 1  # only the new bill: nothing read twice
+    assert "8101" in {inv["BPRVCR"] for inv in synced.invoices()}
+
+
+def test_the_offset_account_must_be_set(pair: Pair) -> None:
+    pair.load(journal_offset_account="")
+    pair.run()
+    pair.approve_suggested()
+    record = pair.record("job_costs", "1001")
+    assert record.status == RecordStatus.FAILED
+    assert "journal_offset_account" in record.error_message
+    assert pair.entries() == []
+
+
+def test_webhook_events_name_the_job_or_bill() -> None:
+    from integrations.flows import get_flow
+
+    flow = get_flow("servicetitan__sage_x3")
+    assert flow.webhook_records("job.completed", {"data": {"id": 1007}}) == [("job_costs", "1007")]
+    assert flow.webhook_records("appointment.updated", {"data": {"id": 5, "jobId": 1007}}) == [("job_costs", "1007")]
+    assert flow.webhook_records("inventoryBill.created", {"data": {"id": 8001}}) == [("inventory_bills", "8001")]
+    assert flow.webhook_records("customer.updated", {"data": {"id": 1}}) == []
+
+
+def test_reversal_dates_are_today(synced: Pair) -> None:
+    synced.st.update("jpm", "jobs", 1005, jobStatus="Canceled")
+    synced.run("job_costs")
+    reversal = next(e for e in synced.entries() if e["REF"] == "ST-JOB-1005-R1")
+    from django.utils import timezone
+
+    assert abs(reversal["ACCDAT"] - timezone.now().date()) <= timedelta(days=1)
+
+
+def test_a_delivered_webhook_leads_to_exactly_one_entry(synced: Pair, settings, monkeypatch) -> None:
+    import django_q.conf
+    from django.test import Client
+
+    from integrations.models import WebhookEvent
+    from integrations.sandbox.servicetitan_seed import WEBHOOK_KEY
+
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "sync": True}
+    monkeypatch.setattr(django_q.conf.Conf, "SYNC", True)  # the queued processing runs inline
+    job = synced.st.record("jpm", "jobs", 1001)
+    synced.st.update("jpm", "jobs", 1007, jobStatus="Completed", completedOn="2026-01-03T10:00:00Z",
+                     customFields=job["customFields"])
+    synced.st.webhook_event("job.completed", {"id": 1007})
+
+    portal = Client()
+
+    def transport(url: str, raw: bytes, headers: dict[str, str]) -> int:
+        return portal.post(url, data=raw, content_type="application/json",
+                           HTTP_X_SERVICETITAN_SIGNATURE=headers["X-ServiceTitan-Signature"]).status_code
+
+    url = "/webhooks/servicetitan/acme-field/st/"
+    assert [a.status for a in synced.st.deliver(url, WEBHOOK_KEY, transport=transport)] == [202]
+    assert [a.status for a in synced.st.deliver(url, WEBHOOK_KEY, transport=transport)] == [200]  # a replay
+    event = WebhookEvent.objects.get()
+    assert event.status == WebhookEvent.Status.PROCESSED
+    assert event.record == synced.record("job_costs", "1007")
+    entries = [e for e in synced.entries() if e["REF"] == "ST-JOB-1007"]
+    assert len(entries) == 1 and event.record.target_id == entries[0]["NUM"]
+    synced.run("job_costs")  # the next poll sees the same job: nothing more
+    assert len([e for e in synced.entries() if e["REF"].startswith("ST-JOB-1007")]) == 1
