@@ -53,6 +53,10 @@ SANDBOXES = {"x3": ("sage_x3", 8124), "sn": ("servicenow", 8125), "intacct": ("s
 IN_PROCESS = {"st": 8131, "x3_field": 8133}
 
 
+def _stop_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 class Command(BaseCommand):
     help = "Start the sandbox systems, seed the demo tenant, run a first sync, then serve the portal and workers."
 
@@ -67,10 +71,17 @@ class Command(BaseCommand):
     def handle(self, *args, host, port, sandbox_base_port, no_serve, **options):
         self.children: list[subprocess.Popen] = []
         self.servers: list[SimServer] = []
+        # Stopped by SIGTERM or a closed terminal (SIGHUP) as by Ctrl-C: the sandbox servers run in
+        # their own sessions, so they would otherwise keep their ports and the next demo would fail.
+        previous = {sig: signal.signal(sig, _stop_on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
         try:
             self._run(host, port, sandbox_base_port, no_serve)
         finally:
+            for sig in previous:  # a second signal must not cut the clean-up short
+                signal.signal(sig, signal.SIG_IGN)
             self._stop_children()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def _run(self, host: str, port: int, base_port: int, no_serve: bool) -> None:
         call_command("migrate", verbosity=0)
