@@ -33,6 +33,7 @@ from integrations.flows.base import (
     Checkpoint,
     Flow,
     InvalidRecord,
+    Money,
     RecordStream,
     ReferenceStream,
     RefItem,
@@ -41,11 +42,14 @@ from integrations.flows.base import (
     StreamContext,
     WriteItem,
     WriteResult,
+    as_day,
+    as_decimal,
 )
 from integrations.flows.servicenow_common import (
     InvoiceLine,
     SnCostCenters,
     SnGlAccounts,
+    StagedInvoices,
     adopt,
     invoice_with_lines,
     renamed,
@@ -414,8 +418,9 @@ class LineJoin:
             self._held.append(line)
 
 
-class Invoices(RecordStream):
-    """AP invoices (``ApInvoice``) with their distribution lines, into AP staging with lines."""
+class Invoices(StagedInvoices, RecordStream):
+    """AP invoices (``ApInvoice``) with their distribution lines, into AP staging with lines; a
+    money stream of the month-end reconciliation (its staged invoices read back by source identity)."""
 
     name = "invoices"
     label = "AP invoices (SYSPRO → ServiceNow AP)"
@@ -491,6 +496,12 @@ class Invoices(RecordStream):
 
     def write_page(self, ctx: StreamContext, items: list[WriteItem]) -> dict[str, WriteResult]:
         return upsert_with_lines(ctx, "invoice", items, line_table="invoice_line")
+
+    def money(self, snapshot: dict[str, Any], source_settings: dict[str, Any]) -> Money | None:
+        """As staged: the invoice date, currency and original value (the balance is not kept)."""
+        return Money(as_day(text(snapshot.get("InvoiceDate")).strip()), text(snapshot.get("Currency")).strip(),
+                     as_decimal(snapshot.get("OrigInvValue")), number=text(snapshot.get("Invoice")).strip(),
+                     supplier=text(snapshot.get("Supplier")).strip())
 
 
 # --- GL postings ------------------------------------------------------------------------------
