@@ -161,3 +161,31 @@ def request_reconciliation(integration: Integration, period: Any, actor: Any = N
                task_name=f"reconcile {integration.name} {period.label}", group=f"integration-{integration.pk}")
     run.refresh_from_db()  # done already when tasks run inline
     return run
+
+
+# --- alerts --------------------------------------------------------------------------------------
+def deliver_alert_task(tenant_id: int, message: dict[str, Any]) -> dict[str, Any]:
+    """Send one alert message on the tenant's channels (each outcome is audited by the engine)."""
+    from integrations.engine.alerts_send import deliver
+    from integrations.models import AlertEvent, AlertSettings
+
+    alert_settings = AlertSettings.objects.select_related("tenant").filter(tenant_id=tenant_id).first()
+    if alert_settings is None or not (alert_settings.enabled or message.get("event") == AlertEvent.TEST):
+        return {"delivery": message.get("id"), "skipped": "alerts are off for this tenant"}
+    return {"delivery": message.get("id"),
+            "channels": {d.channel: ("sent" if d.ok else "failed") for d in deliver(alert_settings, message)}}
+
+
+def evaluate_alerts_task() -> dict[str, Any]:
+    """The periodic evaluation (``ALERT_EVALUATE_MINUTES``): what the clock alone makes true, and the rest."""
+    from integrations.engine.alerts import evaluate_all
+
+    changes = evaluate_all()
+    return {"opened": sum(c.event == "fired" for c in changes), "recovered": sum(c.event == "recovered" for c in changes)}
+
+
+def alert_digest_task() -> dict[str, Any]:
+    """The daily digest (``ALERT_DIGEST_HOUR``) of every tenant that asked for one."""
+    from integrations.engine.alerts import send_digests
+
+    return {"digests": send_digests()}

@@ -256,6 +256,35 @@ RECONCILE_DAY = env.int("RECONCILE_DAY", default=3)
 if not 1 <= RECONCILE_DAY <= 28:
     raise ImproperlyConfigured("RECONCILE_DAY must be a day of the month from 1 to 28")
 
+# --- alerts (integrations/engine/alerts.py) ---------------------------------------------------
+# Mail goes through Django's mail settings; without EMAIL_BACKEND, development prints messages on
+# the console and production uses SMTP (EMAIL_HOST...), so a forgotten setting never mails the world.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend"
+                        if (DEBUG or DEV_MODE) else "django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="ml-connector <alerts@localhost>")
+# Per-tenant defaults (each tenant's alert settings may change them).
+ALERT_HELD_HOURS = env.int("ALERT_HELD_HOURS", default=24)
+ALERT_FAILED_THRESHOLD = env.int("ALERT_FAILED_THRESHOLD", default=10)
+# An integration is stale when no stream has succeeded within this many of its schedule's periods.
+ALERT_STALE_FACTOR = env.float("ALERT_STALE_FACTOR", default=2.0)
+# How often the periodic evaluation (stale, held, expiring) runs, and when the daily digest goes out.
+ALERT_EVALUATE_MINUTES = env.int("ALERT_EVALUATE_MINUTES", default=5)
+ALERT_DIGEST_HOUR = env.int("ALERT_DIGEST_HOUR", default=7)
+# The outgoing webhook: its own timeout and retries (backoff as HTTP_BACKOFF_*).
+ALERT_WEBHOOK_TIMEOUT_SECONDS = env.float("ALERT_WEBHOOK_TIMEOUT_SECONDS", default=10.0)
+ALERT_WEBHOOK_MAX_RETRIES = env.int("ALERT_WEBHOOK_MAX_RETRIES", default=4)
+if not 0 <= ALERT_DIGEST_HOUR <= 23:
+    raise ImproperlyConfigured("ALERT_DIGEST_HOUR must be an hour from 0 to 23")
+if ALERT_EVALUATE_MINUTES < 1 or ALERT_STALE_FACTOR < 1 or ALERT_WEBHOOK_MAX_RETRIES < 0:
+    raise ImproperlyConfigured("ALERT_EVALUATE_MINUTES and ALERT_STALE_FACTOR must be at least 1, "
+                               "ALERT_WEBHOOK_MAX_RETRIES at least 0")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -7,6 +7,7 @@ built by ``dashboard.build`` and rendered by ``templatetags/console.py``.
 from django.contrib import admin
 
 from integrations.admin import (  # noqa: F401  (importing registers the pages)
+    alerts,
     audit,
     connections,
     dashboard,

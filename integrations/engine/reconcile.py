@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from integrations.engine.alerts import after_reconciliation as evaluate_alerts
 from integrations.engine.audit import audit
 from integrations.engine.context import Cycle, lineage_lookup, open_clients
 from integrations.flows import get_flow
@@ -354,3 +355,4 @@ def _finish(run: ReconciliationRun, results: list[StreamResult], cycle: Cycle, b
                       "status": run.status, "verdict": run.verdict, "differences": dict(reasons),
                       "off_by": {c: _money_text(g) for c, g in run.off_by().items()}, "api_calls": run.api_calls,
                       "trigger": run.trigger})
+    evaluate_alerts(run)  # after the commit: queues a "differences" alert, or its recovery

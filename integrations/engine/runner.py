@@ -12,6 +12,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from integrations.engine import locks
+from integrations.engine.alerts import after_run as evaluate_alerts
 from integrations.engine.audit import audit
 from integrations.engine.context import Cycle, flag_connection, stream_context
 from integrations.engine.mappings import refresh_suggestions, store_reference_page
@@ -246,6 +247,7 @@ def _finish(run: SyncRun, meter: RunMeter, integration: Integration, actor: Any)
             last_success_at=run.finished_at if run.status == RunStatus.SUCCEEDED else F("last_success_at"))
     audit(integration.tenant_id, "run.finished", f"{run.stream} {run.status}: {_summary(run)}",
           integration_id=integration.pk, run_id=run.pk, actor=actor, detail={**run.counts(), "status": run.status})
+    evaluate_alerts(run)  # queues any alert: the run never waits on mail or a webhook
 
 
 def _summary(run: SyncRun) -> str:

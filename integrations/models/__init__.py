@@ -1,5 +1,6 @@
 """The portal's data model, one module per concern (see DESIGN.md section 3)."""
 
+from integrations.models.alerts import AlertCondition, AlertEvent, AlertSettings, AlertState, AlertStatus
 from integrations.models.audit import AuditEvent, AuditImmutableError
 from integrations.models.connections import AuthMethod, Connection, System
 from integrations.models.integrations import Integration, Schedule, StreamState
@@ -33,6 +34,11 @@ from integrations.models.records import (
 from integrations.models.webhooks import WebhookEvent
 
 __all__ = [
+    "AlertCondition",
+    "AlertEvent",
+    "AlertSettings",
+    "AlertState",
+    "AlertStatus",
     "AuditEvent",
     "AuditImmutableError",
     "AuthMethod",

@@ -27,6 +27,7 @@ from integrations.demo import (
     syspro_servicenow_document,
     x3_servicenow_document,
 )
+from integrations.engine.alerts import install_schedules as install_alert_schedules
 from integrations.engine.mappings import approve
 from integrations.engine.reconcile import money_streams, reconcile
 from integrations.engine.reconcile_schedule import install_schedule as install_reconcile_schedule
@@ -129,6 +130,7 @@ class Command(BaseCommand):
         self._reconcile(x3)
         sync_schedules()
         install_reconcile_schedule()
+        install_alert_schedules()
 
         user_model = get_user_model()
         password = secrets.token_urlsafe(12)
