@@ -31,11 +31,18 @@ from integrations.demo import (
     SYSPRO_OPERATOR_PASSWORD,
     intacct_servicenow_document,
     sage300_servicenow_document,
+    servicetitan_x3_document,
     syspro_servicenow_document,
     x3_servicenow_document,
 )
 from integrations.sandbox.bench import S300_PAGE_SIZE, SN_BATCH_MAX, SYSPRO_PAGE_SIZE, X3_BENCH_USER, X3_PAGE_MAX
+from integrations.sandbox.servicetitan import EXPORT_PAGE_SIZE as ST_EXPORT_PAGE_SIZE
+from integrations.sandbox.servicetitan_seed import APP_KEY as ST_APP_KEY
+from integrations.sandbox.servicetitan_seed import CLIENT_ID as ST_CLIENT_ID
+from integrations.sandbox.servicetitan_seed import CLIENT_SECRET as ST_CLIENT_SECRET
+from integrations.sandbox.servicetitan_seed import TENANT_ID as ST_TENANT_ID
 from integrations.systems.intacct import MAX_PAGE_SIZE as INTACCT_PAGE_MAX
+from integrations.systems.servicetitan import MAX_PAGE_SIZE as ST_PAGE_MAX
 
 # The Table API answers up to 10000 rows per page by default (API_FACTS 1.1).
 SN_PAGE_MAX = 10000
@@ -56,6 +63,10 @@ class Pair:
     auth_calls: int = 0  # sign-ins the minimum counts (the X3 pair counts none: X3 takes basic auth per call)
     # tables whose reads end only at a short (or empty) page: the source tells no total (SYSPRO's COMFND)
     ends_short: Callable[[str], bool] = lambda table: False
+    # (records, lines per invoice) -> the target sandbox's arguments after ``--benchmark``: none
+    # for a ServiceNow instance (it holds reference data only); a target that holds what the
+    # records refer to (X3's chart, suppliers and orders for ServiceTitan) is seeded to match
+    target_args: Callable[[int, int], tuple[str, ...]] = lambda records, lines: ()
 
     def minimum_calls(self, reads: dict[str, int], writes: dict[str, int]) -> dict[str, int]:
         """Reads at the largest page plus writes at the largest batch.
@@ -186,6 +197,49 @@ def _syspro_servicenow_page(table: str) -> int:
     return SN_PAGE_MAX if table.islower() else SYSPRO_PAGE_SIZE
 
 
+# --- ServiceTitan → Sage X3 ----------------------------------------------------------------------
+# ServiceTitan lists answer up to 5000 records a page, its export feed EXPORT_PAGE_SIZE (500) a
+# page whatever is asked; X3 serves X3_PAGE_MAX records a $query page and has no batch in api1,
+# so every journal entry and supplier invoice is a POST of its own.
+ST_JOURNAL_OFFSET, ST_TAX_ACCOUNT, ST_FREIGHT_ACCOUNT = "21500", "21600", "5200"
+ST_EXPORT_PREFIX = "export/"
+
+
+def _servicetitan_x3_document(st_url: str, x3_url: str) -> dict[str, Any]:
+    # the page size on each connection: at the integration level it would page both sides alike
+    doc = servicetitan_x3_document(
+        st_url, x3_url, slug="bench", name="Benchmark",
+        settings={"journal_offset_account": ST_JOURNAL_OFFSET, "journal_type": "ODT",
+                  "bill_tax_account": ST_TAX_ACCOUNT, "bill_freight_account": ST_FREIGHT_ACCOUNT},
+        schedules={name: "manual" for name in ("vendors", "suppliers_to_st", "job_costs", "inventory_bills")})
+    st, x3 = doc["connections"]
+    st["settings"] = {**st["settings"], "page_size": ST_PAGE_MAX}
+    x3["auth"] = {"method": "basic", "username": X3_BENCH_USER[0], "password": X3_BENCH_USER[1]}
+    x3["settings"] = {"page_size": X3_PAGE_MAX}
+    return doc
+
+
+def _servicetitan_x3_bare(st_url: str, x3_url: str) -> dict[str, Any]:
+    return {"st_url": st_url, "x3_url": x3_url, "tenant": ST_TENANT_ID, "st_client": [ST_CLIENT_ID, ST_CLIENT_SECRET],
+            "app_key": ST_APP_KEY, "st_page_size": ST_PAGE_MAX, "x3_page_size": X3_PAGE_MAX,
+            "x3_basic": list(X3_BENCH_USER), "folder": "FIELD", "journal_offset_account": ST_JOURNAL_OFFSET,
+            "journal_type": "ODT", "bill_tax_account": ST_TAX_ACCOUNT, "bill_freight_account": ST_FREIGHT_ACCOUNT,
+            "currency": "USD"}
+
+
+def _servicetitan_x3_page(table: str) -> int:
+    # X3 classes are upper case (GACCOUNT...); ServiceTitan lists "module/resource", the export
+    # feed "module/export/resource"
+    if table.isupper():
+        return X3_PAGE_MAX
+    return ST_EXPORT_PAGE_SIZE if ST_EXPORT_PREFIX in table else ST_PAGE_MAX
+
+
+def _servicetitan_x3_target(records: int, lines: int) -> tuple[str, ...]:
+    # the contractor's X3 folder: one order per bill, as many jobs as bills, the same lines
+    return ("--field-service", "--invoices", str(records), "--lines-per-invoice", str(lines))
+
+
 PAIRS: dict[str, Pair] = {
     "x3-servicenow": Pair(
         name="x3-servicenow",
@@ -235,5 +289,18 @@ PAIRS: dict[str, Pair] = {
         write_batch=SN_BATCH_MAX,
         auth_calls=3,  # the ServiceNow OAuth token, SYSPRO's Logon and its Logoff (a licence seat)
         ends_short=lambda table: not table.islower(),
+    ),
+    "servicetitan-x3": Pair(
+        name="servicetitan-x3",
+        kind="servicetitan__sage_x3",
+        source="servicetitan",
+        target="sage_x3",
+        document=_servicetitan_x3_document,
+        bare_config=_servicetitan_x3_bare,
+        bare_module="integrations.benchmark.bare_servicetitan_x3",
+        read_page=_servicetitan_x3_page,
+        write_batch=1,  # X3's api1 has no batch: one $create per journal entry and supplier invoice
+        auth_calls=1,  # the ServiceTitan token; X3 takes Basic on every call
+        target_args=_servicetitan_x3_target,
     ),
 }

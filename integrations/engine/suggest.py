@@ -121,6 +121,10 @@ class Scorer:
         if name:
             offer(self.by_name.get(name), 97, "same name once case, punctuation and legal suffixes are ignored",
                   "name_match")
+            if exact is not None and exact.code not in excluded:
+                # the same code on both sides is the answer: no fuzzy search (a chart of ten thousand
+                # accounts or purchase orders would otherwise compare every pair)
+                return sorted(found.values(), key=lambda c: (-c.score, c.code))[:TOP]
             nearby = {index for _, _, index in process.extract(name, self.names, scorer=fuzz.token_set_ratio,
                                                                limit=10, score_cutoff=50)}
             nearby |= {index for _, _, index in process.extract(name.replace(" ", ""), self.compact,

@@ -380,8 +380,10 @@ class ServiceTitanToSageX3(Flow):
     label = "ServiceTitan → Sage X3"
     source_system = "servicetitan"
     target_system = "sage_x3"
-    streams = (StJobTypes, StBusinessUnits, StGlAccounts, StVendors, StPurchaseOrders, X3GlAccounts, X3CostCenters,
-               X3Suppliers, X3PurchaseOrders, Vendors, SuppliersToServiceTitan, JobCosts, InventoryBills)
+    # X3's reference data first: a ServiceTitan code read afterwards is suggested its target once,
+    # as its mapping is created, instead of every mapping being revisited when X3's side arrives
+    streams = (X3GlAccounts, X3CostCenters, X3Suppliers, X3PurchaseOrders, StJobTypes, StBusinessUnits, StGlAccounts,
+               StVendors, StPurchaseOrders, Vendors, SuppliersToServiceTitan, JobCosts, InventoryBills)
     settings = SETTINGS
     mapping_kinds = MAPPING_KINDS
 

@@ -161,6 +161,9 @@ class JobCosts(RecordStream):
         for page in changed(ctx, "jpm", "jobs", checkpoint):
             yield [self._record(*entry) for entry in page]
 
+    def prepare_page(self, ctx: StreamContext, records: list[SourceRecord]) -> None:
+        ctx.prefetch(self.name, [r.key for r in records])  # what each job posted before, one query
+
     def fetch_one(self, ctx: StreamContext, key: str) -> SourceRecord | None:
         job = ctx.source.get("jpm", "jobs", key)
         return self._record(cursor_of(job.get("modifiedOn")), order_of(job.get("id")), job) if job else None
@@ -333,6 +336,7 @@ class InventoryBills(RecordStream):
     def prepare_page(self, ctx: StreamContext, records: list[SourceRecord]) -> None:
         """The page's ServiceTitan purchase orders (for their numbers) and the X3 orders they are
         mapped to (for their line numbers): a call each, per page."""
+        ctx.prefetch(self.name, [r.key for r in records])  # which bills were posted before, one query
         ids = sorted({text(r.data.get("purchaseOrderId")) for r in records if r.data.get("purchaseOrderId")}
                      - set(self._st_orders))
         if ids:

@@ -15,7 +15,12 @@ center codes, ``suppliers`` vendors and N AP invoices of K details in invoice ba
 demo operator and company, the demo GL accounts (with the AP control account) and the cost
 centres ServiceNow has, ``suppliers`` suppliers, N AP invoices of K distribution lines and each
 invoice's balanced journal (``syspro_seed.bulk_tables``), 100 invoices to a posting date, on one
-e.net licence seat. The request log every simulator keeps
+e.net licence seat. ``servicetitan`` serves the demo client and app key, ``suppliers`` vendors,
+N inventory bills of K items (each with its purchase order) and N completed jobs
+(``servicetitan_seed.bulk_data``), under its documented 60 calls a second. ``sage_x3`` with
+``field_service`` serves instead the contractor's folder ``FIELD`` coherent with that data
+(:meth:`~.sage_x3_store.X3Store.seed_field_service_bulk`: the chart, cost centers, suppliers named
+like the vendors, orders ``PO-300001``…), the target of the ServiceTitan pair. The request log every simulator keeps
 for test assertions is bounded here, so a long run does not grow the simulator's memory.
 """
 
@@ -60,9 +65,19 @@ def build_benchmark_simulator(
     page_max: int = X3_PAGE_MAX,
     batch_max_items: int = SN_BATCH_MAX,
     faults: Faults | None = None,
+    field_service: bool = False,
 ) -> Simulator:
     """A simulator seeded for a benchmark run (see the module docstring)."""
-    if name == "sage_x3":
+    if name == "sage_x3" and field_service:
+        # the target of the ServiceTitan pair: as many journal entries (jobs) as supplier invoices
+        module = importlib.import_module(".sage_x3", __package__)
+        sim = module.SageX3Simulator(faults=faults, folders=(), page_max=page_max)
+        sim.seed_field_service_bulk(jobs=invoices, bills=invoices, lines=lines_per_invoice, vendors=suppliers)
+        sim.add_user(*X3_BENCH_USER)
+        sim.add_oauth_client("ml-connector", "x3-demo-secret")
+    elif field_service:
+        raise ValueError(f"no field-service seed for {name!r} (sage_x3 only)")
+    elif name == "sage_x3":
         module = importlib.import_module(".sage_x3", __package__)
         sim = module.SageX3Simulator(faults=faults, page_max=page_max)
         sim.add_folder("SEED")
@@ -83,6 +98,12 @@ def build_benchmark_simulator(
         module = importlib.import_module(".syspro", __package__)
         sim = module.SysproSimulator(faults=faults)
         sim.seed_bulk(invoices, lines_per_invoice, suppliers, per_day=SYSPRO_INVOICES_PER_DAY)
+    elif name == "servicetitan":
+        # ServiceTitan's own limit of 60 calls a second per app and tenant stays on: both contenders
+        # live under it (each keeps under it, the portal with its pacer)
+        module = importlib.import_module(".servicetitan", __package__)
+        sim = module.ServiceTitanSimulator(faults=faults)
+        sim.seed_bulk(invoices, lines_per_invoice, suppliers)
     elif name == "servicenow":
         module = importlib.import_module(".servicenow", __package__)
         sim = module.ServiceNowSimulator(faults=faults, batch_max_items=batch_max_items)

@@ -11,8 +11,12 @@ CLI::
     python -m integrations.sandbox.server sage_x3 --port 8124
     python -m integrations.sandbox.server sage_x3 --port 0 --benchmark --invoices 10000 --lines-per-invoice 5
     python -m integrations.sandbox.server sage_intacct --port 0 --benchmark --invoices 10000 --lines-per-invoice 5
+    python -m integrations.sandbox.server servicetitan --port 0 --benchmark --invoices 10000 --lines-per-invoice 5
+    python -m integrations.sandbox.server sage_x3 --port 0 --field-service --benchmark --invoices 10000
 
 ``--benchmark`` serves the benchmark data instead of the demo data (see :mod:`.bench`);
+``--field-service`` (sage_x3) serves the ServiceTitan contractor's folder ``FIELD`` instead of
+``SEED``: its demo data, or with ``--benchmark`` the bulk that matches the ServiceTitan bulk;
 ``--port 0`` picks a free port, printed on the first line of output.
 """
 
@@ -145,10 +149,17 @@ def serve(sim: Simulator, host: str = "127.0.0.1", port: int = 0) -> SimServer:
     return SimServer(sim, host, port)
 
 
-def build_simulator(name: str, faults: Faults | None = None) -> Simulator:
-    """Instantiate a simulator by its CLI name, seeded with its demo data."""
+def build_simulator(name: str, faults: Faults | None = None, field_service: bool = False) -> Simulator:
+    """Instantiate a simulator by its CLI name, seeded with its demo data (for sage_x3 with
+    ``field_service``, the ServiceTitan contractor's folder alone)."""
     module_name, class_name = SIMULATORS[name]
     cls = getattr(importlib.import_module(module_name), class_name)
+    if field_service:
+        if name != "sage_x3":
+            raise ValueError(f"no field-service seed for {name!r} (sage_x3 only)")
+        sim = cls(faults=faults, folders=())
+        sim.seed_field_service()
+        return sim
     sim = cls(faults=faults)
     sim.seed_demo()
     return sim
@@ -173,9 +184,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--latency", type=float, default=0.0)
     parser.add_argument("--token-lifetime", type=int, default=None)
     parser.add_argument("--benchmark", action="store_true", help="seed the benchmark data, not the demo data")
-    parser.add_argument("--invoices", type=int, default=1000, help="--benchmark: sage_x3 invoices (one PO each), sage_intacct AP bills")
+    parser.add_argument("--invoices", type=int, default=1000, help="--benchmark: sage_x3 invoices (one PO each), sage_intacct AP bills, "
+                                                                     "servicetitan inventory bills (one PO each) and completed jobs")
     parser.add_argument("--lines-per-invoice", type=int, default=3, help="--benchmark: lines per invoice (or bill)")
     parser.add_argument("--suppliers", type=int, default=50, help="--benchmark: sage_x3 suppliers, sage_intacct vendors")
+    parser.add_argument("--field-service", action="store_true",
+                        help="sage_x3: the ServiceTitan contractor's folder FIELD (with --benchmark: its bulk, "
+                             "--invoices journal entries' worth of jobs and bills) instead of SEED")
     parser.add_argument("--page-max", type=int, default=None, help="sage_x3: largest page served")
     parser.add_argument("--batch-max-items", type=int, default=None, help="servicenow: Batch API items per call")
     parser.add_argument("--writable", default="", help="sage_x3: comma list of classes that also take $create/$edit "
@@ -193,16 +208,18 @@ def main(argv: list[str] | None = None) -> int:
         token_lifetime=args.token_lifetime,
         seed=args.fault_seed,
     )
+    if args.field_service and args.system != "sage_x3":
+        parser.error(f"--field-service applies to sage_x3, not {args.system}")
     if args.benchmark:
         from .bench import SN_BATCH_MAX, X3_PAGE_MAX, build_benchmark_simulator
 
         sim = build_benchmark_simulator(
             args.system, invoices=args.invoices, lines_per_invoice=args.lines_per_invoice,
             suppliers=args.suppliers, page_max=args.page_max or X3_PAGE_MAX,
-            batch_max_items=args.batch_max_items or SN_BATCH_MAX, faults=faults,
+            batch_max_items=args.batch_max_items or SN_BATCH_MAX, faults=faults, field_service=args.field_service,
         )
     else:
-        sim = build_simulator(args.system, faults)
+        sim = build_simulator(args.system, faults, field_service=args.field_service)
     if args.writable:
         if not hasattr(sim, "writable"):
             parser.error(f"--writable applies to sage_x3, not {args.system}")

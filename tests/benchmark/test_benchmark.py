@@ -232,3 +232,106 @@ def test_sage300_minimum_counts_invoice_batches_at_the_server_page_size():
         {"cmn_cost_center": 6, "GLSegmentCodes": 6, "GLAccounts": 24, "APVendors": 50, "APInvoiceBatches": 200},
         {"itfm_gl_accounts": 24, "proc_vendor": 50, "sn_apo_invoice": 10_000, "sn_apo_invoice_line": 50_000})
     assert minimum == {"read": 6, "write": 62, "auth": 1, "total": 69}
+
+
+# --- the ServiceTitan → Sage X3 pair -------------------------------------------------------------
+# 30 inventory bills of 2 items (each with its purchase order) and 30 completed jobs; 50 vendors
+ST_RECORDS, ST_LINES, ST_VENDORS = 30, 2, 50
+
+
+@pytest.fixture(scope="module")
+def servicetitan_figures() -> dict:
+    import io
+
+    out = io.StringIO()
+    call_command("benchmark", "--pair", "servicetitan-x3", "--records", str(ST_RECORDS),
+                 "--lines-per-invoice", str(ST_LINES), "--json", stdout=out)
+    return json.loads(out.getvalue())
+
+
+def test_servicetitan_pair_posts_an_entry_per_job_and_an_invoice_per_bill(servicetitan_figures):
+    f = servicetitan_figures
+    assert (f["pair"], f["invoices"], f["lines_per_invoice"]) == ("servicetitan-x3", ST_RECORDS, ST_LINES)
+    # vendors (each mapped to its same-named supplier, so left as X3 has it: skipped), the X3
+    # suppliers checked back against ServiceTitan (nothing differs), the jobs and the bills
+    assert f["records"] == 2 * ST_VENDORS + 2 * ST_RECORDS
+    assert f["records.skipped"] == ST_VENDORS
+    assert f["records.synced"] == ST_VENDORS + 2 * ST_RECORDS
+    assert f["records.held"] == f["records.failed"] == 0
+    assert f["target_rows"] == 2 * ST_RECORDS  # one GACCENTRY per job, one PINVOICE per bill
+    assert not [name for name in f if name.startswith("error.")]
+
+
+def test_servicetitan_pair_calls_are_counted_against_an_honest_minimum(servicetitan_figures):
+    f = servicetitan_figures
+    assert f["sync.http_calls"] == f["sync.http_reads"] + f["sync.http_writes"] + f["sync.http_auth"]
+    assert f["sync.http_auth"] == 1  # the ServiceTitan token; X3 takes Basic on every call
+    # 1 token; reads: six ServiceTitan lists, the bills' export feed and four X3 classes, one page
+    # each at this size; writes: a $create per entry and per invoice (X3's api1 has no batch)
+    assert f["sync.http_calls_minimum"] == 1 + 11 + 2 * ST_RECORDS
+    assert f["bare.http_calls"] == f["sync.http_calls_minimum"]  # the bare client makes just those
+    assert f["sync.http_writes"] == 2 * ST_RECORDS  # no lookup-before-post on a first posting
+    # the portal's extra reads: the vendors again (the vendors stream), the X3 suppliers and their
+    # ServiceTitan vendors (the X3 → ServiceTitan supplier stream), and per page of bills their
+    # purchase orders on both sides
+    assert f["sync.http_calls"] == f["sync.http_calls_minimum"] + 5
+    assert f["sync.http_calls_vs_minimum"] == pytest.approx(f["sync.http_calls"] / f["sync.http_calls_minimum"],
+                                                          abs=0.001)
+
+
+def test_servicetitan_pair_unchanged_resync_writes_nothing(servicetitan_figures):
+    f = servicetitan_figures
+    assert f["resync.http_writes"] == 0 and f["resync.records_written"] == 0
+    assert 0 < f["resync.http_reads"] == f["resync.http_calls"]
+    assert f["check.resync.http_writes"].startswith("pass")
+
+
+def test_servicetitan_pair_database_and_memory_figures_agree(servicetitan_figures):
+    f = servicetitan_figures
+    assert f["sync.db_queries_per_record"] == pytest.approx(f["sync.db_queries"] / f["records"], abs=0.001)
+    assert f["sync.peak_rss_mb"] > 0 and f["bare.peak_rss_mb"] > 0
+    assert f["sync.wall_seconds"] > 0 and f["bare.wall_seconds"] > 0
+    assert f["sync.overhead_ratio"] == pytest.approx(f["sync.wall_seconds"] / f["bare.wall_seconds"], rel=0.05)
+
+
+def test_servicetitan_minimum_counts_lists_export_pages_and_one_post_per_document():
+    from integrations.benchmark.pairs import PAIRS
+
+    pair = PAIRS["servicetitan-x3"]
+    # 10,000 bills and jobs: lists at 5000 a page, the export feed at 500, X3 classes at 1000
+    minimum = pair.minimum_calls(
+        {"jpm/job-types": 3, "settings/business-units": 3, "accounting/gl-accounts": 6, "inventory/vendors": 50,
+         "inventory/purchase-orders": 10_000, "jpm/jobs": 10_000, "accounting/export/inventory-bills": 10_000,
+         "GACCOUNT": 14, "CACCE": 4, "BPSUPPLIER": 50, "PORDER": 10_000},
+        {"GACCENTRY": 10_000, "PINVOICE": 10_000})
+    assert minimum == {"read": 4 + 2 + 2 + 20 + 3 + 10, "write": 20_000, "auth": 1, "total": 20_042}
+    # the target X3 is seeded to match the source (its orders, suppliers, chart); other pairs' not
+    assert pair.target_args(10_000, 5) == ("--field-service", "--invoices", "10000", "--lines-per-invoice", "5")
+    assert PAIRS["x3-servicenow"].target_args(10_000, 5) == ()
+
+
+def test_servicetitan_benchmark_seeds_are_coherent_on_both_sides():
+    from integrations.sandbox.bench import X3_BENCH_USER, X3_PAGE_MAX, build_benchmark_simulator
+
+    st = build_benchmark_simulator("servicetitan", invoices=12, lines_per_invoice=3, suppliers=4)
+    x3 = build_benchmark_simulator("sage_x3", invoices=12, lines_per_invoice=3, suppliers=4, field_service=True)
+    assert st.rate_limit_per_second == 60  # ServiceTitan's documented limit stays on
+    bills, jobs = st.rows("accounting", "inventory-bills"), st.rows("jpm", "jobs")
+    assert len(bills) == len(jobs) == 12 and all(job["jobStatus"] == "Completed" for job in jobs)
+    assert x3.page_max == X3_PAGE_MAX and x3.users[X3_BENCH_USER[0]] == X3_BENCH_USER[1]
+    suppliers = {row["BPSNAM"] for row in x3.records("BPSUPPLIER", "FIELD")}
+    assert {vendor["name"] for vendor in st.rows("inventory", "vendors")} == suppliers
+    orders = {row["POHNUM"]: row for row in x3.records("PORDER", "FIELD")}
+    for po in st.rows("inventory", "purchase-orders"):
+        assert [line["ITMREF"] for line in orders[po["number"]]["PORDERP"]] == [i["skuCode"] for i in po["items"]]
+    with pytest.raises(ValueError):
+        build_benchmark_simulator("servicenow", field_service=True)
+
+
+def test_sandbox_server_serves_the_field_service_folder_only_for_sage_x3():
+    from integrations.sandbox.server import build_simulator, main
+
+    sim = build_simulator("sage_x3", field_service=True)
+    assert sorted(sim._data) == ["FIELD"] and sim.records("PORDER", "FIELD")
+    with pytest.raises(SystemExit):
+        main(["servicetitan", "--field-service"])
