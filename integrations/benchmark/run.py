@@ -63,20 +63,26 @@ def _portal_env(database: Path) -> dict[str, str]:
 
 
 def run_benchmark(pair_name: str = "x3-servicenow", records: int = 10_000, lines_per_invoice: int = 5,
-                  admin_rows: int = 0, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run the benchmark; returns the figures (see the module docstring)."""
+                  admin_rows: int = 0, progress: Callable[[str], None] | None = None,
+                  latency_ms: int = 0) -> dict[str, Any]:
+    """Run the benchmark; returns the figures (see the module docstring).
+
+    ``latency_ms`` adds that delay to every answer of every sandbox system (a WAN to a cloud
+    instance): both contenders pay it on each call, so the ratio then shows calls against CPU.
+    """
     say = progress or (lambda message: None)
     pair = PAIRS[pair_name]
     figures: dict[str, Any] = {"pair": pair.name, "invoices": records, "lines_per_invoice": lines_per_invoice,
-                               **machine(), "database": "sqlite (throwaway file)"}
+                               "latency_ms": latency_ms, **machine(), "database": "sqlite (throwaway file)"}
+    delay = ("--latency", str(latency_ms / 1000)) if latency_ms else ()
     with tempfile.TemporaryDirectory(prefix="ml-connector-bench-") as tmp:
         workdir = Path(tmp)
         if records:
             say(f"Seeding the {pair.source} sandbox with {records} invoices x {lines_per_invoice} lines...")
             with Sandbox(pair.source, "--invoices", str(records), "--lines-per-invoice", str(lines_per_invoice),
-                         log=workdir / "source.log") as source:
+                         *delay, log=workdir / "source.log") as source:
                 pair.warm(source.url)
-                target_args = pair.target_args(records, lines_per_invoice)
+                target_args = (*pair.target_args(records, lines_per_invoice), *delay)
                 say("Bare client: the same HTTP calls, no bookkeeping, no database...")
                 with Sandbox(pair.target, *target_args, log=workdir / "target-bare.log") as target:
                     before = source.cpu_seconds() + target.cpu_seconds()
@@ -178,3 +184,20 @@ def checks(figures: dict[str, Any]) -> dict[str, str]:
             ok = value <= bound if op == "<=" else value < bound
             out[f"check.{name}"] = f"{'pass' if ok else 'FAIL'} ({op} {bound:g})"
     return out
+
+
+# The figures ``--pair all`` puts side by side, one row per pair: (column, figure).
+SUMMARY = (("records", "records"), ("synced", "records.synced"), ("portal s", "sync.wall_seconds"),
+           ("bare s", "bare.wall_seconds"), ("ratio", "sync.overhead_ratio"), ("ratio (cpu)", "sync.overhead_ratio_cpu"),
+           ("calls/min", "sync.http_calls_vs_minimum"), ("queries/rec", "sync.db_queries_per_record"),
+           ("RSS MiB", "sync.peak_rss_mb"), ("resync writes", "resync.http_writes"))
+
+
+def summary_table(results: dict[str, dict[str, Any]]) -> str:
+    """One row per pair of the figures that matter, aligned for a terminal (or a README)."""
+    header = ["pair", *(column for column, _ in SUMMARY)]
+    rows = [[name, *(str(figures.get(key, "")) for _, key in SUMMARY)] for name, figures in results.items()]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [" | ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in [header, *rows]]
+    lines.insert(1, "-+-".join("-" * width for width in widths))
+    return "\n".join(lines)

@@ -335,3 +335,40 @@ def test_sandbox_server_serves_the_field_service_folder_only_for_sage_x3():
     assert sorted(sim._data) == ["FIELD"] and sim.records("PORDER", "FIELD")
     with pytest.raises(SystemExit):
         main(["servicetitan", "--field-service"])
+
+
+# --- every pair in one go, and a per-call latency ----------------------------------------------------
+def test_all_pairs_run_in_turn_and_end_with_one_table(monkeypatch):
+    import io
+
+    from integrations.benchmark.pairs import PAIRS
+
+    ran = []
+
+    def fake_run(name, records, lines, admin_rows, progress=None, latency_ms=0):
+        ran.append((name, latency_ms))
+        return {"records": records, "sync.overhead_ratio": 1.25, "resync.http_writes": 0}
+
+    monkeypatch.setattr(command, "run_benchmark", fake_run)
+    out = io.StringIO()
+    call_command("benchmark", "--pair", "all", "--records", "7", "--latency-ms", "50", stdout=out,
+                 stderr=io.StringIO())
+    assert ran == [(name, 50) for name in sorted(PAIRS)]
+    lines = out.getvalue().splitlines()
+    assert "x3-servicenow.sync.overhead_ratio=1.25" in lines
+    table = lines[lines.index("") + 1:]
+    assert table[0].split(" | ")[0].strip() == "pair" and len(table) == 2 + len(PAIRS)
+    assert all(row.split(" | ")[5].strip() == "1.25" for row in table[2:])  # the ratio column
+
+
+def test_a_per_call_latency_reaches_every_sandbox_answer():
+    import io
+
+    out = io.StringIO()
+    call_command("benchmark", "--records", "3", "--lines-per-invoice", "1", "--latency-ms", "20", "--json",
+                 stdout=out, stderr=io.StringIO())
+    figures = json.loads(out.getvalue())
+    assert figures["latency_ms"] == 20
+    # every call waited at least the delay, on both contenders
+    assert figures["sync.wall_seconds"] >= figures["sync.http_calls"] * 0.02
+    assert figures["bare.wall_seconds"] >= figures["bare.http_calls"] * 0.02

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from integrations.benchmark.pairs import PAIRS
 from integrations.benchmark.processes import BenchmarkError
-from integrations.benchmark.run import run_benchmark
+from integrations.benchmark.run import run_benchmark, summary_table
 
 
 class Command(BaseCommand):
@@ -17,24 +17,37 @@ class Command(BaseCommand):
             "peak RSS and the overhead ratio (one 'name=value' line per figure). Uses throwaway databases.")
 
     def add_arguments(self, parser):
-        parser.add_argument("--pair", default="x3-servicenow", choices=sorted(PAIRS))
+        parser.add_argument("--pair", default="x3-servicenow", choices=[*sorted(PAIRS), "all"],
+                            help="one pair, or all: each in turn, then one table")
         parser.add_argument("--records", type=int, default=10_000, help="invoices to seed (default 10000)")
         parser.add_argument("--lines-per-invoice", type=int, default=5, help="lines per invoice (default 5)")
         parser.add_argument("--admin", action="store_true",
                             help="also build --admin-rows records and audit events and time the admin changelists")
         parser.add_argument("--admin-rows", type=int, default=1_000_000, help=f"rows for --admin (default {1_000_000})")
+        parser.add_argument("--latency-ms", type=int, default=0,
+                            help="delay added to every sandbox answer, e.g. 50 for a WAN to a cloud instance")
         parser.add_argument("--json", action="store_true", dest="as_json", help="print all figures as one JSON object")
 
-    def handle(self, *args, pair, records, lines_per_invoice, admin, admin_rows, as_json, **options):
-        if records < 0 or lines_per_invoice < 1:
-            raise CommandError("--records must be >= 0 and --lines-per-invoice >= 1")
+    def handle(self, *args, pair, records, lines_per_invoice, admin, admin_rows, latency_ms, as_json, **options):
+        if records < 0 or lines_per_invoice < 1 or not 0 <= latency_ms <= 10_000:
+            raise CommandError("--records must be >= 0, --lines-per-invoice >= 1 and --latency-ms 0 to 10000")
         progress = None if as_json else (lambda message: self.stderr.write(message))
-        try:
-            figures = run_benchmark(pair, records, lines_per_invoice, admin_rows if admin else 0, progress=progress)
-        except BenchmarkError as exc:
-            raise CommandError(str(exc)) from exc
+        names = sorted(PAIRS) if pair == "all" else [pair]
+        results = {}
+        for name in names:
+            if progress and len(names) > 1:
+                progress(f"=== {name} ===")
+            try:
+                results[name] = run_benchmark(name, records, lines_per_invoice,
+                                              admin_rows if admin and name == names[-1] else 0,
+                                              progress=progress, latency_ms=latency_ms)
+            except BenchmarkError as exc:
+                raise CommandError(f"{name}: {exc}") from exc
         if as_json:
-            self.stdout.write(json.dumps(figures, indent=2))
-        else:
-            for name, value in figures.items():
-                self.stdout.write(f"{name}={value}")
+            self.stdout.write(json.dumps(results if pair == "all" else results[pair], indent=2))
+            return
+        for name, figures in results.items():
+            for key, value in figures.items():
+                self.stdout.write(f"{key}={value}" if pair != "all" else f"{name}.{key}={value}")
+        if pair == "all":
+            self.stdout.write("\n" + summary_table(results))
