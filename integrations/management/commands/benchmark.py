@@ -26,12 +26,21 @@ class Command(BaseCommand):
         parser.add_argument("--admin-rows", type=int, default=1_000_000, help=f"rows for --admin (default {1_000_000})")
         parser.add_argument("--latency-ms", type=int, default=0,
                             help="delay added to every sandbox answer, e.g. 50 for a WAN to a cloud instance")
+        parser.add_argument("--scale", action="store_true",
+                            help="the scale-out run instead: --tenants X3 → ServiceNow tenants of --records invoices on "
+                                 "PostgreSQL + Redis through 1, 2 and 4 workers (--workers), --latency-ms 50 by default")
+        parser.add_argument("--tenants", type=int, default=8, help="--scale: tenants, each with its own sandboxes")
+        parser.add_argument("--workers", default="1,2,4", help="--scale: worker counts to compare")
         parser.add_argument("--json", action="store_true", dest="as_json", help="print all figures as one JSON object")
 
-    def handle(self, *args, pair, records, lines_per_invoice, admin, admin_rows, latency_ms, as_json, **options):
+    def handle(self, *args, pair, records, lines_per_invoice, admin, admin_rows, latency_ms, as_json, scale, tenants,
+               workers, **options):
         if records < 0 or lines_per_invoice < 1 or not 0 <= latency_ms <= 10_000:
             raise CommandError("--records must be >= 0, --lines-per-invoice >= 1 and --latency-ms 0 to 10000")
         progress = None if as_json else (lambda message: self.stderr.write(message))
+        if scale:
+            self._scale(tenants, records, lines_per_invoice, workers, latency_ms or 50, as_json, progress)
+            return
         names = sorted(PAIRS) if pair == "all" else [pair]
         results = {}
         for name in names:
@@ -51,3 +60,21 @@ class Command(BaseCommand):
                 self.stdout.write(f"{key}={value}" if pair != "all" else f"{name}.{key}={value}")
         if pair == "all":
             self.stdout.write("\n" + summary_table(results))
+
+    def _scale(self, tenants: int, records: int, lines: int, workers: str, latency_ms: int, as_json: bool,
+               progress) -> None:
+        from integrations.benchmark.scale import run_scale
+        from integrations.chaos.infra import ChaosError
+
+        try:
+            counts = tuple(int(part) for part in workers.split(",") if part.strip())
+            figures = run_scale(tenants, records, lines, counts, latency_ms, progress=progress)
+        except ValueError:
+            raise CommandError("--workers is a comma list of worker counts, e.g. 1,2,4") from None
+        except ChaosError as exc:
+            raise CommandError(str(exc)) from exc
+        if as_json:
+            self.stdout.write(json.dumps(figures, indent=2))
+        else:
+            for key, value in figures.items():
+                self.stdout.write(f"{key}={value}")

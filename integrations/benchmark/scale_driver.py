@@ -1,0 +1,92 @@
+"""The child process of one ``benchmark --scale`` round (see :mod:`integrations.benchmark.scale`).
+
+Pointed by its environment at a throwaway PostgreSQL database and a Redis of its own: migrate,
+load one tenant per pair of sandboxes, sync their reference data and approve the suggestions
+(not timed), queue one sync of the record streams per tenant at once, start one ``qcluster``
+with ``Q_WORKERS`` workers and wait until every queued sync has finished (timed); print one JSON
+line of figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+REFERENCE = ["x3_gl_accounts", "sn_gl_accounts", "x3_cost_centers", "sn_cost_centers"]
+RECORDS = ["suppliers", "purchase_orders", "invoices"]
+
+
+def main(argv: list[str]) -> int:
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+    from django_q.models import Task
+    from django_q.tasks import async_task
+
+    from integrations.benchmark.pairs import _x3_servicenow_document
+    from integrations.engine.mappings import approve
+    from integrations.engine.runner import run_integration
+    from integrations.models import Integration, Mapping, MappingStatus, RecordStatus, RunStatus, SyncRecord, SyncRun
+    from integrations.tenants import load_document
+
+    with open(argv[0], encoding="utf-8") as handle:
+        config = json.load(handle)
+    call_command("migrate", verbosity=0)
+    integrations = []
+    for index, urls in enumerate(config["tenants"]):
+        document = _x3_servicenow_document(urls["x3"], urls["sn"])
+        document["tenant"] = {"slug": f"scale-{index + 1}", "name": f"Scale tenant {index + 1}"}
+        page = config["page"]
+        document["integrations"][0]["settings"] = {"page_size": page, "batch_size": page}
+        document["connections"][0]["settings"] = {"page_size": page}
+        document["connections"][1]["settings"] = {**document["connections"][1].get("settings", {}),
+                                                  "batch_size": page, "page_size": page}
+        load_document(document)
+        integration = Integration.objects.select_related("source", "target", "tenant").get(
+            tenant__slug=f"scale-{index + 1}")
+        run_integration(integration, streams=REFERENCE)
+        approve(list(Mapping.objects.filter(integration=integration, status=MappingStatus.SUGGESTED)))
+        integrations.append(integration)
+
+    first_run = SyncRun.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    for integration in integrations:
+        async_task("integrations.tasks.run_integration_task", integration.pk, None, RECORDS,
+                   task_name=f"scale {integration.tenant.slug}")
+    started = time.monotonic()
+    cluster = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=settings.BASE_DIR,
+                               env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    try:
+        deadline = started + 3000
+        while time.monotonic() < deadline:  # django-q stores a task once it has finished (or failed)
+            if Task.objects.filter(name__startswith="scale ").count() >= len(integrations):
+                break
+            time.sleep(0.2)
+        seconds = time.monotonic() - started
+    finally:
+        os.killpg(cluster.pid, signal.SIGTERM)
+        try:
+            cluster.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(cluster.pid, signal.SIGKILL)
+    records = SyncRecord.objects.filter(stream__in=RECORDS)
+    synced = records.filter(status=RecordStatus.SYNCED).count()
+    runs = SyncRun.objects.filter(pk__gt=first_run, stream__in=RECORDS)
+    print(json.dumps({
+        "seconds": round(seconds, 2), "synced": synced, "not_synced": records.count() - synced,
+        "records_per_second": round(synced / seconds, 1) if seconds else 0,
+        "skipped": runs.filter(status=RunStatus.SKIPPED).count(),
+        "failed": runs.filter(status=RunStatus.FAILED).count(),
+    }), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
