@@ -64,7 +64,7 @@ def _portal_env(database: Path) -> dict[str, str]:
 
 def run_benchmark(pair_name: str = "x3-servicenow", records: int = 10_000, lines_per_invoice: int = 5,
                   admin_rows: int = 0, progress: Callable[[str], None] | None = None,
-                  latency_ms: int = 0) -> dict[str, Any]:
+                  latency_ms: int = 0, reconcile: bool = False) -> dict[str, Any]:
     """Run the benchmark; returns the figures (see the module docstring).
 
     ``latency_ms`` adds that delay to every answer of every sandbox system (a WAN to a cloud
@@ -91,11 +91,13 @@ def run_benchmark(pair_name: str = "x3-servicenow", records: int = 10_000, lines
                 say("Portal: full sync through the engine, then an unchanged re-sync...")
                 with Sandbox(pair.target, *target_args, log=workdir / "target-portal.log") as target:
                     before = source.cpu_seconds() + target.cpu_seconds()
-                    portal = run_json(WORKER, {"task": "sync", "kind": pair.kind,
+                    portal = run_json(WORKER, {"task": "sync", "kind": pair.kind, "reconcile": reconcile,
                                                "document": pair.document(source.url, target.url)},
                                       workdir, env=_portal_env(workdir / "portal.sqlite3"))
                     portal["server_cpu_seconds"] = source.cpu_seconds() + target.cpu_seconds() - before
             figures.update(sync_figures(pair.minimum_calls(bare["reads"], bare["writes"]), bare, portal))
+            if "reconcile" in portal:
+                figures.update(reconcile_figures(portal["reconcile"]))
         if admin_rows:
             say(f"Admin: building {admin_rows} records and audit events, then timing the changelists...")
             admin = run_json(WORKER, {"task": "admin", "rows": admin_rows}, workdir,
@@ -158,6 +160,23 @@ def sync_figures(minimum: dict[str, int], bare: dict[str, Any], portal: dict[str
     for name, error in failed.items():
         out[f"error.{name}"] = error[:300]
     return out
+
+
+def reconcile_figures(result: dict[str, Any]) -> dict[str, Any]:
+    """What a month-end reconciliation of the synced documents cost, read back through the sync's clients."""
+    if not result.get("documents"):
+        return {"reconcile.documents": 0}
+    documents, wall = result["documents"], result["wall_seconds"]
+    return {
+        "reconcile.period": result["period"],
+        "reconcile.documents": documents,
+        "reconcile.wall_seconds": round(wall, 3),
+        "reconcile.documents_per_second": round(documents / wall, 1) if wall else 0,
+        "reconcile.http_calls": result["http"]["total"],
+        "reconcile.http_writes": result["http"]["write"],
+        "reconcile.db_queries": result["queries"],
+        "reconcile.verdict": result["verdict"],
+    }
 
 
 def _ratio(numerator: float, denominator: float) -> float:

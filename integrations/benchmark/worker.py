@@ -105,11 +105,38 @@ def sync(config: dict[str, Any]) -> dict[str, Any]:
         reruns = run_integration(integration, actor="benchmark", streams=references + records)
         resync = {"wall_seconds": time.perf_counter() - started, "http": tally.snapshot(),
                   "queries": queries.count, "runs": _runs_summary(reruns)}
+        reconciled = _reconcile(integration, tally, queries) if config.get("reconcile") else None
     if profiler:
         profiler.dump_stats(profile)
     by_status = dict(SyncRecord.objects.filter(integration=integration).order_by().values_list("status")
                      .annotate(n=Count("pk")).values_list("status", "n"))
-    return {"sync": full, "resync": resync, "records": by_status, "peak_rss_mb": peak_rss_mb()}
+    return {"sync": full, "resync": resync, "records": by_status, "peak_rss_mb": peak_rss_mb(),
+            **({"reconcile": reconciled} if reconciled else {})}
+
+
+def _reconcile(integration: Any, tally: Any, queries: QueryCounter) -> dict[str, Any]:
+    """One month-end reconciliation over every day the seeded documents are dated (read back from
+    the target through the sync's clients): its time, calls, queries and verdict."""
+    from integrations.engine.reconcile import money_streams, reconcile
+    from integrations.models import Period, SyncRecord
+
+    days = []
+    settings = integration.source.settings or {}
+    for stream in money_streams(integration):
+        for snapshot in SyncRecord.objects.filter(integration=integration, stream=stream.name).values_list(
+                "source_snapshot", flat=True).iterator(chunk_size=2000):
+            money = stream.money(snapshot, settings)
+            if money is not None and money.day is not None:
+                days.append(money.day)
+    if not days:
+        return {"documents": 0}
+    tally.reset()
+    queries.count = 0
+    started = time.perf_counter()
+    run = reconcile(integration, Period(min(days), max(days)), actor="benchmark")
+    return {"wall_seconds": time.perf_counter() - started, "http": tally.snapshot(), "queries": queries.count,
+            "documents": len(days), "period": run.period_label, "verdict": run.verdict,
+            "differences": run.differences}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -345,7 +345,7 @@ def test_all_pairs_run_in_turn_and_end_with_one_table(monkeypatch):
 
     ran = []
 
-    def fake_run(name, records, lines, admin_rows, progress=None, latency_ms=0):
+    def fake_run(name, records, lines, admin_rows, progress=None, latency_ms=0, reconcile=False):
         ran.append((name, latency_ms))
         return {"records": records, "sync.overhead_ratio": 1.25, "resync.http_writes": 0}
 
@@ -372,3 +372,16 @@ def test_a_per_call_latency_reaches_every_sandbox_answer():
     # every call waited at least the delay, on both contenders
     assert figures["sync.wall_seconds"] >= figures["sync.http_calls"] * 0.02
     assert figures["bare.wall_seconds"] >= figures["bare.http_calls"] * 0.02
+
+
+def test_reconcile_reads_back_every_synced_invoice_and_writes_nothing():
+    import io
+
+    out = io.StringIO()
+    call_command("benchmark", "--records", "12", "--lines-per-invoice", "1", "--reconcile", "--json",
+                 stdout=out, stderr=io.StringIO())
+    figures = json.loads(out.getvalue())
+    assert figures["reconcile.documents"] == 12  # every invoice, as the portal recorded it
+    assert figures["reconcile.http_writes"] == 0
+    assert figures["reconcile.http_calls"] >= 1
+    assert figures["reconcile.verdict"] == "Balanced"
