@@ -26,8 +26,19 @@ from accounts.models import Role
 from integrations.admin import display
 from integrations.admin.base import ReadOnlyAdmin, request_id
 from integrations.admin.filters import AgeFilter, ScopedRelatedFilter, StreamFilter
-from integrations.models import AuditEvent, FailedRecord, HeldRecord, RecordStatus, SyncAttempt, SyncRecord, SyncRun
+from integrations.engine.documents import Document, document_of
+from integrations.models import (
+    AuditEvent,
+    ErrorClass,
+    FailedRecord,
+    HeldRecord,
+    RecordStatus,
+    SyncAttempt,
+    SyncRecord,
+    SyncRun,
+)
 from integrations.systems.redaction import redact
+from integrations.systems.registry import schema_for
 from integrations.tasks import MAX_REPLAY, REPLAY_REASON_MAX, REPLAY_REASON_MIN, request_replay
 
 # one request queues at most this many records; a bigger replay is several, narrowed by filters
@@ -95,9 +106,10 @@ class RecordAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """All records of the user's tenants; the change page is the record's lineage."""
 
     tenant_field = "integration__tenant"
-    list_display = ("record", "stream", "status_badge", "error_class", "integration", "attempts", "updated")
+    list_display = ("record", "supplier", "document_date", "amount", "stream", "status_badge", "error_class",
+                    "integration", "attempts", "updated")
     list_display_links = None
-    list_select_related = ("integration",)
+    list_select_related = ("integration", "integration__source")
     list_filter = (("integration", ScopedRelatedFilter), StreamFilter, "status", "error_class", AgeFilter, RunFilter)
     search_fields = ("business_key",)
     search_help_text = "Business key (invoice number, supplier code...): exact or starting with; all-lower-case input is read as upper case."
@@ -114,10 +126,36 @@ class RecordAdmin(ReadOnlyAdmin, admin.ModelAdmin):
         return queryset.filter(business_key__gte=term, business_key__lt=term + "\U0010ffff"), False
 
     # --- columns ------------------------------------------------------------------------------
+    @staticmethod
+    def document(obj: SyncRecord) -> Document:
+        """The record as AP people know it (read from its snapshot once per row)."""
+        found = getattr(obj, "_document", None)
+        if found is None:
+            found = obj._document = document_of(obj, obj.integration.kind, obj.integration.source.settings)
+        return found
+
     @admin.display(description="record", ordering="business_key")
     def record(self, obj: SyncRecord):
         url = reverse("admin:integrations_syncrecord_change", args=[obj.pk])
-        return format_html('<a href="{}">{}</a>', url, obj.business_key or obj.source_key)
+        return format_html('<a href="{}" title="{} · source key {}">{}</a>', url, self.document(obj).kind,
+                           obj.source_key, obj.business_key or obj.source_key)
+
+    @admin.display(description="supplier")
+    def supplier(self, obj: SyncRecord) -> str:
+        return self.document(obj).supplier or display.EMPTY
+
+    @admin.display(description="date")
+    def document_date(self, obj: SyncRecord) -> str:
+        day = self.document(obj).day
+        return day.isoformat() if day else display.EMPTY
+
+    @admin.display(description="amount")
+    def amount(self, obj: SyncRecord) -> str:
+        return self.document(obj).amount_text or display.EMPTY
+
+    @admin.display(description="what to do")
+    def next_step(self, obj: SyncRecord) -> str:
+        return next_step(obj)
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: SyncRecord):
@@ -163,6 +201,12 @@ class RecordAdmin(ReadOnlyAdmin, admin.ModelAdmin):
             "integration": record.integration,
             "snapshot": display.pretty_json(record.source_snapshot),
             "target": display.safe_link(record.target_url, record.target_id),
+            "document": self.document(record),
+            "next_step": next_step(record),
+            "target_label": _system_label(record.integration.target.system),
+            # only an http(s) address becomes a link (a stored URL is the target's answer, not ours)
+            "open_target": display.safe_link(record.target_url, f"Open in {_system_label(record.integration.target.system)}")
+            if record.target_url.startswith(("http://", "https://")) else "",
             "attempts": attempt_rows(attempts),
             "events": AuditEvent.objects.filter(record=record).order_by("-created_at", "-pk")[:50],
             "can_replay": self.allows(request, Role.OPERATOR, record) and record.status in RecordStatus.replayable(),
@@ -216,6 +260,26 @@ class RecordAdmin(ReadOnlyAdmin, admin.ModelAdmin):
         ]
 
 
+def next_step(record: SyncRecord) -> str:
+    """What a failed (or held) record needs, in words: whether it retries by itself, or who acts."""
+    if record.status == RecordStatus.HELD:
+        return "Waiting for a mapping – map it, and the approval releases it"
+    if record.status != RecordStatus.FAILED:
+        return ""
+    if record.error_class == ErrorClass.DATA:
+        return "Needs a data fix – will not retry: correct it in the source (or the mapping), then Replay"
+    if record.error_class == ErrorClass.SYSTEMIC:
+        return "Connection problem – fix the connection (credentials, tables, columns), then Replay"
+    if record.next_retry_at:
+        return f"Temporary – retrying at {display.local(record.next_retry_at)}"
+    return "Temporary – retried at the next run"
+
+
+def _system_label(system: str) -> str:
+    schema = schema_for(system)
+    return schema.label if schema else system
+
+
 def attempt_rows(attempts: list[SyncAttempt]) -> list[dict[str, Any]]:
     """Each attempt with its payload and the diff from the last attempt that sent something."""
     rows, previous = [], None
@@ -243,7 +307,8 @@ class SyncRecordAdmin(RecordAdmin):
 
 @admin.register(FailedRecord)
 class FailedRecordAdmin(RecordAdmin):
-    list_display = ("record", "stream", "error_class", "error", "attempts", "next_retry", "integration", "updated")
+    list_display = ("record", "supplier", "amount", "next_step", "error", "stream", "error_class", "attempts",
+                    "next_retry", "integration", "updated")
     list_filter = (("integration", ScopedRelatedFilter), StreamFilter, "error_class", AgeFilter, RunFilter)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -252,7 +317,8 @@ class FailedRecordAdmin(RecordAdmin):
 
 @admin.register(HeldRecord)
 class HeldRecordAdmin(RecordAdmin):
-    list_display = ("record", "stream", "waiting_for", "attempts", "integration", "updated")
+    list_display = ("record", "supplier", "document_date", "amount", "waiting_for", "stream", "attempts", "integration",
+                    "updated")
     list_filter = (("integration", ScopedRelatedFilter), StreamFilter, MissingFilter, AgeFilter, RunFilter)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:

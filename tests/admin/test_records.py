@@ -156,3 +156,39 @@ def test_runs_are_read_only_history_linked_to_their_records(w):
     assert 'name="_save"' not in detail and str(run.read) in detail
     assert client.post(f"/admin/integrations/syncrun/{run.pk}/change/", {}).status_code == 403
     assert client.get(f"/admin/integrations/syncrun/{run.pk}/delete/").status_code == 403
+
+
+def test_invoices_are_listed_by_supplier_date_and_amount_as_their_snapshot_says(w):
+    from integrations.engine.documents import amount_text
+    from integrations.flows.base import as_decimal
+
+    held = SyncRecord.objects.filter(integration=w.acme, status=RecordStatus.HELD, stream="invoices").first()
+    snap = held.source_snapshot
+    body = w.client("viewer").get("/admin/integrations/heldrecord/?all=").content.decode()
+    row = body[body.index(f"/admin/integrations/syncrecord/{held.pk}/change/"):]
+    row = row[:row.index("</tr>")]
+    assert snap["BPR"] in row and str(snap["BPRDAT"])[:10] in row
+    assert amount_text(snap["CUR"], as_decimal(snap["AMTATI"])) in row  # e.g. "EUR 13,468.28"
+    lineage = w.client("viewer").get(f"/admin/integrations/syncrecord/{held.pk}/change/").content.decode()
+    assert 'id="document"' in lineage and amount_text(snap["CUR"], as_decimal(snap["AMTATI"])) in lineage
+    assert "Waiting for a mapping – map it, and the approval releases it" in lineage
+
+
+def test_a_failure_says_what_to_do_next(w):
+    failed = SyncRecord.objects.filter(integration=w.acme, status=RecordStatus.FAILED).first()
+    SyncRecord.objects.filter(pk=failed.pk).update(error_class=ErrorClass.DATA)
+    body = w.client("viewer").get("/admin/integrations/failedrecord/?all=").content.decode()
+    assert "Needs a data fix – will not retry" in body
+    SyncRecord.objects.filter(pk=failed.pk).update(error_class=ErrorClass.SYSTEMIC)
+    body = w.client("viewer").get(f"/admin/integrations/syncrecord/{failed.pk}/change/").content.decode()
+    assert "Connection problem – fix the connection" in body
+    retry = timezone.now() + timedelta(minutes=5)
+    SyncRecord.objects.filter(pk=failed.pk).update(error_class=ErrorClass.TRANSIENT, next_retry_at=retry)
+    body = w.client("viewer").get(f"/admin/integrations/syncrecord/{failed.pk}/change/").content.decode()
+    assert f"Temporary – retrying at {timezone.localtime(retry):%Y-%m-%d %H:%M}" in body
+
+
+def test_a_synced_record_opens_in_its_target_system_by_name(w):
+    record = SyncRecord.objects.filter(integration=w.acme, status=RecordStatus.SYNCED).exclude(target_url="").first()
+    body = w.client("viewer").get(f"/admin/integrations/syncrecord/{record.pk}/change/").content.decode()
+    assert f'<a href="{record.target_url}" target="_blank" rel="noopener noreferrer">Open in ServiceNow</a>' in body
