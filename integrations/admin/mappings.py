@@ -1,7 +1,10 @@
 """Mapping review: suggestions side by side, bulk approve/reject, manual mapping with autocomplete.
 
 Approving releases the records held for the mapping; every page says how many it will release
-(one correlated count per row, annotated, never a query per row).
+(one correlated count per row, annotated, never a query per row) and the money they carry (kept
+on the mapping by ``engine.mappings.refresh_held``, so the list can be ordered by it: "impact
+first"). Codes that hold records and have no approved target are the "Needs decision" queue; a
+code that never needs a target is ignored, with a reason. Mappings go out and come back as CSV.
 """
 
 from __future__ import annotations
@@ -12,21 +15,55 @@ from django import forms
 from django.contrib import admin, messages
 from django.db.models import CharField, Count, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Concat
-from django.http import HttpRequest, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts.models import Role
+from accounts.scoping import scope
 from integrations.admin import display
 from integrations.admin.base import CappedCountPaginator, ReadOnlyAdmin, TenantScopedAdmin, request_id
 from integrations.admin.filters import ScopedRelatedFilter
-from integrations.engine.mappings import Decision, approve, map_manually, reject, target_kind
-from integrations.models import Mapping, MappingReason, MappingStatus, RecordStatus, ReferenceRecord, Side, SyncRecord
+from integrations.engine import mapping_csv
+from integrations.engine.mappings import (
+    IGNORE_REASON_MIN,
+    Decision,
+    approve,
+    held_is_stale,
+    held_rows,
+    held_text,
+    ignore,
+    map_manually,
+    money_text,
+    refresh_held,
+    refresh_stale_held,
+    reject,
+    release_preview,
+    release_progress,
+    target_kind,
+    with_held_signature,
+)
+from integrations.models import (
+    Integration,
+    Mapping,
+    MappingReason,
+    MappingStatus,
+    RecordStatus,
+    ReferenceRecord,
+    Side,
+    SyncRecord,
+)
 from integrations.models import MappingKind as MappingKindChoices
 from integrations.systems.registry import schema_for
 from integrations.tasks import queue_release
 
 AUTOCOMPLETE_PAGE = 20
+# the bulk approval page lists at most this many mappings; approving them shows the next ones
+APPROVE_PAGE = 300
+HELD_LISTED = 20
+# the "Needs decision" queue (?queue=decide) is worked most money held first
+IMPACT_ORDER = ("-held_amount", "-held_count", "kind", "source_code")
 # no reference table has a million rows; far past the end is a crafted request, not a scroll
 MAX_TARGET_PAGE = 50_000
 
@@ -39,6 +76,48 @@ def held_count_subquery() -> Coalesce:
                                       missing__contains=needle)
             .order_by().values("integration").annotate(n=Count("pk")).values("n"))
     return Coalesce(Subquery(rows[:1]), 0)
+
+
+class HeldIntegrationFilter(ScopedRelatedFilter):
+    """The integration filter, whose one query per page also says whose held figures are stale.
+
+    The page already reads every integration the user sees (the filter's choices); the held
+    queue's signature (how many held, latest change: ``record_queue_idx`` ranges) and the one the
+    figures were computed at ride along in it, so a page costs no extra query unless the held
+    records changed since, and then the money held is recomputed from the held records alone.
+    """
+
+    def field_choices(self, field, request, model_admin):
+        rows = list(with_held_signature(scope(Integration.objects.all(), request.user, "tenant")
+                                        .select_related("tenant", "source")))
+        for integration in rows:
+            if held_is_stale(integration):
+                refresh_held(integration)
+        if len({obj.tenant_id for obj in rows}) < 2:
+            return [(obj.pk, str(obj)) for obj in rows]
+        # same names recur across tenants: say whose it is
+        return [(obj.pk, f"{obj} ({obj.tenant})") for obj in rows]
+
+
+class QueueFilter(admin.SimpleListFilter):
+    """What a person still has to do: codes holding records with no approved target first."""
+
+    title = "queue"
+    parameter_name = "queue"
+
+    def lookups(self, request, model_admin):
+        return [("decide", "Needs decision (holding invoices)"), ("open", "Not decided yet (all)"),
+                ("ignored", "Ignored codes")]
+
+    def queryset(self, request, queryset):
+        undecided = list(MappingStatus.needs_decision())
+        if self.value() == "decide":
+            return queryset.filter(status__in=undecided, held_count__gt=0)
+        if self.value() == "open":
+            return queryset.filter(status__in=undecided)
+        if self.value() == "ignored":
+            return queryset.filter(status=MappingStatus.IGNORED)
+        return queryset
 
 
 def target_choices(mapping: Mapping, term: str, page: int = 1) -> tuple[list[ReferenceRecord], bool]:
@@ -121,29 +200,62 @@ class MappingForm(forms.ModelForm):
         return ""
 
 
+class IgnoreForm(forms.Form):
+    reason = forms.CharField(
+        min_length=IGNORE_REASON_MIN, max_length=300, label="Why does this code never need a mapping?",
+        help_text="Kept in the audit trail, and shown wherever its invoices wait (e.g. \"control account, "
+                  "posted by the ERP itself\").",
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label="CSV file", help_text="Columns: " + ", ".join(mapping_csv.COLUMNS) + ".")
+
+
 @admin.register(Mapping)
 class MappingAdmin(TenantScopedAdmin, admin.ModelAdmin):
     form = MappingForm
     tenant_field = "integration__tenant"
     change_role = Role.APPROVER
     change_form_template = "admin/integrations/mapping/change_form.html"
-    list_display = ("kind", "source", "arrow", "target", "why", "status_badge", "held_records", "integration")
+    change_list_template = "admin/integrations/mapping/change_list.html"
+    list_display = ("kind", "source", "arrow", "target", "why", "status_badge", "held_records", "waiting",
+                    "integration")
     list_display_links = ("source",)
     list_select_related = ("integration", "integration__source", "decided_by")
-    list_filter = ("status", "kind", "reason", ("integration", ScopedRelatedFilter))
+    list_filter = (QueueFilter, "status", "kind", "reason", ("integration", HeldIntegrationFilter))
     search_fields = ("source_code", "source_label", "target_code", "target_label")
-    readonly_fields = ("integration", "kind", "source", "target", "why", "status_badge", "held_records", "decided")
+    readonly_fields = ("integration", "kind", "source", "target", "why", "status_badge", "held_records", "waiting",
+                       "decided")
     fieldsets = [
         ("Source", {"fields": ("integration", "kind", "source")}),
-        ("Suggestion", {"fields": ("target", "why", "status_badge", "held_records", "decided")}),
+        ("Suggestion", {"fields": ("target", "why", "status_badge", "held_records", "waiting", "decided")}),
         ("Decide", {"fields": ("map_to",)}),
     ]
-    actions = ("approve_selected", "reject_selected")
+    actions = ("approve_selected", "reject_selected", "ignore_selected", "export_selected")
     paginator = CappedCountPaginator
     show_full_result_count = False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).annotate(held=held_count_subquery())
+
+    def get_ordering(self, request: HttpRequest):
+        if request.GET.get(QueueFilter.parameter_name) == "decide":
+            return IMPACT_ORDER  # the queue is worked most money first
+        return super().get_ordering(request)
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any):
+        base = super().get_changelist(request, **kwargs)
+
+        class ImpactChangeList(base):
+            def _get_default_ordering(self):
+                # Django marks the sorted column from the admin's fixed ordering; the queue's is by money
+                if self.params.get(QueueFilter.parameter_name) == "decide":
+                    return list(IMPACT_ORDER)
+                return super()._get_default_ordering()
+
+        return ImpactChangeList
 
     # --- columns ------------------------------------------------------------------------------
     @admin.display(description="source (code, label)", ordering="source_code")
@@ -156,6 +268,8 @@ class MappingAdmin(TenantScopedAdmin, admin.ModelAdmin):
 
     @admin.display(description="target (code, label)", ordering="target_code")
     def target(self, obj: Mapping):
+        if obj.status == MappingStatus.IGNORED:
+            return format_html('<span class="quiet">{}</span>', "never needs a mapping")
         if not obj.target_code:
             return format_html('<span class="quiet">{}</span>', "no match: map by hand")
         return format_html("<strong>{}</strong> {}", obj.target_code, obj.target_label)
@@ -163,14 +277,17 @@ class MappingAdmin(TenantScopedAdmin, admin.ModelAdmin):
     @admin.display(description="why suggested", ordering="reason")
     def why(self, obj: Mapping):
         """The suggestion's confidence and reason in words; without one, the best candidates seen."""
+        if obj.status == MappingStatus.IGNORED:
+            return format_html("Ignored: {}", obj.ignore_reason)
         if obj.reason == MappingReason.PUSHED:  # written to the target by the integration itself
             schema = schema_for(obj.integration.source.system)
             return f"Pushed from {schema.label if schema else obj.integration.source.system}"
         best = (obj.candidates or [None])[0]
         if obj.reason and best and best.get("code") == obj.target_code:
-            return format_html("{}% · {}", best.get("score"), best.get("reason"))
+            return format_html('<span class="mapping-score" title="confidence">{}%</span> · {}', best.get("score"),
+                               best.get("reason"))
         if obj.reason:
-            return obj.get_reason_display()
+            return obj.get_reason_display() + (f" ({obj.confidence}%)" if obj.confidence is not None else "")
         if best:
             return format_html_join(
                 "; ", "{} {} ({}%)", ((c.get("code"), c.get("label"), c.get("score")) for c in obj.candidates[:3]))
@@ -188,6 +305,16 @@ class MappingAdmin(TenantScopedAdmin, admin.ModelAdmin):
         url = reverse("admin:integrations_heldrecord_changelist")
         return format_html('<a href="{}?integration__id__exact={}&amp;missing={}:{}">{}</a>', url,
                            obj.integration_id, obj.kind, obj.source_code, held)
+
+    @admin.display(description="invoices waiting", ordering="held_amount")
+    def waiting(self, obj: Mapping):
+        text = held_text(obj.held_count, obj.held_documents, {})
+        if not text:
+            return display.EMPTY
+        tip = f"held records waiting for {obj.kind}:{obj.source_code} (held_count {obj.held_count})"
+        money = money_text(obj.held_money) if obj.held_money else ""
+        ignored = " (code ignored: they stay held)" if obj.status == MappingStatus.IGNORED else ""
+        return format_html('<span title="{}">held: {}{}{}</span>{}', tip, text, " · " if money else "", money, ignored)
 
     @admin.display(description="decided")
     def decided(self, obj: Mapping) -> str:
@@ -212,14 +339,45 @@ class MappingAdmin(TenantScopedAdmin, admin.ModelAdmin):
             codes = ", ".join(m.source_code for m in unmapped[:5]) + (" …" if len(unmapped) > 5 else "")
             self.message_user(request, f"{len(unmapped)} selected code(s) have no suggested target, so there was "
                                        f"nothing to approve ({codes}): open each and choose its target under "
-                                       "\"Map to\".", messages.WARNING)
+                                       "\"Map to\", or mark it ignored if it never needs one.", messages.WARNING)
         if already:
             self.message_user(request, f"{len(already)} selected mapping(s) were already approved.", messages.INFO)
 
     @admin.action(description="Reject selected suggestions", permissions=("approve",))
     def reject_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
-        decision = reject(self._decidable(request, queryset), request.user, request_id(request))
+        chosen = self._decidable(request, queryset)
+        already = [m for m in chosen if m.status == MappingStatus.REJECTED]
+        decision = reject([m for m in chosen if m.status != MappingStatus.REJECTED], request.user, request_id(request))
         self.message_user(request, f"Rejected {decision.rejected} mapping(s).")
+        if already:
+            self.message_user(request, f"{len(already)} selected mapping(s) were already rejected.", messages.INFO)
+
+    @admin.action(description="Mark selected codes as never needing a mapping (ignore)…", permissions=("approve",))
+    def ignore_selected(self, request: HttpRequest, queryset: QuerySet):
+        chosen = self._decidable(request, queryset)
+        form = IgnoreForm(request.POST if "confirm" in request.POST else None)
+        if form.is_bound and form.is_valid():
+            decision = ignore(chosen, form.cleaned_data["reason"], request.user, request_id(request))
+            self.message_user(request, f"Marked {decision.ignored} code(s) as never needing a mapping; their held "
+                                       "invoices stay held and say so.")
+            skipped = [m for m in chosen if m.status == MappingStatus.APPROVED]
+            if skipped:
+                self.message_user(request, f"{len(skipped)} selected code(s) are approved (mapped), so they were "
+                                           "not ignored: reject them first if they never need a mapping.",
+                                  messages.WARNING)
+            return None
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "title": "Ignore codes",
+                   "form": form, "mappings": chosen[:100], "count": len(chosen),
+                   "hidden": [("action", "ignore_selected"), *[("_selected_action", m.pk) for m in chosen]]}
+        return TemplateResponse(request, "admin/integrations/mapping/ignore_confirmation.html", context)
+
+    @admin.action(description="Export selected as CSV (spreadsheet)")
+    def export_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse:
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="mappings.csv"'
+        mapping_csv.write_csv(queryset.select_related("integration").order_by("integration__name", "kind",
+                                                                               "source_code"), response)
+        return response
 
     def _decidable(self, request: HttpRequest, queryset: QuerySet) -> list[Mapping]:
         return list(self.scoped(request, queryset, Role.APPROVER).select_related("integration"))
@@ -231,13 +389,25 @@ class MappingAdmin(TenantScopedAdmin, admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Mapping, form: MappingForm, change: bool) -> None:
         code = form.cleaned_data.get("map_to")
-        request._mapping_decided = bool(code) or "_approve" in request.POST or "_reject" in request.POST
+        decided = ("_approve", "_reject", "_ignore")
+        request._mapping_decided = bool(code) or any(name in request.POST for name in decided)
         if code:
             self._release(request, map_manually(obj, code, request.user, request_id(request)), "Mapped and approved")
         elif "_approve" in request.POST:
             self._release(request, approve([obj], request.user, request_id(request)), "Approved")
         elif "_reject" in request.POST:
             self.message_user(request, f"Rejected {reject([obj], request.user, request_id(request)).rejected} mapping(s).")
+        elif "_ignore" in request.POST:
+            try:
+                done = ignore([obj], request.POST.get("ignore_reason", ""), request.user, request_id(request))
+            except ValueError as exc:
+                self.message_user(request, f"Not ignored: {exc}", messages.ERROR)
+                return
+            if done.ignored:
+                self.message_user(request, f"{obj.source_code} marked as never needing a mapping.")
+            else:
+                self.message_user(request, f"{obj.source_code} is approved (mapped), so it was not ignored: reject it "
+                                           "first if it never needs a mapping.", messages.WARNING)
 
     def response_change(self, request: HttpRequest, obj: Mapping):
         if not getattr(request, "_mapping_decided", True):
@@ -245,15 +415,87 @@ class MappingAdmin(TenantScopedAdmin, admin.ModelAdmin):
             self.message_user(request, "Nothing decided: pick a target, or approve or reject the suggestion.",
                               messages.WARNING)
             return HttpResponseRedirect(request.path)
+        if any(name in request.POST for name in ("_approve", "_ignore")) or request.POST.get("map_to"):
+            return HttpResponseRedirect(request.path)  # stay: the page follows the released invoices
         return super().response_change(request, obj)
 
-    # --- the target autocomplete ----------------------------------------------------------------
+    # --- pages of their own -------------------------------------------------------------------
     def get_urls(self):
         return [
             path("<path:object_id>/targets/", self.admin_site.admin_view(self.targets_view),
                  name=self.url_name("targets")),
+            path("approve-above/", self.admin_site.admin_view(self.approve_above_view),
+                 name=self.url_name("approve_above")),
+            path("import/", self.admin_site.admin_view(self.import_view), name=self.url_name("import")),
             *super().get_urls(),
         ]
+
+    def approve_above_view(self, request: HttpRequest) -> TemplateResponse | HttpResponseRedirect:
+        """Approve every suggestion at or above N% sure, after seeing what each releases."""
+        self.require(request, Role.APPROVER)
+        try:
+            floor = int(request.POST.get("min") or request.GET.get("min") or 90)
+        except ValueError:
+            floor = -1
+        if not 0 <= floor <= 100:
+            self.message_user(request, "The confidence is a percentage, 0 to 100.", messages.ERROR)
+            floor = 90
+        chosen = self.scoped(request, self.model.objects.all(), Role.APPROVER).filter(
+            status=MappingStatus.SUGGESTED, confidence__gte=floor).exclude(target_code="")
+        wanted = request.GET.get("integration") or request.POST.get("integration")
+        if wanted and wanted.isdigit():
+            chosen = chosen.filter(integration_id=int(wanted))
+        chosen = list(chosen.select_related("integration").order_by(*IMPACT_ORDER)[:APPROVE_PAGE + 1])
+        more, chosen = len(chosen) > APPROVE_PAGE, chosen[:APPROVE_PAGE]
+        if request.method == "POST" and request.POST.get("confirm") == "yes":
+            # exactly the mappings the person saw, if still suggested at or above the floor
+            shown = {int(pk) for pk in request.POST.getlist("mapping") if pk.isdigit()}
+            decision = approve([m for m in chosen if m.pk in shown], request.user, request_id(request))
+            if not decision.approved:
+                self.message_user(request, f"Nothing approved: no suggestion at or above {floor}% is still waiting "
+                                           "(approved or changed meanwhile).", messages.WARNING)
+            else:
+                self._release(request, decision, f"Approved at or above {floor}%:")
+            return HttpResponseRedirect(reverse("admin:integrations_mapping_changelist") + "?queue=decide")
+        releases, total = release_preview(chosen)
+        releases.sort(key=lambda r: (-r.held.sort_amount, -r.held.records))
+        context = {**self.admin_site.each_context(request), "opts": self.opts,
+                   "title": f"Approve suggestions at or above {floor}%", "floor": floor, "more": more,
+                   "integration": wanted or "", "releases": [
+                       {"mapping": r.mapping, "records": r.held.records, "still_waiting": r.held.still_waiting,
+                        "held": held_text(r.held.records, r.held.documents, {}),
+                        "money": money_text(r.held.money_json())} for r in releases],
+                   "total_records": total.records, "total_documents": total.documents,
+                   "total_money": [(c or "?", f"{a:,.2f}") for c, a in sorted(total.money.items())],
+                   "still_waiting": total.still_waiting}
+        return TemplateResponse(request, "admin/integrations/mapping/approve_above.html", context)
+
+    def import_view(self, request: HttpRequest) -> TemplateResponse | HttpResponseRedirect:
+        """Upload a CSV of mappings: checked line by line, landing as suggestions to approve."""
+        self.require(request, Role.APPROVER)
+        form = ImportForm(request.POST or None, request.FILES or None)
+        result = None
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            if upload.size > mapping_csv.MAX_BYTES:
+                form.add_error("file", "The file is larger than 5 MB: split it.")
+            else:
+                try:
+                    text = upload.read().decode("utf-8-sig")
+                except UnicodeDecodeError:
+                    form.add_error("file", "The file is not UTF-8 text: save it from the spreadsheet as "
+                                           "\"CSV UTF-8\".")
+                else:
+                    allowed = scope(Integration.objects.select_related("tenant"), request.user, "tenant",
+                                    min_role=Role.APPROVER)
+                    result = mapping_csv.import_csv(text, allowed, request.user, request_id(request))
+                    if not result.errors:
+                        self.message_user(request, result.summary())
+                        return HttpResponseRedirect(reverse("admin:integrations_mapping_changelist")
+                                                    + "?reason__exact=imported")
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "title": "Import mappings from CSV",
+                   "form": form, "result": result, "columns": mapping_csv.COLUMNS}
+        return TemplateResponse(request, "admin/integrations/mapping/import.html", context)
 
     def targets_view(self, request: HttpRequest, object_id: str) -> JsonResponse:
         mapping = self.object_for(request, object_id, Role.APPROVER)
@@ -271,9 +513,38 @@ class MappingAdmin(TenantScopedAdmin, admin.ModelAdmin):
         return JsonResponse({"results": [{"id": r.code, "text": f"{r.code} {r.label}".strip()} for r in rows],
                              "pagination": {"more": more}})
 
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None):
+        extra = {"can_decide": self.allows(request, Role.APPROVER), **(extra_context or {})}
+        return super().changelist_view(request, extra)
+
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["can_decide"] = obj is not None and self.allows(request, Role.APPROVER, obj)
+        if obj is not None:
+            context.update(self._release_context(obj))
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def _release_context(self, obj: Mapping) -> dict[str, Any]:
+        """What the approve button releases (the held invoices, listed), and how a past release went."""
+        if refresh_stale_held([obj.integration]):
+            obj.refresh_from_db(fields=["held_count", "held_documents", "held_money", "held_amount"])
+        held = getattr(obj, "held", None)
+        if held is None:
+            held = SyncRecord.objects.filter(integration_id=obj.integration_id, status=RecordStatus.HELD,
+                                             missing__contains=f"|{obj.kind}:{obj.source_code}|").count()
+        listed = []
+        if held:
+            for row in held_rows(obj.integration, [f"{obj.kind}:{obj.source_code}"]):
+                others = [k for k in row.keys if k != f"{obj.kind}:{obj.source_code}"]
+                listed.append({"pk": row.pk, "key": row.business_key, "others": others,
+                               "money": money_text({row.currency: row.amount}) if row.amount is not None else ""})
+                if len(listed) >= HELD_LISTED:
+                    break
+        documents = obj.held_documents if obj.held_count == held else None
+        noun = "invoice" if documents == held else "held record"
+        progress = release_progress(obj) if obj.status == MappingStatus.APPROVED else None
+        return {"held_now": held, "held_noun": f"{noun}{'s' if held != 1 else ''}", "held_listed": listed,
+                "held_summary": held_text(obj.held_count, obj.held_documents, obj.held_money),
+                "progress": progress, "ignore_reason_min": IGNORE_REASON_MIN}
 
 
 @admin.register(ReferenceRecord)

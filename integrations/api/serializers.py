@@ -281,15 +281,28 @@ class MappingSerializer(serializers.ModelSerializer):
     class Meta:
         model = Mapping
         fields = ["id", "integration", "kind", "source_code", "source_label", "target_code", "target_label",
-                  "target_external_id", "status", "reason", "decided_by", "decided_at", "updated_at"]
+                  "target_external_id", "status", "reason", "confidence", "ignore_reason", "decided_by", "decided_at",
+                  "updated_at"]
         read_only_fields = fields
 
 
-class MappingDetailSerializer(MappingSerializer):
-    held_records = serializers.IntegerField(read_only=True, help_text="Records held waiting for this mapping.")
+class MappingImpactSerializer(MappingSerializer):
+    """A mapping with what waits for it: listed with ``order=impact`` or ``held``, and in detail."""
+
+    held_count = serializers.IntegerField(read_only=True, help_text="Held records waiting for this code.")
+    held_documents = serializers.IntegerField(read_only=True, help_text="Of them, invoices (money documents).")
+    held_money = serializers.JSONField(read_only=True, help_text="The invoices' total per currency (decimal strings).")
 
     class Meta(MappingSerializer.Meta):
-        fields = [*MappingSerializer.Meta.fields, "held_records"]
+        fields = [*MappingSerializer.Meta.fields, "held_count", "held_documents", "held_money"]
+        read_only_fields = fields
+
+
+class MappingDetailSerializer(MappingImpactSerializer):
+    held_records = serializers.IntegerField(read_only=True, help_text="Records held waiting for this mapping.")
+
+    class Meta(MappingImpactSerializer.Meta):
+        fields = [*MappingImpactSerializer.Meta.fields, "held_records"]
         read_only_fields = fields
 
 
@@ -302,6 +315,36 @@ class ApproveSerializer(serializers.Serializer):
 
 class BulkIdsSerializer(serializers.Serializer):
     ids = id_list()
+
+
+class IgnoreSerializer(serializers.Serializer):
+    reason = serializers.CharField(min_length=3, max_length=300,
+                                   help_text="Why this code never needs a mapping (kept in the audit trail).")
+
+
+class MappingImportSerializer(serializers.Serializer):
+    file = serializers.FileField(required=False, help_text="The CSV file (multipart).")
+    csv = serializers.CharField(required=False, trim_whitespace=False, help_text="Or the CSV text itself.")
+    integration = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID,
+                                           help_text="For rows without an integration column: this integration.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("file") and not attrs.get("csv"):
+            raise serializers.ValidationError("Give the CSV as file (multipart) or as csv (text).")
+        return attrs
+
+
+class LineErrorSerializer(serializers.Serializer):
+    line = serializers.IntegerField()
+    message = serializers.CharField()
+
+
+class MappingImportResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    skipped = serializers.IntegerField(help_text="Rows without a target code.")
+    errors = LineErrorSerializer(many=True, help_text="Per line; when any, nothing was imported.")
 
 
 class DecisionSerializer(serializers.Serializer):

@@ -3,20 +3,30 @@
 Suggestions are scored source → target (:mod:`integrations.engine.suggest`): the same code, a
 decision made elsewhere in the tenant, the same name, similar names. Only approved mappings reach
 flows. Approving a mapping finds the records held for it; the caller re-queues them (a task, or
-inline in tests and commands).
+inline in tests and commands). A code that never needs a target is ignored, with a reason.
+
+What waits for each code (held records, their money per currency) is kept on the mapping by
+:func:`refresh_held`, so the review can be ordered by money held without reading a million
+records on every page: only the held ones, and only when the held queue changed.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, DateTimeField, F, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from integrations.engine.audit import audit, audit_event, audit_many
 from integrations.engine.pages import Counts
+from integrations.engine.reconcile import money_streams
 from integrations.engine.suggest import SUGGEST_AT, Scorer, Target
 from integrations.flows import get_flow
 from integrations.flows.base import MappingKind, ReferenceStream, RefItem
@@ -30,6 +40,7 @@ from integrations.models import (
     Side,
     SyncRecord,
 )
+from integrations.models.mappings import HeldTally
 
 
 def store_reference_page(integration: Integration, stream: ReferenceStream, items: list[RefItem]) -> Counts:
@@ -70,6 +81,8 @@ def refresh_suggestions(integration: Integration, reference_kind: str, actor: An
                for kind in get_flow(integration.kind).mapping_kinds_reading(reference_kind))
 
 
+# statuses a refresh of the suggestions leaves alone: a person decided them
+KEPT = frozenset({MappingStatus.APPROVED, MappingStatus.REJECTED, MappingStatus.IGNORED})
 REASON_OF = {"exact_code": MappingReason.EXACT_CODE, "learned": MappingReason.LEARNED,
              "name_match": MappingReason.NAME_MATCH, "fuzzy": MappingReason.FUZZY}
 SUGGESTION_FIELDS = ("status", "reason", "target_code", "target_label", "target_external_id", "confidence",
@@ -95,8 +108,8 @@ def _refresh(integration: Integration, mapping_kind: MappingKind, actor: Any) ->
     new, changed = [], []
     for source in sources:
         mapping = existing.get(source.code)
-        if mapping is not None and mapping.status in (MappingStatus.APPROVED, MappingStatus.REJECTED):
-            continue
+        if mapping is not None and (mapping.status in KEPT or mapping.reason == MappingReason.IMPORTED):
+            continue  # a person's decision, or their spreadsheet's suggestion, stands
         # What the source row is matched by: its own code and label, or what the mapping kind says
         # (a GL account suggesting a cost center by its department segment).
         code, label = mapping_kind.match_of(source)
@@ -151,10 +164,15 @@ def held_for(integration_id: int, kind: str, source_code: str):
     )
 
 
+RELEASED_KEPT = 1000
+IGNORE_REASON_MIN = 3
+
+
 @dataclass
 class Decision:
     approved: int = 0
     rejected: int = 0
+    ignored: int = 0
     released_ids: list[int] = field(default_factory=list)
 
 
@@ -168,13 +186,16 @@ def approve(mappings: list[Mapping], actor: Any = None, request_id: str = "") ->
         for mapping in mappings:
             if not mapping.target_code or mapping.status == MappingStatus.APPROVED:
                 continue
+            released = list(held_for(mapping.integration_id, mapping.kind, mapping.source_code)
+                            .order_by("pk").values_list("pk", flat=True))
             mapping.status = MappingStatus.APPROVED
             mapping.decided_by = user
             mapping.decided_at = now
-            mapping.save(update_fields=["status", "decided_by", "decided_at", "updated_at",
-                                        "target_code", "target_label", "target_external_id", "reason"])
-            released = list(held_for(mapping.integration_id, mapping.kind, mapping.source_code)
-                            .values_list("pk", flat=True))
+            mapping.ignore_reason = ""
+            mapping.released_records = released[:RELEASED_KEPT]  # the page follows their replay
+            mapping.save(update_fields=["status", "decided_by", "decided_at", "updated_at", "ignore_reason",
+                                        "target_code", "target_label", "target_external_id", "reason",
+                                        "released_records"])
             decision.approved += 1
             decision.released_ids.extend(released)
             events.append(audit_event(
@@ -228,3 +249,237 @@ def map_manually(mapping: Mapping, target_code: str, actor: Any = None, request_
     mapping.reason = MappingReason.MANUAL
     mapping.status = MappingStatus.SUGGESTED
     return approve([mapping], actor, request_id)
+
+
+def ignore(mappings: list[Mapping], reason: str, actor: Any = None, request_id: str = "") -> Decision:
+    """Mark codes that never need a mapping (a control account...), with the reason, audited.
+
+    Their held records stay held (a flow still cannot code them); the review stops asking and
+    says why. Mapping the code later (by hand, or approving a suggestion) undoes it.
+    """
+    reason = (reason or "").strip()
+    if len(reason) < IGNORE_REASON_MIN:
+        raise ValueError("Say why this code never needs a mapping (at least a few words).")
+    decision = Decision()
+    now = timezone.now()
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    events = []
+    with transaction.atomic():
+        for mapping in mappings:
+            if mapping.status in (MappingStatus.APPROVED, MappingStatus.IGNORED):
+                continue  # an approved code is mapped; ignoring it would stop records that sync today
+            mapping.status = MappingStatus.IGNORED
+            mapping.ignore_reason = reason[:300]
+            mapping.decided_by = user
+            mapping.decided_at = now
+            mapping.save(update_fields=["status", "ignore_reason", "decided_by", "decided_at", "updated_at"])
+            decision.ignored += 1
+            events.append(audit_event(
+                mapping.integration.tenant_id, "mapping.ignored",
+                f"{mapping.kind} {mapping.source_code} marked as never needing a mapping: {reason}",
+                actor=actor, integration_id=mapping.integration_id, request_id=request_id,
+                detail={"kind": mapping.kind, "source": mapping.source_code, "reason": reason,
+                        "held": mapping.held_count},
+            ))
+        audit_many(events)
+    return decision
+
+
+# --- what waits for each code -----------------------------------------------------------------
+@dataclass
+class Held:
+    """Held records waiting for one code (or a set of codes), and their money per currency."""
+
+    records: int = 0
+    documents: int = 0  # of them, money documents (invoices, bills) counted in ``money``
+    still_waiting: int = 0  # of them, records that also wait for another code not decided with it
+    money: dict[str, Decimal] = field(default_factory=lambda: defaultdict(Decimal))
+
+    def add(self, currency: str | None, amount: Decimal | None) -> None:
+        self.records += 1
+        if amount is not None:
+            self.documents += 1
+            self.money[currency or ""] += amount
+
+    @property
+    def sort_amount(self) -> Decimal:
+        # currencies added up as plain numbers: an order of magnitude to sort by, never shown
+        return sum(self.money.values(), Decimal("0")).quantize(Decimal("0.01"))
+
+    def money_json(self) -> dict[str, str]:
+        return {currency: str(amount.quantize(Decimal("0.01"))) for currency, amount in sorted(self.money.items())}
+
+
+@dataclass
+class HeldRow:
+    pk: int
+    keys: list[str]
+    currency: str | None
+    amount: Decimal | None
+    business_key: str
+    updated_at: datetime
+
+
+def held_rows(integration: Integration, keys: Iterable[str] | None = None) -> Iterator[HeldRow]:
+    """The integration's held records (those waiting for ``keys`` when given), with their money.
+
+    The money comes from the stream's :meth:`~integrations.flows.base.RecordStream.money` (streams
+    that declare a ledger: invoices, bills); a record of another stream counts, without money.
+    """
+    streams = {stream.name: stream for stream in money_streams(integration)}
+    source_settings = dict(integration.source.settings or {})
+    rows = SyncRecord.objects.filter(integration=integration, status=RecordStatus.HELD)
+    if keys is not None:
+        wanted = Q()
+        for key in keys:
+            wanted |= Q(missing__contains=f"|{key}|")
+        if not wanted:
+            return
+        rows = rows.filter(wanted)
+    fields = ("pk", "stream", "missing", "business_key", "source_key", "updated_at", "source_snapshot")
+    for pk, stream_name, missing, business_key, source_key, updated_at, snapshot in (
+            rows.order_by().values_list(*fields).iterator(chunk_size=2000)):
+        stream = streams.get(stream_name)
+        try:
+            money = stream.money(snapshot, source_settings) if stream and isinstance(snapshot, dict) and snapshot \
+                else None
+        except (ArithmeticError, KeyError, TypeError, ValueError):
+            money = None  # a snapshot the stream cannot read counts as a record without an amount
+        yield HeldRow(pk, [k for k in missing.split("|") if k], money.currency if money else None,
+                      money.amount if money else None, business_key or source_key, updated_at)
+
+
+def refresh_held(integration: Integration) -> int:
+    """Recompute what waits for each of the integration's codes; returns the held records read.
+
+    One pass over the held records only (the ``record_queue_idx`` range), never the whole table.
+    """
+    by_key: dict[str, Held] = defaultdict(Held)
+    count, last = 0, None
+    for row in held_rows(integration):
+        count += 1
+        last = row.updated_at if last is None or row.updated_at > last else last
+        for key in row.keys:
+            by_key[key].add(row.currency, row.amount)
+    changed = []
+    for mapping in Mapping.objects.filter(integration=integration).only(
+            "kind", "source_code", "held_count", "held_documents", "held_money", "held_amount"):
+        held = by_key.get(f"{mapping.kind}:{mapping.source_code}") or Held()
+        wanted = (held.records, held.documents, held.money_json(), held.sort_amount)
+        if (mapping.held_count, mapping.held_documents, mapping.held_money, mapping.held_amount) != wanted:
+            mapping.held_count, mapping.held_documents, mapping.held_money, mapping.held_amount = wanted
+            changed.append(mapping)
+    Mapping.objects.bulk_update(changed, ["held_count", "held_documents", "held_money", "held_amount"],
+                                batch_size=500)
+    HeldTally.objects.update_or_create(integration=integration, defaults={"held": count, "last_change": last})
+    return count
+
+
+def with_held_signature(integrations: QuerySet) -> QuerySet:
+    """Integrations annotated with their held queue's signature (how many records are held, and
+    their latest change: ranges of ``record_queue_idx``) and the one their figures were computed at."""
+    held = SyncRecord.objects.filter(integration=OuterRef("pk"), status=RecordStatus.HELD).order_by()
+    return integrations.annotate(
+        held_now=Coalesce(Subquery(held.values("integration").annotate(n=Count("pk")).values("n")[:1]), 0),
+        held_last=Subquery(held.values("integration").annotate(t=Max("updated_at")).values("t")[:1],
+                           output_field=DateTimeField()),
+        tally_held=F("held_tally__held"), tally_last=F("held_tally__last_change"))
+
+
+def held_is_stale(integration: Integration) -> bool:
+    """For an integration from :func:`with_held_signature`: did its held queue change since its figures?"""
+    return (integration.tally_held or 0, integration.tally_last) != (integration.held_now, integration.held_last)
+
+
+def refresh_stale_held(integrations: QuerySet | Iterable[Integration]) -> list[int]:
+    """Refresh the held figures of the integrations whose held queue changed since; returns their ids."""
+    if not isinstance(integrations, QuerySet):
+        integrations = Integration.objects.filter(pk__in=[i.pk for i in integrations]).select_related("source")
+    stale = [i for i in with_held_signature(integrations) if held_is_stale(i)]
+    for integration in stale:
+        refresh_held(integration)
+    return [i.pk for i in stale]
+
+
+@dataclass
+class Release:
+    """What approving one mapping releases."""
+
+    mapping: Mapping
+    held: Held
+    records: list[HeldRow] = field(default_factory=list)
+
+
+def release_preview(mappings: list[Mapping], rows_kept: int = 0) -> tuple[list[Release], Held]:
+    """Per mapping, the held records approving it releases and their money per currency; and the
+    total over distinct records. A record waiting for another undecided code is replayed but
+    held again: counted in ``Held.still_waiting``. ``rows_kept``: records listed per mapping."""
+    by_integration: dict[int, list[Mapping]] = defaultdict(list)
+    for mapping in mappings:
+        by_integration[mapping.integration_id].append(mapping)
+    releases = {(m.integration_id, f"{m.kind}:{m.source_code}"): Release(m, Held()) for m in mappings}
+    total = Held()
+    for integration_id, chosen in by_integration.items():
+        integration = chosen[0].integration
+        keys = {f"{m.kind}:{m.source_code}" for m in chosen}
+        approved = {f"{kind}:{code}" for kind, code in Mapping.objects.filter(
+            integration_id=integration_id, status=MappingStatus.APPROVED).values_list("kind", "source_code")}
+        for row in held_rows(integration, keys):
+            total.add(row.currency, row.amount)
+            blocked = bool(set(row.keys) - keys - approved)
+            total.still_waiting += blocked
+            for key in set(row.keys) & keys:
+                release = releases[(integration_id, key)]
+                release.held.add(row.currency, row.amount)
+                release.held.still_waiting += blocked
+                if len(release.records) < rows_kept:
+                    release.records.append(row)
+    return list(releases.values()), total
+
+
+@dataclass
+class Progress:
+    """How the records an approval released are doing since."""
+
+    released: int
+    synced: int
+    held: int
+    failed: int
+    pending: int
+    runs: list[int]
+
+
+def release_progress(mapping: Mapping) -> Progress | None:
+    """The replay of the records ``mapping``'s approval released: how many synced, and the runs."""
+    ids = mapping.released_records or []
+    if not ids:
+        return None
+    by_status = dict(SyncRecord.objects.filter(pk__in=ids).order_by().values_list("status")
+                     .annotate(n=Count("pk")).values_list("status", "n"))
+    runs = sorted({run for run in SyncRecord.objects.filter(pk__in=ids, last_run__isnull=False,
+                                                            last_run__started_at__gte=mapping.decided_at)
+                  .values_list("last_run", flat=True)}) if mapping.decided_at else []
+    return Progress(released=len(ids), synced=by_status.get(RecordStatus.SYNCED, 0) + by_status.get(
+        RecordStatus.SKIPPED, 0), held=by_status.get(RecordStatus.HELD, 0),
+        failed=by_status.get(RecordStatus.FAILED, 0), pending=by_status.get(RecordStatus.PENDING, 0), runs=runs)
+
+
+def money_text(money: dict[str, Any]) -> str:
+    """``{"USD": "18420.55"}`` → ``USD 18,420.55``; several currencies apart, never added up."""
+    return " · ".join(f"{currency or '?'} {Decimal(str(amount)):,.2f}" for currency, amount in sorted(money.items()))
+
+
+def held_text(records: int, documents: int, money: dict[str, Any]) -> str:
+    """``6 invoices · USD 18,420.55`` (and ``+ 2 other records`` that carry no amount)."""
+    if not records:
+        return ""
+    parts = []
+    if documents:
+        parts.append(f"{documents} invoice{'s' if documents != 1 else ''}")
+        if money:
+            parts.append(money_text(money))
+    others = records - documents
+    if others:
+        parts.append(f"{'+ ' if documents else ''}{others} {'other ' if documents else ''}"
+                     f"record{'s' if others != 1 else ''}")
+    return " · ".join(parts)

@@ -25,6 +25,14 @@ class MappingStatus(models.TextChoices):
     SUGGESTED = "suggested", "Suggested"
     APPROVED = "approved", "Approved"
     REJECTED = "rejected", "Rejected"
+    # a code that never needs a target (a control account, a clearing supplier): its held records
+    # stay held, and the review says so instead of asking again
+    IGNORED = "ignored", "Ignored (never needs a mapping)"
+
+    @classmethod
+    def needs_decision(cls) -> frozenset[str]:
+        """Codes a person still has to decide: no target yet, or a target not yet approved."""
+        return frozenset({cls.UNMAPPED, cls.SUGGESTED})
 
 
 class MappingReason(models.TextChoices):
@@ -33,6 +41,7 @@ class MappingReason(models.TextChoices):
     NAME_MATCH = "name_match", "Same name on both sides"
     FUZZY = "fuzzy", "Similar names"
     MANUAL = "manual", "Mapped by hand"
+    IMPORTED = "imported", "Imported from a spreadsheet (CSV)"
     # a row the integration itself wrote to the target is its own mapping (RecordStream.mapping_kind);
     # the console names the source system ("Pushed from SYSPRO")
     PUSHED = "pushed", "Pushed from the source system"
@@ -149,6 +158,41 @@ class Mapping(models.Model):
         blank=True,
         help_text="Target codes a person rejected for this code: never suggested again.",
     )
+    ignore_reason = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="Why this code never needs a mapping (status ignored).",
+    )
+    # What waits for this code, kept by engine.mappings.refresh_held (the review orders by it):
+    held_count = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="Held records waiting for this code.",
+    )
+    held_documents = models.PositiveIntegerField(
+        default=0,
+        editable=False,
+        help_text="Of the held records, the money documents (invoices, bills) counted in held_money.",
+    )
+    held_money = models.JSONField(
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text="Total of the held documents per currency, as decimal strings.",
+    )
+    held_amount = models.DecimalField(
+        max_digits=20,
+        decimal_places=2,
+        default=0,
+        editable=False,
+        help_text="The held totals added up across currencies: a sort key only, never shown as money.",
+    )
+    released_records = models.JSONField(
+        default=list,
+        blank=True,
+        editable=False,
+        help_text="Ids of the held records the last approval released (first 1000), to follow their replay.",
+    )
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -175,7 +219,36 @@ class Mapping(models.Model):
         ]
         indexes = [
             models.Index(fields=["integration", "status"], name="mapping_status_idx"),
+            # the review ordered by money held, most first ("impact first")
+            models.Index(fields=["-held_amount", "-held_count"], name="mapping_held_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.source_code} → {self.target_code or '?'}"
+
+
+class HeldTally(models.Model):
+    """How current the held figures on an integration's mappings are.
+
+    The figures are recomputed from the held records when the held queue's signature (how many
+    records are held, and the latest change among them) is no longer the one they were computed at.
+    """
+
+    integration = models.OneToOneField(
+        Integration,
+        on_delete=models.CASCADE,
+        related_name="held_tally",
+    )
+    held = models.PositiveIntegerField(
+        default=0,
+    )
+    last_change = models.DateTimeField(
+        null=True,
+        blank=True,
+    )
+    refreshed_at = models.DateTimeField(
+        auto_now=True,
+    )
+
+    def __str__(self) -> str:
+        return f"held figures of {self.integration_id}: {self.held} at {self.last_change}"

@@ -1,9 +1,13 @@
-"""List mappings with their suggestions; approve the suggested ones from a script."""
+"""List mappings with their suggestions; approve the suggested ones from a script; export and
+import them as CSV (imported rows are suggestions to approve, never approvals)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from django.core.management.base import BaseCommand, CommandError
 
+from integrations.engine import mapping_csv
 from integrations.engine.mappings import approve
 from integrations.engine.replay import replay_records
 from integrations.management.commands._common import dump, get_integration
@@ -11,7 +15,8 @@ from integrations.models import Mapping, MappingKind, MappingStatus, Trigger
 
 
 class Command(BaseCommand):
-    help = "List mappings; --approve-suggested approves every suggestion shown (audited) and releases held records."
+    help = ("List mappings; --approve-suggested approves every suggestion shown (audited) and releases held records; "
+            "--export FILE writes them as CSV; --import FILE reads a CSV as suggestions to review.")
 
     def add_arguments(self, parser):
         parser.add_argument("--tenant", required=True)
@@ -21,15 +26,30 @@ class Command(BaseCommand):
         parser.add_argument("--approve-suggested", action="store_true")
         parser.add_argument("--min-confidence", type=int, default=0, metavar="N",
                             help="with --approve-suggested: only suggestions at least N%% sure (0-100)")
+        parser.add_argument("--export", metavar="FILE", help="write the mappings shown as CSV to FILE ('-': stdout)")
+        parser.add_argument("--import", dest="import_file", metavar="FILE",
+                            help="read suggestions from a CSV FILE, checked per line; nothing is approved")
         parser.add_argument("--json", action="store_true")
 
-    def handle(self, *args, tenant, integration, kind, status, approve_suggested, min_confidence, json, **options):
+    def handle(self, *args, tenant, integration, kind, status, approve_suggested, min_confidence, json,
+               export=None, import_file=None, **options):
         integ = get_integration(tenant, integration)
         qs = Mapping.objects.filter(integration=integ).select_related("integration__tenant")
         if kind:
             qs = qs.filter(kind=kind)
         if status:
             qs = qs.filter(status=status)
+        if import_file:
+            self._import(integ, import_file, json)
+            return
+        if export:
+            text = mapping_csv.export_csv(qs)
+            if export == "-":
+                self.stdout.write(text, ending="")
+            else:
+                Path(export).write_text(text, encoding="utf-8")
+                self.stderr.write(f"Wrote {text.count(chr(10)) - 1} mapping(s) to {export}.")
+            return
         result: dict = {}
         if approve_suggested:
             if status and status != MappingStatus.SUGGESTED:
@@ -61,3 +81,18 @@ class Command(BaseCommand):
         if approve_suggested:
             self.stdout.write(self.style.SUCCESS(
                 f"Approved {result['approved']} mapping(s); released {result['released']} held record(s)."))
+
+    def _import(self, integ, path: str, json: bool) -> None:
+        try:
+            text = Path(path).read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"Cannot read {path}: {exc}") from exc
+        result = mapping_csv.import_csv(text, [integ], actor="cli", default=integ)
+        if json:
+            self.stdout.write(dump(result.as_json()))
+        else:
+            for error in result.errors:
+                self.stderr.write(str(error))
+            self.stdout.write(result.summary())
+        if result.errors:
+            raise CommandError(f"{len(result.errors)} line(s) of {path} need fixing; nothing was imported.")
