@@ -32,6 +32,7 @@ class AuthMethod(models.TextChoices):
     OAUTH2_REFRESH_TOKEN = "oauth2_refresh_token", "OAuth2 refresh token"
     SESSION = "session", "Session logon"
     ENET = "enet", "SYSPRO e.net operator logon"
+    JWT_CONNECTED_APP = "jwt_connected_app", "Sage X3 connected application (signed JWT)"
 
 
 class Connection(models.Model):

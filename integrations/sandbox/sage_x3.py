@@ -36,6 +36,9 @@ What it plays (API_FACTS section 2 and the "Sage X3" decisions at its top):
 - Data: ``seed_demo()`` fills folder ``SEED`` with a purchasing ledger (ServiceNow pair);
   ``seed_field_service()`` fills folder ``FIELD`` with the X3 side of the ServiceTitan demo
   contractor (chart, cost centers, suppliers, purchase orders; see :mod:`.sage_x3_seed`).
+- ``POST /xtrem/api``: the GraphQL (Xtrem) API over the same store (:mod:`.sage_x3_graphql`),
+  schema variant ``graphql_root`` (``x3MasterData`` or ``sage``), mutations unless
+  ``graphql_mutations=False``; an outage there is an ``errors`` array in a 200.
 - HTTP Basic and/or OAuth2 bearer on api1; ``POST /token`` (and ``/v1/token``) issue tokens
   with a rotating refresh token (see :mod:`.sage_x3_auth`).
 
@@ -60,6 +63,8 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
 from .base import Faults, SimRequest, SimResponse, Simulator
 from .sage_x3_auth import X3TokenService
+from .sage_x3_graphql import GRAPHQL_PATH, X3GraphQL
+from .sage_x3_graphql import unavailable as graphql_unavailable
 from .sage_x3_query import (
     QueryError,
     UnknownProperty,
@@ -113,6 +118,8 @@ class SageX3Simulator(X3Store, Simulator):
         lose_next_link_after: int | None = None,
         journal_types: Iterable[str] = JOURNAL_TYPES,
         unique_supplier_invoice: bool = True,
+        graphql_root: str = "x3MasterData",
+        graphql_mutations: bool = True,
     ) -> None:
         super().__init__(faults)
         self.writable = frozenset(writable)
@@ -149,6 +156,8 @@ class SageX3Simulator(X3Store, Simulator):
             refresh_token_lifetime,
             allow_client_credentials,
         )
+        # The GraphQL (Xtrem) API over the same store: a schema variant, with or without mutations.
+        self.graphql = X3GraphQL(self, graphql_root, graphql_mutations)
 
     # === configuration helpers ==================================================================
     def add_user(self, username: str, password: str) -> None:
@@ -209,6 +218,8 @@ class SageX3Simulator(X3Store, Simulator):
         return diagnoses(429, "Too many requests, retry later", {"Retry-After": str(self.faults.retry_after)})
 
     def transient_response(self, request: SimRequest) -> SimResponse:
+        if request.path.rstrip("/") == GRAPHQL_PATH:
+            return graphql_unavailable()
         return diagnoses(503, "Service temporarily unavailable")
 
     # === routing =================================================================================
@@ -218,6 +229,8 @@ class SageX3Simulator(X3Store, Simulator):
             return self.oauth.token_endpoint(request)
         if path in (self.token_path + "/authorise", "/v1/token/authorise"):
             return self.oauth.authorise_endpoint(request)
+        if path == GRAPHQL_PATH:
+            return self.graphql.handle(request)
         if not path.startswith(API_PREFIX):
             return diagnoses(404, f"Not found: {path}")
         denied = self._authenticate(request)

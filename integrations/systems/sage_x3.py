@@ -86,14 +86,22 @@ SETTINGS = (
                  "Empty: resume from the update time and skip what was done."),
     Setting("x3_fields", MAP, nested=True, max_length=80, help="X3 field names by class and logical field."),
     Setting("representations", MAP, max_length=80, help="Representation names by class, e.g. {\"PINVOICE\": \"ZPINV\"}."),
+    Setting("token_validity", INT, default=600, minimum=30, maximum=86_400,
+            help="jwt_connected_app: the connected application's token validity in seconds (600 by default)."),
+    Setting("transport", TEXT, default="rest", choices=("rest", "graphql"),
+            help="rest: the api1 web services; graphql: the Xtrem API at /xtrem/api (same records, same flows)."),
+    Setting("graphql_types", MAP, max_length=80,
+            help="GraphQL: the node type of an X3 class where descriptions do not name it, e.g. {\"PINVOICE\": \"ZInvoice\"}."),
+    Setting("graphql_fields", MAP, nested=True, max_length=80,
+            help="GraphQL: the field of an X3 column by class, e.g. {\"BPSUPPLIER\": {\"BPSNAM\": \"companyName1\"}}."),
 )
 
 SCHEMA = ConnectionSchema(
     system="sage_x3",
     label="Sage X3",
-    auth_methods=("basic", "oauth2_refresh_token", "oauth2_client_credentials"),
+    auth_methods=("basic", "oauth2_refresh_token", "oauth2_client_credentials", "jwt_connected_app"),
     settings=SETTINGS,
-    help="Sage X3 through its api1 REST interface (Syracuse web server).",
+    help="Sage X3 through its api1 REST interface (Syracuse web server) or its GraphQL API (transport graphql).",
     url_help="The X3 web server, e.g. http://x3.acme.local:8124 (the port may also be given on its own).",
     company_label="the X3 folder (endpoint) name, e.g. SEED",
     company_required=True,
@@ -101,7 +109,10 @@ SCHEMA = ConnectionSchema(
     required_settings={"oauth2_refresh_token": ("token_url",)},
     key_help={"username": "An X3 user allowed to use the web services.",
               "client_id": "Client id of the connected application registered in X3.",
-              "token_url": "Where tokens are issued, e.g. https://x3.acme.example/token."},
+              "token_url": "Where tokens are issued, e.g. https://x3.acme.example/token.",
+              "user": "The connected application's allowed X3 user (the token's sub).",
+              "audience": "The URL registered for the connected application, exactly (the token's aud).",
+              "token_validity": "The connected application's token validity in seconds (600 by default)."},
 )
 
 
@@ -401,22 +412,37 @@ class SageX3Client:
 
 def build_client(spec: ConnectionSpec, store: TokenStore, counter: CallCounter | None = None,
                  policy: HttpPolicy | None = None, on_event: EventSink = ignore_event,
-                 session: requests.Session | None = None) -> SageX3Client:
+                 session: requests.Session | None = None) -> Any:
+    """The api1 client, or the GraphQL one when the connection's ``transport`` is ``graphql``."""
+    if spec.setting("transport", "rest") == "graphql":
+        from integrations.systems.sage_x3_graphql import build_graphql_client
+
+        return build_graphql_client(spec, store, counter=counter, policy=policy, on_event=on_event, session=session)
+    if spec.auth_method == "jwt_connected_app":
+        raise SystemicError("A connected application (jwt_connected_app) signs in to X3's GraphQL API: set the "
+                            "connection's transport to graphql, or sign in to api1 with basic or OAuth2")
     base = spec.url.rstrip("/")
-    if spec.auth_method == "basic":
-        auth: Any = BasicAuth(spec.setting("username"), spec.secret("password"))
-    else:
-        token_http = HttpClient(base, policy=policy, counter=counter, session=session, error_classifier=classify,
-                                secrets=spec.secret_values(), on_event=on_event)
-        fetch = oauth2_fetcher(
-            token_http, spec.setting("token_url") or f"{base}/token",
-            client_id=spec.setting("client_id"), client_secret=spec.secret("client_secret"),
-            grant="refresh_token" if spec.auth_method == "oauth2_refresh_token" else "client_credentials",
-            refresh_token=spec.secret("refresh_token"),
-            default_refresh_lifetime=REFRESH_TOKEN_LIFETIME,
-        )
-        auth = BearerAuth(TokenManager(fetch, store))
+    auth = x3_auth(spec, store, counter=counter, policy=policy, on_event=on_event, session=session)
     http = HttpClient(base, auth=auth, policy=policy, counter=counter, session=session, error_classifier=classify,
                       default_headers={"Accept": "application/json"}, secrets=spec.secret_values(),
                       on_event=on_event)
     return SageX3Client(spec, http)
+
+
+def x3_auth(spec: ConnectionSpec, store: TokenStore, counter: CallCounter | None = None,
+            policy: HttpPolicy | None = None, on_event: EventSink = ignore_event,
+            session: requests.Session | None = None) -> Any:
+    """Basic, or a bearer token from X3's token service (both transports sign in this way)."""
+    base = spec.url.rstrip("/")
+    if spec.auth_method == "basic":
+        return BasicAuth(spec.setting("username"), spec.secret("password"))
+    token_http = HttpClient(base, policy=policy, counter=counter, session=session, error_classifier=classify,
+                            secrets=spec.secret_values(), on_event=on_event)
+    fetch = oauth2_fetcher(
+        token_http, spec.setting("token_url") or f"{base}/token",
+        client_id=spec.setting("client_id"), client_secret=spec.secret("client_secret"),
+        grant="refresh_token" if spec.auth_method == "oauth2_refresh_token" else "client_credentials",
+        refresh_token=spec.secret("refresh_token"),
+        default_refresh_lifetime=REFRESH_TOKEN_LIFETIME,
+    )
+    return BearerAuth(TokenManager(fetch, store))

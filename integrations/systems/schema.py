@@ -135,7 +135,8 @@ def settings_errors(value: Any, declared: Iterable[Setting], *, extra: Iterable[
     errors = document_errors(value)
     if errors:
         return errors
-    specs = {spec.name: spec for spec in (*declared, *extra)}
+    # a system's own declaration wins over the plain text of an auth key (e.g. a validity in seconds)
+    specs = {spec.name: spec for spec in (*extra, *declared)}
     for key, item in value.items():
         spec = specs.get(key)
         if spec is None:
@@ -163,6 +164,9 @@ AUTH_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
                 ("company_id", "entity_id", "location_id")),
     # SYSPRO e.net: an operator and the company's password (the company id is "company").
     "enet": (("operator", "operator_password"), ("company_password",)),
+    # Sage X3 GraphQL on premise: a connected application, whose JWT the client signs itself
+    # (token_validity in seconds, the app's "Tokens validity").
+    "jwt_connected_app": (("client_id", "client_secret", "user", "audience"), ("token_validity",)),
 }
 SECRET_KEYS = frozenset({"password", "client_secret", "refresh_token", "sender_password", "user_password",
                          "operator_password", "company_password",

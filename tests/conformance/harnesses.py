@@ -435,6 +435,52 @@ class ServiceTitanBillsHarness(ServiceTitanJobsHarness):
         return found
 
 
+# --- the X3 pairs over GraphQL (Xtrem): the same checks with the connection's transport switched ----
+def _x3_over_graphql(document: dict[str, Any]) -> dict[str, Any]:
+    for conn in document["connections"]:
+        if conn["system"] == "sage_x3":
+            conn["settings"] = {**conn.get("settings", {}), "transport": "graphql"}
+    return document
+
+
+class GraphQLTransport:
+    """Loads the pair's tenant with its X3 connection on the GraphQL transport; each test introspects afresh."""
+
+    tenant_document: ClassVar[str]
+    integration_name: ClassVar[str]
+
+    def load_tenant(self) -> Integration:
+        from integrations import demo
+        from integrations.systems.sage_x3_graphql import forget_schemas
+        from integrations.tenants import load_document
+
+        forget_schemas()
+        harness: Any = self
+        if self.tenant_document == "x3_servicenow_document":
+            document = demo.x3_servicenow_document(
+                harness.source_url, harness.target_url,
+                x3_refresh_token=harness.source_sim.issue_refresh_token("ml-connector"))
+        else:
+            document = demo.servicetitan_x3_document(harness.source_url, harness.target_url)
+        load_document(_x3_over_graphql(document))
+        return Integration.objects.select_related("source", "target", "tenant").get(name=self.integration_name)
+
+
+class SageX3GraphQLHarness(GraphQLTransport, SageX3Harness):
+    tenant_document, integration_name = "x3_servicenow_document", "x3-to-sn"
+    budget = 4  # a token, the introspection, then pages
+
+
+class SageX3InvoicesGraphQLHarness(GraphQLTransport, SageX3InvoicesHarness):
+    tenant_document, integration_name = "x3_servicenow_document", "x3-to-sn"
+    budget = 5  # a token, the introspection, then a page; the lines come with their invoices
+
+
+class ServiceTitanJobsGraphQLHarness(GraphQLTransport, ServiceTitanJobsHarness):
+    tenant_document, integration_name = "servicetitan_x3_document", "st-to-x3"
+    budget = 7  # the introspection, a page of four mutations, the look-up of those a cut left uncertain
+
+
 # --- the vendor-free pair ----------------------------------------------------------------------
 class FakeHarness(PairHarness):
     """The conformance ledger → store pair of :mod:`tests.conformance.fake`, registered by the test."""
@@ -512,5 +558,8 @@ HARNESSES: dict[str, type[PairHarness]] = {
     for harness in (SageX3Harness, SageX3InvoicesHarness, SageIntacctHarness, Sage300Harness, SysproHarness,
                     SysproInvoicesHarness, ServiceTitanJobsHarness, ServiceTitanBillsHarness, FakeHarness)
 }
+# The X3 pairs once more over GraphQL.
+for _harness in (SageX3GraphQLHarness, SageX3InvoicesGraphQLHarness, ServiceTitanJobsGraphQLHarness):
+    HARNESSES[f"{_harness.kind}:{_harness.main_stream} (graphql)"] = _harness
 # The fake pair once more, reading through an export API whose checkpoint is the vendor's token.
 HARNESSES[f"{fake.KIND}:entries (export token)"] = fake_harness(fake.ExportLedgerToStore)
