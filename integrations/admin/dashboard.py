@@ -231,7 +231,8 @@ def build(user: Any) -> list[Health]:
 def totals(rows: list[Health]) -> dict[str, int]:
     return {
         "integrations": len(rows),
-        "attention": sum(1 for r in rows if r.state not in ("ok", "paused")),
+        # an integration whose runs are fine still needs someone while it holds or fails records
+        "attention": sum(1 for r in rows if r.state not in ("ok", "paused") or r.held or r.failed),
         "failed": sum(r.failed for r in rows),
         "held": sum(r.held for r in rows),
     }

@@ -64,6 +64,10 @@ def replay_records(record_ids: list[int], *, actor: Any = None, reason: str = ""
     for integration_id, stream_name in sorted(groups, key=in_flow_order):
         _replay_group(integrations[integration_id], stream_name, groups[(integration_id, stream_name)], actor, reason,
                       trigger, force, result)
+    if integrations:
+        from integrations.engine.mappings import refresh_stale_held  # mappings releases through replay
+
+        refresh_stale_held(list(integrations.values()))  # what each code still holds
     return result
 
 

@@ -15,7 +15,7 @@ from integrations.engine import locks
 from integrations.engine.alerts import after_run as evaluate_alerts
 from integrations.engine.audit import audit
 from integrations.engine.context import Cycle, flag_connection, stream_context
-from integrations.engine.mappings import refresh_suggestions, store_reference_page
+from integrations.engine.mappings import refresh_stale_held, refresh_suggestions, store_reference_page
 from integrations.engine.pages import Counts, process_page
 from integrations.engine.replay import source_records_for
 from integrations.engine.schedules import cancel_continuation, schedule_continuation
@@ -170,6 +170,9 @@ def run_stream(integration: Integration, stream_name: str, *, trigger: str = Tri
     _finish(run, meter, integration, actor)
     locks.release(state, token)
     cycle.locked_states.discard(state.pk)
+    if isinstance(stream, RecordStream) and (run.held or run.created or run.updated):
+        # what each code holds, for the review ordered by money and the dashboard's inbox
+        refresh_stale_held([integration])
     return run
 
 

@@ -11,7 +11,7 @@ from django import template
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from integrations.admin import dashboard
+from integrations.admin import dashboard, inbox
 from integrations.admin.dashboard import Day
 from integrations.admin.display import refresh_warning_days
 
@@ -23,9 +23,10 @@ FAILED_COLOUR = "#c62828"
 
 @register.inclusion_tag("console/dashboard.html", takes_context=True)
 def console_dashboard(context: dict[str, Any]) -> dict[str, Any]:
-    rows = dashboard.build(context["request"].user)
-    return {"rows": rows, "totals": dashboard.totals(rows), "warn_days": refresh_warning_days(),
-            "chart_days": dashboard.CHART_DAYS}
+    user = context["request"].user
+    rows = dashboard.build(user)
+    return {"rows": rows, "totals": dashboard.totals(rows), "inbox": inbox.build(rows, user),
+            "warn_days": refresh_warning_days(), "chart_days": dashboard.CHART_DAYS}
 
 
 @register.simple_tag
