@@ -358,6 +358,15 @@ AXES_VERBOSE = False  # its start-up line names only the (username, address) lim
 if LOGIN_ADDRESS_FAILURE_LIMIT < AXES_FAILURE_LIMIT or AXES_FAILURE_LIMIT < 1:
     raise ImproperlyConfigured("LOGIN_ADDRESS_FAILURE_LIMIT must be at least LOGIN_FAILURE_LIMIT, which is at least 1")
 
+# Sign-up (accounts/signup.py): per network address and window, at most this many attempts
+# (valid or not) and this many new organisations; past either, the page answers 429.
+SIGNUP_RATE_WINDOW_MINUTES = env.int("SIGNUP_RATE_WINDOW_MINUTES", default=60)
+SIGNUP_ATTEMPTS_PER_ADDRESS = env.int("SIGNUP_ATTEMPTS_PER_ADDRESS", default=20)
+SIGNUP_TENANTS_PER_ADDRESS = env.int("SIGNUP_TENANTS_PER_ADDRESS", default=3)
+if min(SIGNUP_RATE_WINDOW_MINUTES, SIGNUP_ATTEMPTS_PER_ADDRESS, SIGNUP_TENANTS_PER_ADDRESS) < 1:
+    raise ImproperlyConfigured("SIGNUP_RATE_WINDOW_MINUTES, SIGNUP_ATTEMPTS_PER_ADDRESS and SIGNUP_TENANTS_PER_ADDRESS "
+                               "must be at least 1")
+
 # API tokens (django-rest-knox): only a SHA-512 digest is stored (the token is 256 random bits:
 # nothing to guess, so no salt or slow hash is needed); each token expires.
 REST_KNOX = {

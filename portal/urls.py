@@ -3,10 +3,15 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts import signup
 from integrations.webhooks import webhook
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("integrations.api.urls")),
+    path("signup/", signup.signup, name="signup"),
+    path("signup/verify/<str:token>/", signup.verify, name="signup-verify"),
+    path("signup/resend/", signup.resend, name="signup-resend"),
+    path("setup/", include("integrations.setup.urls")),
     path("webhooks/<slug:system>/<slug:tenant>/<str:connection>/", webhook, name="webhook"),
 ]

@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 
 from integrations.api import views
 from integrations.api.views.auth import ObtainTokenView, RevokeAllTokensView, RevokeTokenView
+from integrations.api.views.fitcheck import FitCheckView
 
 router = DefaultRouter()
 router.register("connections", views.ConnectionViewSet, basename="connection")
@@ -23,6 +24,7 @@ urlpatterns = [
     path("auth/token/revoke/", RevokeTokenView.as_view(), name="token-revoke"),
     path("auth/token/revoke-all/", RevokeAllTokensView.as_view(), name="token-revoke-all"),
     path("me/", views.MeView.as_view(), name="me"),
+    path("fit-check/", FitCheckView.as_view(), name="fit-check"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # Swagger UI's assets come from drf-spectacular-sidecar (static files), never from a CDN; its
     # start-up script is inline, so our template gives it the Content-Security-Policy nonce.
