@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from integrations.flows import register
+from integrations.flows import register, x3_servicenow
 from integrations.flows.base import (
     Checkpoint,
     Flow,
@@ -134,37 +134,16 @@ class StPurchaseOrders(StReference):
         return number, number
 
 
-class X3Reference(ReferenceStream):
-    """One X3 class as the target side of a mapping."""
-
+class X3GlAccounts(x3_servicenow.X3GlAccounts):
     reads = "target"
-    klass: str
-    label_field = "label"
-
-    def read(self, ctx: StreamContext, checkpoint: Checkpoint) -> Iterator[list[RefItem]]:
-        x3 = ctx.target
-        shape = x3.shape(self.klass)
-        for page in x3.iter_pages(self.klass, since=checkpoint.cursor, after_key=checkpoint.after_key):
-            yield [RefItem(code=text(shape.get(row, "key")), label=text(shape.get(row, self.label_field, "")).strip(),
-                           cursor=text(shape.get(row, "updated", "")))
-                   for row in page if text(shape.get(row, "key"))]
 
 
-class X3GlAccounts(X3Reference):
-    name = "x3_gl_accounts"
-    label = "GL accounts (Sage X3)"
-    kind = "gl_account"
-    klass = "GACCOUNT"
+class X3CostCenters(x3_servicenow.X3CostCenters):
+    reads = "target"
 
 
-class X3CostCenters(X3Reference):
-    name = "x3_cost_centers"
-    label = "Cost centers (Sage X3)"
-    kind = "cost_center"
-    klass = "CACCE"
-
-
-class X3Suppliers(X3Reference):
+class X3Suppliers(x3_servicenow.X3Reference):
+    reads = "target"
     name = "x3_suppliers"
     label = "Suppliers (Sage X3)"
     kind = "supplier"
@@ -172,7 +151,8 @@ class X3Suppliers(X3Reference):
     label_field = "name"
 
 
-class X3PurchaseOrders(X3Reference):
+class X3PurchaseOrders(x3_servicenow.X3Reference):
+    reads = "target"
     name = "x3_purchase_orders"
     label = "Purchase orders (Sage X3)"
     kind = "purchase_order"

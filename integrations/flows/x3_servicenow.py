@@ -51,16 +51,21 @@ from integrations.systems.sage_x3 import DEFAULT_FIELDS
 
 # --- reference data ---------------------------------------------------------------------------
 class X3Reference(ReferenceStream):
+    """One X3 class as reference data (code, label, update time), from whichever side X3 is:
+    the source here, the target of ServiceTitan → Sage X3 (``reads = "target"``)."""
+
     reads = "source"
     klass: str
+    label_field = "label"  # the logical field of the class shape the label is read from
 
     def read(self, ctx: StreamContext, checkpoint: Checkpoint) -> Iterator[list[RefItem]]:
-        shape = ctx.source.shape(self.klass)
-        for page in ctx.source.iter_pages(self.klass, since=checkpoint.cursor, after_key=checkpoint.after_key):
+        x3 = ctx.source if self.reads == "source" else ctx.target
+        shape = x3.shape(self.klass)
+        for page in x3.iter_pages(self.klass, since=checkpoint.cursor, after_key=checkpoint.after_key):
             yield [
-                RefItem(code=text(shape.get(row, "key")), label=text(shape.get(row, "label", "")),
+                RefItem(code=text(shape.get(row, "key")), label=text(shape.get(row, self.label_field, "")).strip(),
                         cursor=text(shape.get(row, "updated", "")))
-                for row in page
+                for row in page if text(shape.get(row, "key"))
             ]
 
 
