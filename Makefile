@@ -30,7 +30,8 @@ var/secret_key:
 
 demo: venv var/secret_key
 	rm -f var/demo.sqlite3 var/demo.sqlite3-wal var/demo.sqlite3-shm
-	SECRET_KEY_FILE=var/secret_key PORTAL_HTTPS=false DATABASE_URL=sqlite:///var/demo.sqlite3 $(PY) manage.py demo
+	SECRET_KEY_FILE=var/secret_key PORTAL_HTTPS=false DATABASE_URL=sqlite:///var/demo.sqlite3 $(PY) manage.py demo \
+		--x3-transport $(or $(X3_TRANSPORT),rest)
 
 test: venv system-deps
 	$(PY) -m pytest -q

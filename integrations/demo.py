@@ -13,8 +13,9 @@ SN_USER = "integration.user"
 
 def x3_servicenow_document(x3_url: str, sn_url: str, *, x3_refresh_token: str = "", slug: str = "acme",
                            name: str = "Acme Manufacturing", settings: dict[str, Any] | None = None,
-                           schedules: dict[str, str] | None = None) -> dict[str, Any]:
-    """X3 over OAuth2 when a refresh token is given (the cloud lifecycle), else Basic."""
+                           schedules: dict[str, str] | None = None, x3_transport: str = "rest") -> dict[str, Any]:
+    """X3 over OAuth2 when a refresh token is given (the cloud lifecycle), else Basic; over api1
+    REST or GraphQL (``x3_transport``)."""
     if x3_refresh_token:
         x3_auth = {"method": "oauth2_refresh_token", "token_url": f"{x3_url}/token", "client_id": X3_CLIENT_ID,
                    "client_secret": X3_CLIENT_SECRET, "refresh_token": x3_refresh_token}
@@ -23,7 +24,8 @@ def x3_servicenow_document(x3_url: str, sn_url: str, *, x3_refresh_token: str = 
     return {
         "tenant": {"slug": slug, "name": name},
         "connections": [
-            {"name": "x3", "system": "sage_x3", "url": x3_url, "folder": "SEED", "auth": x3_auth},
+            {"name": "x3", "system": "sage_x3", "url": x3_url, "folder": "SEED", "auth": x3_auth,
+             **({"settings": {"transport": x3_transport}} if x3_transport != "rest" else {})},
             {"name": "sn", "system": "servicenow", "url": sn_url, "table_profile": "seed",
              "settings": {"service_account": SN_USER},
              "auth": {"method": "oauth2_client_credentials", "client_id": SN_CLIENT_ID,
@@ -150,9 +152,10 @@ ST_JOURNAL_OFFSET = "21500"  # accrued job costs
 def servicetitan_x3_document(st_url: str, x3_url: str, *, st_token_url: str = "", x3_refresh_token: str = "",
                              slug: str = "acme-field", name: str = "Acme Electric (ServiceTitan)",
                              settings: dict[str, Any] | None = None,
-                             schedules: dict[str, str] | None = None) -> dict[str, Any]:
+                             schedules: dict[str, str] | None = None, x3_transport: str = "rest") -> dict[str, Any]:
     """A contractor: ServiceTitan (OAuth client credentials, app key, webhook key) into its X3 folder
-    (OAuth2 when a refresh token is given, the cloud lifecycle; else Basic, on-premise)."""
+    (OAuth2 when a refresh token is given, the cloud lifecycle; else Basic, on-premise; api1 REST or
+    GraphQL: ``x3_transport``)."""
     from integrations.sandbox.servicetitan_seed import APP_KEY, CLIENT_ID, CLIENT_SECRET, TENANT_ID, WEBHOOK_KEY
 
     if x3_refresh_token:
@@ -169,7 +172,8 @@ def servicetitan_x3_document(st_url: str, x3_url: str, *, st_token_url: str = ""
              "auth": {"method": "oauth2_client_credentials", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
                       "app_key": APP_KEY, "token_url": st_token_url or f"{st_url}/connect/token",
                       "webhook_key": WEBHOOK_KEY}},
-            {"name": "x3", "system": "sage_x3", "url": x3_url, "folder": X3_FIELD_FOLDER, "auth": x3_auth},
+            {"name": "x3", "system": "sage_x3", "url": x3_url, "folder": X3_FIELD_FOLDER, "auth": x3_auth,
+             **({"settings": {"transport": x3_transport}} if x3_transport != "rest" else {})},
         ],
         "integrations": [
             {"name": "st-to-x3", "kind": "servicetitan__sage_x3", "source": "st", "target": "x3",

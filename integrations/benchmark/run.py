@@ -64,7 +64,7 @@ def _portal_env(database: Path) -> dict[str, str]:
 
 def run_benchmark(pair_name: str = "x3-servicenow", records: int = 10_000, lines_per_invoice: int = 5,
                   admin_rows: int = 0, progress: Callable[[str], None] | None = None,
-                  latency_ms: int = 0, reconcile: bool = False) -> dict[str, Any]:
+                  latency_ms: int = 0, reconcile: bool = False, x3_transport: str = "rest") -> dict[str, Any]:
     """Run the benchmark; returns the figures (see the module docstring).
 
     ``latency_ms`` adds that delay to every answer of every sandbox system (a WAN to a cloud
@@ -73,7 +73,7 @@ def run_benchmark(pair_name: str = "x3-servicenow", records: int = 10_000, lines
     say = progress or (lambda message: None)
     pair = PAIRS[pair_name]
     figures: dict[str, Any] = {"pair": pair.name, "invoices": records, "lines_per_invoice": lines_per_invoice,
-                               "latency_ms": latency_ms, **machine(), "database": "sqlite (throwaway file)"}
+                               "latency_ms": latency_ms, **({"x3_transport": x3_transport} if x3_transport != "rest" else {}), **machine(), "database": "sqlite (throwaway file)"}
     delay = ("--latency", str(latency_ms / 1000)) if latency_ms else ()
     with tempfile.TemporaryDirectory(prefix="ml-connector-bench-") as tmp:
         workdir = Path(tmp)
@@ -91,8 +91,9 @@ def run_benchmark(pair_name: str = "x3-servicenow", records: int = 10_000, lines
                 say("Portal: full sync through the engine, then an unchanged re-sync...")
                 with Sandbox(pair.target, *target_args, log=workdir / "target-portal.log") as target:
                     before = source.cpu_seconds() + target.cpu_seconds()
+                    document = with_x3_transport(pair.document(source.url, target.url), x3_transport)
                     portal = run_json(WORKER, {"task": "sync", "kind": pair.kind, "reconcile": reconcile,
-                                               "document": pair.document(source.url, target.url)},
+                                               "document": document},
                                       workdir, env=_portal_env(workdir / "portal.sqlite3"))
                     portal["server_cpu_seconds"] = source.cpu_seconds() + target.cpu_seconds() - before
             figures.update(sync_figures(pair.minimum_calls(bare["reads"], bare["writes"]), bare, portal))
@@ -160,6 +161,15 @@ def sync_figures(minimum: dict[str, int], bare: dict[str, Any], portal: dict[str
     for name, error in failed.items():
         out[f"error.{name}"] = error[:300]
     return out
+
+
+def with_x3_transport(document: dict[str, Any], transport: str) -> dict[str, Any]:
+    """The portal's X3 connections switched to ``transport`` (the bare client keeps api1 REST)."""
+    if transport != "rest":
+        for connection in document["connections"]:
+            if connection["system"] == "sage_x3":
+                connection["settings"] = {**(connection.get("settings") or {}), "transport": transport}
+    return document
 
 
 def reconcile_figures(result: dict[str, Any]) -> dict[str, Any]:

@@ -345,7 +345,7 @@ def test_all_pairs_run_in_turn_and_end_with_one_table(monkeypatch):
 
     ran = []
 
-    def fake_run(name, records, lines, admin_rows, progress=None, latency_ms=0, reconcile=False):
+    def fake_run(name, records, lines, admin_rows, progress=None, latency_ms=0, reconcile=False, x3_transport="rest"):
         ran.append((name, latency_ms))
         return {"records": records, "sync.overhead_ratio": 1.25, "resync.http_writes": 0}
 

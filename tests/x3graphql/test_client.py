@@ -237,3 +237,20 @@ def test_a_connected_app_connection_is_loaded_from_a_tenant_document(db):
     connection.full_clean()  # the console's form validates the same way
     assert connection.auth_method == "jwt_connected_app"
     assert connection.settings["token_validity"] == 600 and "s3cret" not in str(connection.settings)
+
+
+def test_the_demo_tenants_switch_to_graphql_with_one_setting(db):
+    from integrations.demo import servicetitan_x3_document, x3_servicenow_document
+    from integrations.engine.context import build_client
+    from integrations.models import Connection
+    from integrations.systems.http import CallCounter
+    from integrations.systems.sage_x3_graphql import SageX3GraphQLClient
+    from integrations.tenants import load_document
+
+    load_document(x3_servicenow_document(X3_URL, "https://sn.example", x3_transport="graphql"))
+    load_document(servicetitan_x3_document("https://st.example", X3_URL, x3_transport="graphql"))
+    for connection in Connection.objects.filter(system="sage_x3"):
+        assert connection.settings["transport"] == "graphql"
+        assert isinstance(build_client(connection, CallCounter()), SageX3GraphQLClient)
+    load_document(x3_servicenow_document(X3_URL, "https://sn.example", slug="rest"))
+    assert "transport" not in Connection.objects.get(tenant__slug="rest", system="sage_x3").settings

@@ -26,6 +26,8 @@ class Command(BaseCommand):
         parser.add_argument("--admin-rows", type=int, default=1_000_000, help=f"rows for --admin (default {1_000_000})")
         parser.add_argument("--latency-ms", type=int, default=0,
                             help="delay added to every sandbox answer, e.g. 50 for a WAN to a cloud instance")
+        parser.add_argument("--x3-transport", choices=("rest", "graphql"), default="rest",
+                            help="how the portal speaks to Sage X3 (the bare client keeps api1 REST)")
         parser.add_argument("--reconcile", action="store_true",
                             help="after the sync, reconcile every day the documents are dated and print its cost")
         parser.add_argument("--scale", action="store_true",
@@ -36,7 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", dest="as_json", help="print all figures as one JSON object")
 
     def handle(self, *args, pair, records, lines_per_invoice, admin, admin_rows, latency_ms, as_json, scale, tenants,
-               workers, reconcile, **options):
+               workers, reconcile, x3_transport, **options):
         if records < 0 or lines_per_invoice < 1 or not 0 <= latency_ms <= 10_000:
             raise CommandError("--records must be >= 0, --lines-per-invoice >= 1 and --latency-ms 0 to 10000")
         progress = None if as_json else (lambda message: self.stderr.write(message))
@@ -51,7 +53,8 @@ class Command(BaseCommand):
             try:
                 results[name] = run_benchmark(name, records, lines_per_invoice,
                                               admin_rows if admin and name == names[-1] else 0,
-                                              progress=progress, latency_ms=latency_ms, reconcile=reconcile)
+                                              progress=progress, latency_ms=latency_ms, reconcile=reconcile,
+                                              x3_transport=x3_transport)
             except BenchmarkError as exc:
                 raise CommandError(f"{name}: {exc}") from exc
         if as_json:

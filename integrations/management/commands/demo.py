@@ -66,10 +66,13 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8000, help="Portal port")
         parser.add_argument("--sandbox-base-port", type=int, default=0,
                             help="First sandbox port (default: X3 8124, ServiceNow 8125)")
+        parser.add_argument("--x3-transport", choices=("rest", "graphql"), default=os.environ.get("X3_TRANSPORT") or "rest",
+                            help="how the two X3 tenants speak to X3: api1 REST (default) or GraphQL (Xtrem)")
         parser.add_argument("--no-serve", action="store_true",
                             help="Stop after the first sync (sandbox processes are stopped too)")
 
-    def handle(self, *args, host, port, sandbox_base_port, no_serve, **options):
+    def handle(self, *args, host, port, sandbox_base_port, no_serve, x3_transport="rest", **options):
+        self.x3_transport = x3_transport
         self.children: list[subprocess.Popen] = []
         self.servers: list[SimServer] = []
         # Stopped by SIGTERM or a closed terminal (SIGHUP) as by Ctrl-C: the sandbox servers run in
@@ -107,7 +110,8 @@ class Command(BaseCommand):
                           f"ServiceTitan {urls['st']}, the contractor's Sage X3 {urls['x3_field']}")
 
         refresh_token = self._pair_x3(urls["x3"])
-        load_document(x3_servicenow_document(urls["x3"], urls["sn"], x3_refresh_token=refresh_token), actor="demo")
+        load_document(x3_servicenow_document(urls["x3"], urls["sn"], x3_refresh_token=refresh_token,
+                                             x3_transport=self.x3_transport), actor="demo")
         x3 = self._first_sync("acme", "x3-to-sn", "Acme Manufacturing (Sage X3 → ServiceNow)")
         load_document(intacct_servicenow_document(urls["intacct"], urls["sn_intacct"]), actor="demo")
         intacct = self._first_sync("acme-intacct", "intacct-sn", "Acme Distribution (Sage Intacct ↔ ServiceNow)")
@@ -119,7 +123,7 @@ class Command(BaseCommand):
         s300 = self._first_sync("acme-300", "s300-to-sn", "Acme Components (Sage 300 → ServiceNow)")
         load_document(syspro_servicenow_document(urls["syspro"], urls["sn_syspro"]), actor="demo")
         syspro = self._first_sync("acme-syspro", "syspro-to-sn", "Acme Machining (SYSPRO → ServiceNow)")
-        load_document(servicetitan_x3_document(urls["st"], urls["x3_field"],
+        load_document(servicetitan_x3_document(urls["st"], urls["x3_field"], x3_transport=self.x3_transport,
                                                x3_refresh_token=self._pair_x3(urls["x3_field"])), actor="demo")
         field = self._first_sync("acme-field", "st-to-x3", "Acme Electric (ServiceTitan → Sage X3)")
         for integration in (x3, intacct, s300, syspro, field):
