@@ -9,8 +9,10 @@ itself; ``_id`` is used where its description names the key column, else the key
 An ``errors`` array in a 200 is classified by the HTTP policy's body hook: transient for outages
 (never an empty page, never a moved checkpoint), a data error with X3's diagnoses for a refused
 mutation, systemic for a query the schema does not take (the schema is introspected again once
-first). Writes go through mutations where the install has them; where it has none, ``create``
-says that this install needs the REST transport for writes.
+first). Writes go through mutations where the install has them; where it has none, they go
+through api1 REST on the same server with the same sign-in (Basic or X3's bearer token; a
+connected application's JWT opens GraphQL only, so there ``create`` says that this install needs
+the REST transport for writes).
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ from integrations.systems.http import (
     exact_json,
     unexpected_answer,
 )
-from integrations.systems.sage_x3 import DEFAULT_FIELDS, X3Shape, x3_auth
+from integrations.systems.sage_x3 import DEFAULT_FIELDS, SageX3Client, X3Shape, x3_auth
+from integrations.systems.sage_x3 import classify as classify_rest
 from integrations.systems.sage_x3_graphql_auth import DEFAULT_VALIDITY, ConnectedApp, connected_app_auth, token_refusal
 from integrations.systems.sage_x3_graphql_schema import INTROSPECTION, Column, InstalledSchema, NodeMap, map_schema
 from integrations.systems.spec import ConnectionSpec, EventSink, ignore_event
@@ -142,9 +145,11 @@ class SageX3GraphQLClient:
 
     transport = "graphql"
 
-    def __init__(self, spec: ConnectionSpec, http: HttpClient, cache_key: tuple[str, ...] = ()) -> None:
+    def __init__(self, spec: ConnectionSpec, http: HttpClient, cache_key: tuple[str, ...] = (),
+                 rest: SageX3Client | None = None) -> None:
         self.spec = spec
         self.http = http
+        self.rest = rest  # api1 on the same server and sign-in: the writes an install has no mutation for
         self.folder = spec.company or spec.setting("folder", "SEED")
         self.page_size = int(spec.setting("page_size", 200))
         self.type_overrides = spec.setting("graphql_types", {}) or {}
@@ -159,6 +164,8 @@ class SageX3GraphQLClient:
     # --- the interface the flows use --------------------------------------------------------------
     def close(self) -> None:
         self.http.close()
+        if self.rest is not None:
+            self.rest.close()
 
     def shape(self, klass: str) -> X3Shape:
         return self.shapes[klass]
@@ -240,6 +247,8 @@ class SageX3GraphQLClient:
 
     def create(self, klass: str, payload: dict[str, Any]) -> dict[str, Any]:
         node = self._node(klass)
+        if not node.create_path and self.rest is not None:
+            return self.rest.create(klass, payload)
         if not node.create_path:
             raise SystemicError(
                 f"This Sage X3 install's GraphQL schema has no create mutation for {node.type_name} ({klass}): it needs "
@@ -249,6 +258,8 @@ class SageX3GraphQLClient:
 
     def update(self, klass: str, key: str, payload: dict[str, Any]) -> dict[str, Any]:
         node = self._node(klass)
+        if not node.update_path and self.rest is not None:
+            return self.rest.update(klass, key, payload)
         if not node.update_path:
             raise SystemicError(
                 f"This Sage X3 install's GraphQL schema has no update mutation for {node.type_name} ({klass}): it needs "
@@ -291,10 +302,13 @@ class SageX3GraphQLClient:
             if node is not None and node.create_path:
                 lines.append({"check": f"write:{klass}", "ok": True,
                               "message": f"Writes {klass} through {'.'.join(node.create_path)}"})
+            elif self.rest is not None:
+                lines.append({"check": f"write:{klass}", "ok": True, "message": (
+                    f"No create mutation for {klass}: its writes go through api1 REST, reads through GraphQL")})
             else:  # a warning: a connection that is only read works without mutations
                 lines.append({"check": f"write:{klass}", "ok": True, "warning": True, "message": (
-                    f"No create mutation for {klass}: this install needs the REST transport (api1) for writes; "
-                    "reads work over GraphQL")})
+                    f"No create mutation for {klass}: this install needs the REST transport (api1) for writes, "
+                    "which a connected application cannot sign in to; reads work over GraphQL")})
         return lines
 
     # --- GraphQL underneath --------------------------------------------------------------------------
@@ -453,4 +467,10 @@ def build_graphql_client(spec: ConnectionSpec, store: TokenStore, counter: CallC
     http = HttpClient(spec.url.rstrip("/"), auth=auth, policy=policy, counter=counter, session=session,
                       error_classifier=classify_error, body_classifier=classify_body,
                       default_headers={"Accept": "application/json"}, secrets=spec.secret_values(), on_event=on_event)
-    return SageX3GraphQLClient(spec, http, cache_key=(spec.url.rstrip("/"), identity))
+    rest = None
+    if app is None:  # Basic and X3's bearer token open api1 too: writes without a mutation go there
+        rest = SageX3Client(spec, HttpClient(spec.url.rstrip("/"), auth=auth, policy=policy, counter=counter,
+                                             session=session, error_classifier=classify_rest,
+                                             default_headers={"Accept": "application/json"},
+                                             secrets=spec.secret_values(), on_event=on_event))
+    return SageX3GraphQLClient(spec, http, cache_key=(spec.url.rstrip("/"), identity), rest=rest)

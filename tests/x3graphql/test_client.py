@@ -163,16 +163,34 @@ def test_check_passes_on_both_schema_variants(mounted, clock, root):
     assert api1_calls(sim) == []
 
 
-def test_an_install_without_mutations_reads_and_says_it_needs_rest_for_writes(mounted, clock):
+def test_an_install_without_mutations_writes_through_api1_on_the_same_sign_in(mounted, clock):
     sim = _x3(clock, graphql_root="sage", graphql_mutations=False)
     mount(sim, X3_URL, mounted)
-    client = _client(_spec(), clock)
+    client = _client(_spec(), clock)  # Basic opens api1 too
+    lines = client.check()
+    assert all(line["ok"] for line in lines) and not any(line.get("warning") for line in lines)
+    assert sum("its writes go through api1 REST" in line["message"] for line in lines) == 3
+    entry = {"TYP": "ODT", "ACCDAT": "2026-03-01", "REF": "T-9", "CUR": "USD", "GACCENTRYD": [
+        {"LIN": 1, "ACC": "60100", "SNS": 1, "AMTCUR": Decimal("10.00")},
+        {"LIN": 2, "ACC": "60200", "SNS": -1, "AMTCUR": Decimal("10.00")}]}
+    created = client.create("GACCENTRY", entry)
+    assert sim.get("GACCENTRY", created["NUM"])["REF"] == "T-9"
+    assert [(r.method, r.path) for r in sim.requests if r.path.startswith("/api1/")] == [
+        ("POST", "/api1/x3/erp/SEED/GACCENTRY")]  # the write alone went to api1
+    assert client.find("GACCENTRY", "reference", ["T-9"])[0]["NUM"] == created["NUM"]  # read back over GraphQL
+
+
+def test_a_connected_app_on_an_install_without_mutations_says_it_needs_rest_for_writes(mounted, clock):
+    sim = _x3(clock, graphql_root="sage", graphql_mutations=False)
+    mount(sim, X3_URL, mounted)
+    client = _client(_spec("jwt_connected_app"), clock)  # its JWT opens GraphQL only
     lines = client.check()
     assert all(line["ok"] for line in lines)
     warnings = [line["message"] for line in lines if line.get("warning")]
     assert len(warnings) == 3 and all("needs the REST transport (api1) for writes" in w for w in warnings)
     with pytest.raises(SystemicError, match="needs the REST transport"):
         client.create("GACCENTRY", {"TYP": "ODT"})
+    assert api1_calls(sim) == []
 
 
 def test_a_refused_journal_entry_carries_x3s_diagnoses(mounted, clock):
