@@ -342,11 +342,29 @@ class SageX3Simulator(X3Store, Simulator):
         cached = self._sorted.get(cache_key)
         if cached and cached[0] == version:
             return cached[1]
-        matches = [index for index, record in enumerate(recs) if predicate(record)]
+        wanted = _key_lookup(where[0], CLASSES[klass], dict(where[1]))
+        if wanted is not None:  # a look-up by key answers from the key, as a database's index would
+            positions = self._positions(folder, klass, order, recs)
+            matches = sorted(positions[key] for key in wanted if key in positions)
+        else:
+            matches = [index for index, record in enumerate(recs) if predicate(record)]
         if len(self._sorted) > 32:
             self._sorted.clear()
         self._sorted[cache_key] = (version, matches, [])
         return matches
+
+    def _positions(self, folder: str, klass: str, order: list[tuple[str, bool]],
+                   recs: list[dict[str, Any]]) -> dict[str, int]:
+        """Each record's position in ``recs`` by its key, cached like the order itself."""
+        cache_key = ("positions", folder, klass, tuple(order))
+        version = self._versions.get((folder, klass), 0)
+        cached = self._sorted.get(cache_key)
+        if cached and cached[0] == version:
+            return cached[1]
+        key_of = CLASSES[klass].key_of
+        positions = {key_of(record): index for index, record in enumerate(recs)}
+        self._sorted[cache_key] = (version, positions, [])
+        return positions
 
     def _query(self, request: SimRequest, folder: str, spec: ClassSpec, rename: dict[str, str]) -> SimResponse:
         wire_fields = {rename.get(name, name): kind for name, kind in spec.fields.items()}
@@ -488,6 +506,20 @@ class SageX3Simulator(X3Store, Simulator):
         response = self._json(201, self._render(folder, spec, record, rename, details=True))
         self.maybe_drop()  # committed: the answer may still be lost
         return response
+
+
+_LITERAL = r"'(?:[^']|'')*'"
+_KEY_LOOKUP = re.compile(rf"^\s*\(?\s*([A-Za-z_][A-Za-z0-9_]*)\s+(?:eq\s+({_LITERAL})|in\s*\(\s*({_LITERAL}(?:\s*,\s*{_LITERAL})*)\s*\))\s*\)?\s*$")
+
+
+def _key_lookup(where: str, spec: ClassSpec, rename: dict[str, str]) -> list[str] | None:
+    """The keys a ``where`` of the form ``KEY eq 'a'`` or ``KEY in ('a', 'b')`` asks for (a
+    single-key class), else ``None``: the general predicate then decides."""
+    match = _KEY_LOOKUP.match(where)
+    if not match or len(spec.key) != 1 or match[1] != rename.get(spec.key[0], spec.key[0]):
+        return None
+    literals = re.findall(_LITERAL, match[2] or match[3])
+    return [literal[1:-1].replace("''", "'") for literal in literals]
 
 
 def _key_predicate(spec: ClassSpec, op: str, value: str) -> Callable[[dict[str, Any]], bool]:

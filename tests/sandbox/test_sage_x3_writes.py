@@ -334,3 +334,15 @@ def test_field_service_bulk_follows_the_servicetitan_bulk_naming(clock):
     counts = sim.seed_field_service_bulk(jobs=2, bills=7, lines=3, vendors=4)
     assert counts == {"GACCOUNT": 14, "CACCE": 4, "BPSUPPLIER": 4, "PORDER": 7}
     assert sim.get("PORDER", "PO-300007", folder="FIELD")["BPSNUM"] == "BV00002"
+
+
+def test_a_look_up_by_key_answers_the_same_as_the_general_filter():
+    from integrations.sandbox.sage_x3 import _key_lookup
+    from integrations.sandbox.sage_x3_schema import CLASSES
+
+    spec = CLASSES["PORDER"]
+    assert _key_lookup("POHNUM in ('PO-1', 'O''Brien')", spec, {}) == ["PO-1", "O'Brien"]
+    assert _key_lookup("(POHNUM eq 'PO-1')", spec, {}) == ["PO-1"]
+    assert _key_lookup("POHNUM in ('PO-1') and BPSNUM eq 'S'", spec, {}) is None  # not a pure key look-up
+    assert _key_lookup("BPSNUM eq 'S'", spec, {}) is None
+    assert _key_lookup("ZPO eq 'PO-1'", spec, {"POHNUM": "ZPO"}) == ["PO-1"]  # a renamed key
