@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts import signup
+from integrations.console import search
 from integrations.webhooks import webhook
 
 urlpatterns = [
@@ -13,5 +14,6 @@ urlpatterns = [
     path("signup/verify/<str:token>/", signup.verify, name="signup-verify"),
     path("signup/resend/", signup.resend, name="signup-resend"),
     path("setup/", include("integrations.setup.urls")),
+    path("search/", admin.site.admin_view(search.search_view), name="search"),
     path("webhooks/<slug:system>/<slug:tenant>/<str:connection>/", webhook, name="webhook"),
 ]

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from integrations.engine.audit import audit_event, audit_many
 from integrations.engine.bulk import insert_many, update_many
+from integrations.engine.documents import SEARCH_FIELDS, search_fields
 from integrations.flows.base import (
     Conflict,
     InvalidRecord,
@@ -52,6 +53,7 @@ RETRY_MAX = timedelta(hours=6)
 RECORD_FIELDS = [
     "business_key", "status", "source_cursor", "source_hash", "source_snapshot", "target_id", "target_url",
     "target_refs", "error_class", "error_message", "missing", "attempts", "next_retry_at", "last_run", "synced_at",
+    *SEARCH_FIELDS,
 ]
 # What changes on a row between the write intent and the outcome (everything else is on disk).
 OUTCOME_FIELDS = [
@@ -142,6 +144,8 @@ def _process_page(run: SyncRun, stream: RecordStream, ctx: StreamContext, page: 
     }
     ctx.forget_lineage()
     stream.prepare_page(ctx, page)
+    # the runner loaded the integration with its connections: no query
+    source_settings = run.integration.source.settings or {}
     rows: dict[str, SyncRecord] = {}
     payloads: dict[str, Any] = {}
     items: list[WriteItem] = []
@@ -156,6 +160,9 @@ def _process_page(run: SyncRun, stream: RecordStream, ctx: StreamContext, page: 
             row = SyncRecord(integration_id=integration_id, stream=stream.name, source_key=record.key)
         row.business_key = record.business_key[:200]
         row.source_snapshot = snapshot
+        # what the header search finds it by, read from the snapshot once, here
+        for name, value in search_fields(stream, record.key, row.business_key, snapshot, source_settings).items():
+            setattr(row, name, value)
         row.source_hash = digest
         row.source_cursor = record.cursor
         row.last_run = run

@@ -217,6 +217,38 @@ class SyncRecord(models.Model):
         null=True,
         blank=True,
     )
+    # The document as people search for it, copied from the snapshot when it is stored (see
+    # integrations.engine.documents.search_fields): the header search reads these through
+    # indexes instead of opening a million JSON snapshots.
+    doc_number = models.CharField(
+        max_length=100,
+        blank=True,
+        editable=False,
+        help_text="The document's own number: the supplier's invoice number, a supplier's code...",
+    )
+    doc_supplier = models.CharField(
+        max_length=200,
+        blank=True,
+        editable=False,
+        help_text="The supplier: its code on a document, its name on a supplier record.",
+    )
+    doc_amount = models.DecimalField(
+        max_digits=18,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        editable=False,
+    )
+    doc_currency = models.CharField(
+        max_length=3,
+        blank=True,
+        editable=False,
+    )
+    doc_date = models.DateField(
+        null=True,
+        blank=True,
+        editable=False,
+    )
 
     class Meta:
         ordering = ["-updated_at"]
@@ -240,6 +272,13 @@ class SyncRecord(models.Model):
             models.Index(fields=["integration", "business_key"], name="record_integration_key_idx"),
             # console: the failed queue filtered by error class, newest first
             models.Index(fields=["status", "error_class", "-updated_at"], name="record_error_class_idx"),
+            # header search, each within the user's integrations: supplier invoice number
+            # (exact or starting with), amount (exact), supplier code or name (starting with)
+            # and the target's number (ServiceNow sys_id, X3 document number)
+            models.Index(fields=["integration", "doc_number"], name="record_doc_number_idx"),
+            models.Index(fields=["integration", "doc_amount"], name="record_doc_amount_idx"),
+            models.Index(fields=["integration", "doc_supplier"], name="record_doc_supplier_idx"),
+            models.Index(fields=["integration", "target_id"], name="record_target_id_idx"),
         ]
 
     def __str__(self) -> str:

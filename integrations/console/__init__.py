@@ -1,0 +1,1 @@
+"""Console pages outside the admin's model pages (the header search)."""
