@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts import signup
+from accounts import invites, signup
 from integrations.console import search
 from integrations.webhooks import webhook
 
@@ -13,6 +13,7 @@ urlpatterns = [
     path("signup/", signup.signup, name="signup"),
     path("signup/verify/<str:token>/", signup.verify, name="signup-verify"),
     path("signup/resend/", signup.resend, name="signup-resend"),
+    path("invite/<uidb64>/<token>/", invites.AcceptInviteView.as_view(), name="invite-accept"),
     path("setup/", include("integrations.setup.urls")),
     path("search/", admin.site.admin_view(search.search_view), name="search"),
     path("webhooks/<slug:system>/<slug:tenant>/<str:connection>/", webhook, name="webhook"),

@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirec
 from django.urls import path, reverse
 
 from accounts.models import Role
+from accounts.roles import reason_unless
 from integrations.admin.base import ReadOnlyAdmin, TenantScopedAdmin, request_id
 from integrations.engine.alerts import request_test
 from integrations.engine.audit import audit, audit_event
@@ -177,6 +178,8 @@ class AlertSettingsAdmin(TenantScopedAdmin, admin.ModelAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["can_test_alert"] = obj is not None and self.allows(request, Role.OPERATOR, obj)
+        context["test_alert_reason"] = reason_unless(context["can_test_alert"] or obj is None, Role.OPERATOR,
+                                                     "send test alerts")
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 

@@ -23,6 +23,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.functional import cached_property
 
 from accounts.models import Role, Tenant
+from accounts.roles import denied_message, doing_for, tenant_names_for_message
 from accounts.scoping import has_role, scope, tenant_ids_for, tenants_for
 from portal.middleware import request_id as portal_request_id
 
@@ -195,8 +196,12 @@ class TenantScopedAdmin:
         return has_role(request.user, self.tenant_of(obj), role)
 
     def require(self, request: HttpRequest, role: str, obj: Model | None = None) -> None:
+        """Refuse with a 403 that names the role needed, the tenant and what the URL does."""
         if not self.allows(request, role, obj):
-            raise PermissionDenied
+            match = getattr(request, "resolver_match", None)
+            tenant_id = self.tenant_of(obj) if obj is not None else None
+            raise PermissionDenied(denied_message(role, doing_for(match.url_name if match else ""),
+                                                  tenant_names_for_message(request.user, tenant_id)))
 
     def object_for(self, request: HttpRequest, object_id: str, role: str) -> Model:
         """The object behind a console URL, if the user holds ``role`` for it.

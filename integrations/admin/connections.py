@@ -12,6 +12,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from accounts.models import Role
+from accounts.roles import reason_unless
 from integrations.admin import display
 from integrations.admin.base import TenantScopedAdmin, request_id
 from integrations.admin.filters import ScopedRelatedFilter
@@ -259,4 +260,5 @@ class ConnectionAdmin(TenantScopedAdmin, admin.ModelAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["can_test"] = obj is not None and self.allows(request, Role.OPERATOR, obj)
+        context["test_reason"] = reason_unless(context["can_test"] or obj is None, Role.OPERATOR, "test connections")
         return super().render_change_form(request, context, add, change, form_url, obj)

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Count, OuterRef, QuerySet, Subquery
-from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 from accounts.models import Role
+from accounts.roles import reason_unless
 from integrations.admin import display
 from integrations.admin.base import TenantScopedAdmin, request_id
 from integrations.admin.dashboard import schedules_due, streams_with_latest_runs
@@ -22,7 +26,7 @@ from integrations.engine.operations import set_enabled
 from integrations.engine.runner import ensure_streams
 from integrations.engine.schedules import sync_schedules
 from integrations.flows import flow_kinds, get_flow
-from integrations.models import Integration, RecordStatus, StreamState, SyncRecord, SyncRun
+from integrations.models import Integration, RecordStatus, RunStatus, StreamState, SyncRecord, SyncRun
 from integrations.tasks import request_run
 
 
@@ -75,14 +79,42 @@ class IntegrationForm(forms.ModelForm):
         return cleaned
 
 
+class StreamStateForm(forms.ModelForm):
+    """A row of the syncs table: its fields named after the sync they set, since a table's column
+    headers are not labels of the inputs below them."""
+
+    class Meta:
+        model = StreamState
+        fields = ("enabled", "schedule", "cron")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        state = self.instance
+        what = stream_label(state.integration.kind, state.stream) if state.pk else "this sync"
+        for name, words in (("enabled", "Switched on"), ("schedule", "Schedule"), ("cron", "Cron expression")):
+            if name in self.fields:
+                self.fields[name].widget.attrs["aria-label"] = f"{words}: {what}"
+
+
 class StreamStateInline(admin.TabularInline):
-    """Per-stream schedules; streams come from the flow, so none is added or deleted here."""
+    """What the integration syncs, one row per stream, with its schedule and a "Run now".
+
+    Streams come from the flow, so none is added or deleted here. People read the stream's label
+    ("AP invoices (Sage X3 → ServiceNow AP)"); its technical name, the cursor and the lock stay in
+    tooltips. The Run now buttons submit the page's separate ``stream-run`` form (see
+    change_form.html): a form cannot sit inside the change form.
+    """
 
     model = StreamState
-    fields = ("stream", "enabled", "schedule", "cron", "next_due", "last_success", "cursor", "lock")
-    readonly_fields = ("stream", "next_due", "last_success", "cursor", "lock")
+    form = StreamStateForm
+    verbose_name = "sync"
+    verbose_name_plural = "What it syncs, and when"
+    # the label and its button first: the columns that matter stay in view on a narrow screen
+    fields = ("what", "run", "enabled", "schedule", "cron", "last_success", "next_due", "synced_up_to", "running")
+    readonly_fields = ("what", "next_due", "last_success", "synced_up_to", "running", "run")
     extra = 0
     can_delete = False
+    can_run = False  # set per request in get_formset: operators and above
 
     def _allowed(self, request: HttpRequest, role: str, obj: Integration | None) -> bool:
         # the parent admin answers, for the parent integration
@@ -101,6 +133,18 @@ class StreamStateInline(admin.TabularInline):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).select_related("integration")  # each row's kind, for its label
+
+    def get_formset(self, request, obj=None, **kwargs):
+        # inline instances are made per request, so this flag is this request's
+        self.can_run = obj is not None and self._allowed(request, Role.OPERATOR, obj)
+        return super().get_formset(request, obj, **kwargs)
+
+    @admin.display(description="syncs")
+    def what(self, state: StreamState):
+        return stream_name(state.integration.kind, state.stream)
+
     @admin.display(description="next run due")
     def next_due(self, state: StreamState) -> str:
         if not hasattr(self, "_due"):
@@ -109,13 +153,45 @@ class StreamStateInline(admin.TabularInline):
             self._due = schedules_due(states)
         return display.local(self._due.get((state.integration_id, state.stream)))
 
-    @admin.display(description="last success")
+    @admin.display(description="last synced")
     def last_success(self, state: StreamState) -> str:
         return display.local(state.last_success_at)
 
-    @admin.display(description="lock")
-    def lock(self, state: StreamState) -> str:
-        return f"held since {display.local(state.lock_heartbeat_at)}" if state.lock_token else "free"
+    @admin.display(description="changes read up to")
+    def synced_up_to(self, state: StreamState):
+        # the cursor is the source's own update time of the last record read, as the source wrote it
+        return format_html('<span title="cursor: {}">{}</span>', state.cursor or "none", state.cursor or "not yet")
+
+    @admin.display(description="running now")
+    def running(self, state: StreamState):
+        if state.lock_token:
+            return format_html('<span title="lock held since {}">yes, since {}</span>',
+                               display.local(state.lock_heartbeat_at), display.local(state.lock_heartbeat_at))
+        return mark_safe('<span title="lock free">no</span>')  # a constant
+
+    @admin.display(description="run")
+    def run(self, state: StreamState):
+        label = stream_label(state.integration.kind, state.stream)
+        if self.can_run:
+            return format_html('<button type="submit" form="stream-run" name="stream" value="{}" '
+                               'class="console-stream-run" aria-label="Run {} now">Run now</button>',
+                               state.stream, label)
+        return mark_safe('<button type="button" class="console-stream-run" disabled '  # a constant
+                         'aria-describedby="run-needs-operator">Run now</button>')
+
+
+@lru_cache(maxsize=256)
+def stream_label(kind: str, stream: str) -> str:
+    """A stream's label from its flow, reference streams included ("GL accounts (Sage X3)")."""
+    try:
+        return get_flow(kind).stream(stream).label or stream
+    except KeyError:  # a stream the flow no longer has
+        return stream
+
+
+def stream_name(kind: str, stream: str):
+    """A stream in words, its technical name in the tooltip."""
+    return format_html('<span title="technical name: {}">{}</span>', stream, stream_label(kind, stream))
 
 
 @admin.register(Integration)
@@ -146,7 +222,7 @@ class IntegrationAdmin(TenantScopedAdmin, admin.ModelAdmin):
         main = (None, {"fields": ("tenant", "name", "kind", "source", "target", "enabled", "settings")})
         if obj is None:
             return [main]
-        return [main, ("Latest run of each stream", {"fields": ("latest_runs",)}),
+        return [main, ("Latest run of each sync", {"fields": ("latest_runs",)}),
                 ("Identity", {"classes": ("collapse",), "fields": ("uuid", "created_at")})]
 
     # --- columns ------------------------------------------------------------------------------
@@ -158,7 +234,9 @@ class IntegrationAdmin(TenantScopedAdmin, admin.ModelAdmin):
     def last_run(self, obj: Integration):
         if obj.last_run_at is None:
             return display.EMPTY
-        return format_html("{} {}", display.badge(obj.last_run_status), display.local(obj.last_run_at))
+        status = obj.last_run_status
+        words = RunStatus(status).label if status in RunStatus.values else status
+        return format_html("{} {}", display.badge(status, words), display.local(obj.last_run_at))
 
     @admin.display(description="failed", ordering="failed_count")
     def failed_count(self, obj: Integration):
@@ -181,9 +259,9 @@ class IntegrationAdmin(TenantScopedAdmin, admin.ModelAdmin):
         latest = [runs[s.last_run_id] for s in states if s.last_run_id in runs]
         if not latest:
             return "No runs yet."
-        rows = [{"run": run, "badge": display.run_badge(run), "started": display.local(run.started_at),
-                 "took": display.duration(run.duration)} for run in latest]
-        return render_to_string("console/latest_runs.html", {"rows": rows})
+        rows = [{"run": run, "what": stream_name(obj.kind, run.stream), "badge": display.run_badge(run),
+                 "started": display.local(run.started_at), "took": display.duration(run.duration)} for run in latest]
+        return render_to_string("admin/integrations/integration/latest_runs.html", {"rows": rows})
 
     # --- saving: streams, schedules, audit ----------------------------------------------------
     def save_model(self, request: HttpRequest, obj: Integration, form, change: bool) -> None:
@@ -230,12 +308,14 @@ class IntegrationAdmin(TenantScopedAdmin, admin.ModelAdmin):
         self.message_user(request, f"Reconciliation of last month queued for {count} integration(s) with invoices; "
                                    "each one's Reconciliation page shows the verdict.")
 
-    def _queue(self, request: HttpRequest, integration: Integration) -> None:
-        request_run(integration, request.user, request_id=request_id(request), via="in the console")
+    def _queue(self, request: HttpRequest, integration: Integration, streams: list[str] | None = None) -> None:
+        request_run(integration, request.user, streams=streams, request_id=request_id(request), via="in the console")
 
     def get_urls(self):
         return [
             path("<path:object_id>/run/", self.admin_site.admin_view(self.run_view), name=self.url_name("run")),
+            path("<path:object_id>/resume/", self.admin_site.admin_view(self.resume_view),
+                 name=self.url_name("resume")),
             # month-end reconciliation (integrations/admin/reconciliation.py draws the page)
             path("<path:object_id>/reconciliation/", self.admin_site.admin_view(self.reconciliation_view),
                  name=self.url_name("reconciliation")),
@@ -256,14 +336,41 @@ class IntegrationAdmin(TenantScopedAdmin, admin.ModelAdmin):
             return HttpResponseNotAllowed(["POST"])
         return reconcile_from_page(request, self.object_for(request, object_id, Role.OPERATOR))
 
-    def run_view(self, request: HttpRequest, object_id: str):
+    def run_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Run now, of the whole integration or of one stream (``stream`` in the POST); a paused
+        integration asks first, since its runs were stopped on purpose."""
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         integration = self.object_for(request, object_id, Role.OPERATOR)
-        self._queue(request, integration)
-        self.message_user(request, f"Run of {integration.name} queued; the latest runs below show its progress.")
+        page = reverse("admin:integrations_integration_change", args=[integration.pk])
+        stream = request.POST.get("stream", "")
+        if stream and not StreamState.objects.filter(integration=integration, stream=stream).exists():
+            self.message_user(request, "That sync is not part of this integration; nothing was run.", messages.ERROR)
+            return HttpResponseRedirect(page)
+        what = stream_label(integration.kind, stream) if stream else ""
+        if not integration.enabled and request.POST.get("confirm") != "yes":
+            return TemplateResponse(request, "admin/integrations/integration/run_paused_confirmation.html", {
+                **self.admin_site.each_context(request), "opts": self.opts, "original": integration,
+                "title": f"Run {integration.name} while it is paused?", "stream": stream, "what": what,
+                "stream_title": stream and stream_name(integration.kind, stream)})
+        self._queue(request, integration, [stream] if stream else None)
+        if stream:
+            self.message_user(request, f"Run of {what} in {integration.name} queued; the latest runs below show it.")
+        else:
+            self.message_user(request, f"Run of {integration.name} queued; the latest runs below show its progress.")
+        return HttpResponseRedirect(page)
+
+    def resume_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        integration = self.object_for(request, object_id, Role.OPERATOR)
+        if set_enabled([integration], True, request.user, request_id(request), via="in the console"):
+            self.message_user(request, f"Resumed {integration.name}: its scheduled runs start again.")
+        else:
+            self.message_user(request, f"{integration.name} was already running on its schedule.")
         return HttpResponseRedirect(reverse("admin:integrations_integration_change", args=[integration.pk]))
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["can_run"] = obj is not None and self.allows(request, Role.OPERATOR, obj)
+        context["run_reason"] = reason_unless(context["can_run"] or obj is None, Role.OPERATOR, "run integrations")
         return super().render_change_form(request, context, add, change, form_url, obj)

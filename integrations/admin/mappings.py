@@ -21,6 +21,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts.models import Role
+from accounts.roles import reason_unless
 from accounts.scoping import scope
 from integrations.admin import display
 from integrations.admin.base import CappedCountPaginator, ReadOnlyAdmin, TenantScopedAdmin, request_id
@@ -514,11 +515,15 @@ class MappingAdmin(TenantScopedAdmin, admin.ModelAdmin):
                              "pagination": {"more": more}})
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None):
-        extra = {"can_decide": self.allows(request, Role.APPROVER), **(extra_context or {})}
+        can_decide = self.allows(request, Role.APPROVER)
+        extra = {"can_decide": can_decide, "decide_reason": reason_unless(can_decide, Role.APPROVER, "approve mappings"),
+                 **(extra_context or {})}
         return super().changelist_view(request, extra)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["can_decide"] = obj is not None and self.allows(request, Role.APPROVER, obj)
+        context["decide_reason"] = reason_unless(context["can_decide"] or obj is None, Role.APPROVER,
+                                                 "approve or reject mappings")
         if obj is not None:
             context.update(self._release_context(obj))
         return super().render_change_form(request, context, add, change, form_url, obj)

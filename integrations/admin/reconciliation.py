@@ -18,6 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from accounts.models import Role
+from accounts.roles import reason_unless
 from integrations.admin import display
 from integrations.admin.base import ReadOnlyAdmin, request_id
 from integrations.admin.filters import ScopedRelatedFilter
@@ -171,6 +172,7 @@ class ReconciliationRunAdmin(ReadOnlyAdmin, admin.ModelAdmin):
             raise PermissionDenied
         target = system_label(integration.target.system)
         source = system_label(integration.source.system)
+        can_reconcile = self.allows(request, Role.OPERATOR, ReconciliationRun(integration=integration))
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -181,7 +183,8 @@ class ReconciliationRunAdmin(ReadOnlyAdmin, admin.ModelAdmin):
             "target_label": target,
             "verdict": verdict_badge(run),
             "has_money": reconciles(integration),
-            "can_reconcile": self.allows(request, Role.OPERATOR, ReconciliationRun(integration=integration)),
+            "can_reconcile": can_reconcile,
+            "reconcile_reason": reason_unless(can_reconcile, Role.OPERATOR, "reconcile"),
             "csv_url": reverse("admin:integrations_reconciliationrun_csv", args=[run.pk]) if run else "",
             "default_month": (run.period if run else Period.month_before(timezone.localdate())).first.strftime("%Y-%m"),
             "history": ReconciliationRun.objects.filter(integration=integration).order_by("-started_at", "-pk")[:HISTORY],

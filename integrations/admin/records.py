@@ -23,6 +23,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from accounts.models import Role
+from accounts.roles import reason_unless
 from integrations.admin import display
 from integrations.admin.base import ReadOnlyAdmin, request_id
 from integrations.admin.filters import AgeFilter, ScopedRelatedFilter, StreamFilter
@@ -210,6 +211,10 @@ class RecordAdmin(ReadOnlyAdmin, admin.ModelAdmin):
             "attempts": attempt_rows(attempts),
             "events": AuditEvent.objects.filter(record=record).order_by("-created_at", "-pk")[:50],
             "can_replay": self.allows(request, Role.OPERATOR, record) and record.status in RecordStatus.replayable(),
+            # a record with nothing to replay shows no button; one the role may not replay, a disabled one
+            "replay_reason": reason_unless(self.allows(request, Role.OPERATOR, record)
+                                           or record.status not in RecordStatus.replayable(),
+                                           Role.OPERATOR, "replay records"),
         }
         return TemplateResponse(request, "admin/integrations/syncrecord/lineage.html", context)
 

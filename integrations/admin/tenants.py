@@ -8,11 +8,17 @@ one tenant who works for the others.
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.db.models import Count
+from django.http import HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
+from accounts.invites import InviteError, InviteForm, invite_member, link_days, send_invitation
 from accounts.models import Membership, Role, Tenant
+from accounts.roles import reason_unless, role_name
+from accounts.scoping import tenants_for
 from integrations.admin.base import TenantScopedAdmin, request_id
 from integrations.admin.filters import ScopedRelatedFilter
 from integrations.engine.audit import audit
@@ -88,6 +94,37 @@ class MembershipAdmin(TenantScopedAdmin, admin.ModelAdmin):
     list_select_related = ("user", "tenant")
     list_filter = ("role", ("tenant", ScopedRelatedFilter))
     search_fields = ("user__username",)
+
+    def get_urls(self):
+        return [path("invite/", self.admin_site.admin_view(self.invite_view), name=self.url_name("invite")),
+                *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        may = self.allows(request, Role.ADMIN)
+        return super().changelist_view(request, {
+            "can_invite": may, "invite_reason": reason_unless(may, Role.ADMIN, "invite members"),
+            **(extra_context or {})})
+
+    def invite_view(self, request: HttpRequest):
+        """Invite a person by email and role into a tenant the user is an admin of."""
+        self.require(request, Role.ADMIN)
+        tenants = tenants_for(request.user, Role.ADMIN)
+        form = InviteForm(request.POST or None, tenants=tenants)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                invitation = invite_member(data["tenant"], data["email"], data["role"], request.user,
+                                           request_id(request))
+            except InviteError as exc:
+                form.add_error("email", str(exc))
+            else:
+                send_invitation(request, invitation, request.user)
+                self.message_user(request, f"Invited {data['email']} to {data['tenant']} as "
+                                           f"{role_name(data['role'])}: they got an email.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse("admin:accounts_membership_changelist"))
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "form": form,
+                   "title": "Invite a member", "days": link_days()}
+        return TemplateResponse(request, "admin/accounts/membership/invite.html", context)
 
     @admin.display(description="username")
     def username(self, obj: Membership) -> str:
