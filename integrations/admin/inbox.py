@@ -20,8 +20,8 @@ from accounts.scoping import scope
 from integrations.engine.documents import amount_text, document_of, stream_label
 from integrations.engine.mappings import held_text, refresh_stale_held
 from integrations.models import ErrorClass, Mapping, MappingStatus, RecordStatus, SyncRecord
-from integrations.models.mappings import MappingKind
-from integrations.systems.registry import schema_for
+from integrations.setup.words import kind_label
+from integrations.systems.registry import system_label
 
 # how many failed records are read for their money per integration and document kind
 FAILED_MONEY_ROWS = 500
@@ -44,17 +44,8 @@ class Item:
         return RANK[self.kind], -self.money
 
 
-def _label(system: str) -> str:
-    schema = schema_for(system)
-    return schema.label if schema else system
 
 
-def kind_words(kind: str) -> str:
-    """``gl_account`` → "GL account"; a pair's own kinds (``labor_account``) in plain words."""
-    try:
-        return MappingKind(kind).label
-    except ValueError:
-        return kind.replace("_", " ")
 
 
 def build(rows: list[Any], user: Any) -> list[Item]:
@@ -69,7 +60,7 @@ def build(rows: list[Any], user: Any) -> list[Item]:
         for side in (integration.source, integration.target):
             if side.needs_reauth and side.pk not in connections_seen:
                 connections_seen.add(side.pk)
-                items.append(Item("fix", f"The {_label(side.system)} connection {side.name} needs new credentials",
+                items.append(Item("fix", f"The {system_label(side.system)} connection {side.name} needs new credentials",
                                   "Fix the connection", reverse("admin:integrations_connection_change", args=[side.pk]),
                                   integration.tenant.name, hint=f"connection {side.name}: {side.last_error[:200]}"))
         if row.state == "failing":
@@ -112,7 +103,7 @@ def _held(rows: list[Any], user: Any) -> list[Item]:
         what = held_text(mapping.held_count, mapping.held_documents, mapping.held_money or {})
         action = "Approve the suggestion" if mapping.status == MappingStatus.SUGGESTED else "Map now"
         items.append(Item(
-            "decide", f"{what} wait for {kind_words(mapping.kind)} {mapping.source_code}"
+            "decide", f"{what} wait for {kind_label(mapping.kind)} {mapping.source_code}"
             f"{f' ({mapping.source_label})' if mapping.source_label else ''}", action,
             reverse("admin:integrations_mapping_change", args=[mapping.pk]),
             f"{mapping.integration.tenant.name} · {mapping.integration.name}",

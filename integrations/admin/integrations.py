@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any
 
 from django import forms
@@ -22,6 +21,7 @@ from integrations.admin.base import TenantScopedAdmin, request_id
 from integrations.admin.dashboard import schedules_due, streams_with_latest_runs
 from integrations.admin.filters import ScopedRelatedFilter
 from integrations.engine.audit import audit_event, audit_many
+from integrations.engine.documents import stream_label
 from integrations.engine.operations import set_enabled
 from integrations.engine.runner import ensure_streams
 from integrations.engine.schedules import sync_schedules
@@ -178,15 +178,6 @@ class StreamStateInline(admin.TabularInline):
                                state.stream, label)
         return mark_safe('<button type="button" class="console-stream-run" disabled '  # a constant
                          'aria-describedby="run-needs-operator">Run now</button>')
-
-
-@lru_cache(maxsize=256)
-def stream_label(kind: str, stream: str) -> str:
-    """A stream's label from its flow, reference streams included ("GL accounts (Sage X3)")."""
-    try:
-        return get_flow(kind).stream(stream).label or stream
-    except KeyError:  # a stream the flow no longer has
-        return stream
 
 
 def stream_name(kind: str, stream: str):

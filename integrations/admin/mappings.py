@@ -56,7 +56,7 @@ from integrations.models import (
     SyncRecord,
 )
 from integrations.models import MappingKind as MappingKindChoices
-from integrations.systems.registry import schema_for
+from integrations.systems.registry import system_label
 from integrations.tasks import queue_release
 
 AUTOCOMPLETE_PAGE = 20
@@ -281,8 +281,7 @@ class MappingAdmin(TenantScopedAdmin, admin.ModelAdmin):
         if obj.status == MappingStatus.IGNORED:
             return format_html("Ignored: {}", obj.ignore_reason)
         if obj.reason == MappingReason.PUSHED:  # written to the target by the integration itself
-            schema = schema_for(obj.integration.source.system)
-            return f"Pushed from {schema.label if schema else obj.integration.source.system}"
+            return f"Pushed from {system_label(obj.integration.source.system)}"
         best = (obj.candidates or [None])[0]
         if obj.reason and best and best.get("code") == obj.target_code:
             return format_html('<span class="mapping-score" title="confidence">{}%</span> · {}', best.get("score"),

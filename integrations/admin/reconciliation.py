@@ -35,7 +35,7 @@ from integrations.models import (
     ReconciliationRun,
     ReconciliationStatus,
 )
-from integrations.systems.registry import schema_for
+from integrations.systems.registry import system_label
 from integrations.tasks import request_reconciliation
 
 VERDICT_COLOURS = {ReconciliationStatus.BALANCED: "#2e7d32", ReconciliationStatus.DIFFERENCES: "#ef6c00",
@@ -44,9 +44,6 @@ SOURCE_COLOUR, TARGET_COLOUR, GAP_COLOUR = "#546e7a", "#2e7d32", "#c62828"
 HISTORY = 12
 
 
-def system_label(system: str) -> str:
-    schema = schema_for(system)
-    return schema.label if schema else system
 
 
 def reason_words(reason: str, target: str) -> str:

@@ -39,7 +39,7 @@ from integrations.models import (
     SyncRun,
 )
 from integrations.systems.redaction import redact
-from integrations.systems.registry import schema_for
+from integrations.systems.registry import system_label
 from integrations.tasks import MAX_REPLAY, REPLAY_REASON_MAX, REPLAY_REASON_MIN, request_replay
 
 # one request queues at most this many records; a bigger replay is several, narrowed by filters
@@ -204,9 +204,9 @@ class RecordAdmin(ReadOnlyAdmin, admin.ModelAdmin):
             "target": display.safe_link(record.target_url, record.target_id),
             "document": self.document(record),
             "next_step": next_step(record),
-            "target_label": _system_label(record.integration.target.system),
+            "target_label": system_label(record.integration.target.system),
             # only an http(s) address becomes a link (a stored URL is the target's answer, not ours)
-            "open_target": display.safe_link(record.target_url, f"Open in {_system_label(record.integration.target.system)}")
+            "open_target": display.safe_link(record.target_url, f"Open in {system_label(record.integration.target.system)}")
             if record.target_url.startswith(("http://", "https://")) else "",
             "attempts": attempt_rows(attempts),
             "events": AuditEvent.objects.filter(record=record).order_by("-created_at", "-pk")[:50],
@@ -280,9 +280,6 @@ def next_step(record: SyncRecord) -> str:
     return "Temporary – retried at the next run"
 
 
-def _system_label(system: str) -> str:
-    schema = schema_for(system)
-    return schema.label if schema else system
 
 
 def attempt_rows(attempts: list[SyncAttempt]) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ from integrations.models import (
 )
 from integrations.systems.errors import AuthError, SyncError, TransientError
 from integrations.systems.http import CallCounter, HttpPolicy
-from integrations.systems.registry import client_builder, schema_for
+from integrations.systems.registry import client_builder, schema_for, system_label
 from integrations.systems.spec import ConnectionSpec
 
 logger = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ class Cycle:
         while (token := locks.claim_seat(connection.pk)) is None:
             left = deadline - time.monotonic()
             if left <= 0:
-                label = getattr(schema_for(connection.system), "label", connection.system)
+                label = system_label(connection.system)
                 raise TransientError(
                     f"{label} allows this connection one session (a licence seat), and another run of "
                     f"{connection.name} is using it: this run stopped and is retried by its next schedule",

@@ -54,9 +54,13 @@ def stream_of(kind: str, name: str) -> RecordStream | None:
     return stream if isinstance(stream, RecordStream) else None
 
 
+@lru_cache(maxsize=256)
 def stream_label(kind: str, name: str) -> str:
-    stream = stream_of(kind, name)
-    return (stream.label or name) if stream is not None else name
+    """A stream's label from its flow, reference streams included ("GL accounts (Sage X3)")."""
+    try:
+        return get_flow(kind).stream(name).label or name
+    except KeyError:  # a stream the flow no longer has
+        return name
 
 
 def document_of(record: Any, kind: str, source_settings: dict[str, Any] | None) -> Document:

@@ -44,9 +44,9 @@ from integrations.flows.base import (
     StreamContext,
 )
 from integrations.models import Connection, Integration, Mapping, MappingStatus, ReferenceRecord, Side
-from integrations.setup.words import advise, kind_label, label_of
+from integrations.setup.words import advise, kind_label
 from integrations.systems.errors import BudgetExhausted, SyncError
-from integrations.systems.registry import schema_for
+from integrations.systems.registry import schema_for, system_label
 
 ACTION = "integration.fit_checked"
 DEFAULT_MAX_PAGES = 50
@@ -153,13 +153,13 @@ def latest_report(integration: Integration) -> dict[str, Any] | None:
 def _connection_part(side: str, connection: Connection, actor: Any) -> dict[str, Any]:
     tested = test_connection(connection, actor=actor)
     checks = [{**advise(connection.system, line).as_json(), "ok": bool(line.get("ok"))} for line in tested["checks"]]
-    return {"side": side, "name": connection.name, "system": connection.system, "label": label_of(connection.system),
+    return {"side": side, "name": connection.name, "system": connection.system, "label": system_label(connection.system),
             "ok": tested["ok"], "checks": checks, "api_calls": tested.get("api_calls", 0)}
 
 
 def _stream_head(stream: Stream, connection: Connection) -> dict[str, Any]:
     return {"name": stream.name, "label": stream.label or stream.name.replace("_", " "),
-            "reference": stream.is_reference, "reads": stream.reads, "system": label_of(connection.system),
+            "reference": stream.is_reference, "reads": stream.reads, "system": system_label(connection.system),
             "kind": getattr(stream, "kind", ""), "read": 0, "pages": 0, "complete": False}
 
 
@@ -280,8 +280,8 @@ def _hopeful_lookup(integration: Integration) -> MappingLookup:
 
 def _reference_part(integration: Integration) -> list[dict[str, Any]]:
     rows = Counter(ReferenceRecord.objects.filter(integration=integration).values_list("side", "kind"))
-    return [{"side": "your " + (label_of(integration.source.system) if side == Side.SOURCE
-                                else label_of(integration.target.system)),
+    return [{"side": "your " + (system_label(integration.source.system) if side == Side.SOURCE
+                                else system_label(integration.target.system)),
              "kind": kind_label(kind), "count": count} for (side, kind), count in sorted(rows.items())]
 
 
@@ -342,7 +342,7 @@ def _budget_part(integration: Integration, read_calls: Counter[int], writes: lis
         budget = call_budget(connection, integration)
         if connection.pk in spent:  # the reads alone went past one cycle's budget
             needed = max(needed, budget + 1)
-        out.append({"side": side, "connection": connection.name, "system": label_of(connection.system),
+        out.append({"side": side, "connection": connection.name, "system": system_label(connection.system),
                     "read_calls": read_calls.get(connection.pk, 0), "write_calls": write_calls, "needed": needed,
                     "budget": budget, "cycles": math.ceil(needed / budget) if budget else 1,
                     # an unfinished read leaves both sides short: its reads here, its writes there

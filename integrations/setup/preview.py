@@ -17,8 +17,8 @@ from integrations.flows import get_flow
 from integrations.flows.base import Checkpoint, RecordStream
 from integrations.models import Integration
 from integrations.setup.fitcheck import _pending_lineage, transform_outcome
-from integrations.setup.words import label_of
 from integrations.systems.errors import SyncError
+from integrations.systems.registry import system_label
 
 PER_STREAM = 3
 
@@ -40,7 +40,7 @@ def preview(integration: Integration, per_stream: int = PER_STREAM, actor: Any =
                 reads, writes = ((integration.source, integration.target) if stream.reads == "source"
                                  else (integration.target, integration.source))
                 part: dict[str, Any] = {"name": stream.name, "label": stream.label or stream.name.replace("_", " "),
-                                        "from": label_of(reads.system), "to": label_of(writes.system), "records": []}
+                                        "from": system_label(reads.system), "to": system_label(writes.system), "records": []}
                 try:
                     for page in stream.read(ctx, Checkpoint()):
                         records = list(page)[:per_stream]

@@ -33,8 +33,8 @@ from integrations.setup.fitcheck import DEFAULT_MAX_PAGES, fit_check, latest_rep
 from integrations.setup.forms import PairForm, PairSettingsForm, SideForm, connection_name, methods_of, place_errors
 from integrations.setup.preview import preview
 from integrations.setup.report import report_csv
-from integrations.setup.words import advise_report, label_of
-from integrations.systems.registry import schema_for
+from integrations.setup.words import advise_report
+from integrations.systems.registry import schema_for, system_label
 from integrations.tasks import queue_release, request_run
 from integrations.tenants import load_document, validate
 from portal.middleware import request_id
@@ -173,7 +173,7 @@ def hub(request: HttpRequest, pk: int) -> HttpResponse:
     sides = []
     for side in ("source", "target"):
         connection = getattr(integration, side)
-        sides.append({"side": side, "connection": connection, "label": label_of(connection.system),
+        sides.append({"side": side, "connection": connection, "label": system_label(connection.system),
                       "advice": advise_report(connection.system, connection.last_test_report),
                       "tested": connection.last_test_at, "ok": connection.last_test_ok})
     report = latest_report(integration)
@@ -198,7 +198,7 @@ def ping(request: HttpRequest, pk: int, side: str) -> HttpResponse:
     connection = getattr(integration, side)
     report = test_connection(connection, actor=request.user)
     (messages.success if report["ok"] else messages.warning)(
-        request, f"{label_of(connection.system)}: " + ("every check passed." if report["ok"] else
+        request, f"{system_label(connection.system)}: " + ("every check passed." if report["ok"] else
                                                         "some checks failed; see what to do below."))
     return redirect(f"{reverse('setup:hub', args=[pk])}#{side}")
 

@@ -11,7 +11,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from integrations.systems.registry import schema_for
+from integrations.systems.registry import system_label
 
 ADMIN_OF = {
     "servicenow": "your ServiceNow admin",
@@ -44,15 +44,12 @@ def kind_label(kind: str) -> str:
     return "GL" + words[2:] if words.startswith("gl ") else words
 
 
-def label_of(system: str) -> str:
-    schema = schema_for(system)
-    return schema.label if schema else system
 
 
 def advise(system: str, line: dict[str, Any]) -> Advice:
     """One check line in plain words."""
     check, ok, message = str(line.get("check", "")), bool(line.get("ok")), str(line.get("message", ""))
-    label, admin = label_of(system), ADMIN_OF.get(system, f"your {label_of(system)} administrator")
+    label, admin = system_label(system), ADMIN_OF.get(system, f"your {system_label(system)} administrator")
     warning = bool(line.get("warning"))
     base = {"check": check, "detail": message, "warning": warning}
     kind, _, what = check.partition(":")

@@ -24,6 +24,12 @@ def schema_for(system: str) -> ConnectionSchema | None:
     return SCHEMAS.get(system)
 
 
+def system_label(system: str) -> str:
+    """The system as people call it ("Sage X3"), its code for one the portal has no client for."""
+    schema = SCHEMAS.get(system)
+    return schema.label if schema else system
+
+
 def connection_settings_errors(system: str, auth_method: str, value: Any) -> list[str]:
     """Every problem of a connection's settings document, each naming its setting; empty when valid."""
     found = SCHEMAS.get(system)
