@@ -4,11 +4,16 @@ The link is Django's password-reset token (``default_token_generator``): it last
 ``PASSWORD_RESET_TIMEOUT`` (3 days by default) and is spent once the password is set, since the
 token hashes the password. A new person gets a user with no usable password until then; a
 person who already has an account (same email) gets the membership and a note to sign in.
+
+Rate-limited per inviter, as sign-up is per address, from the audit trail (every process and
+restart agrees): at most ``INVITES_PER_HOUR`` invitations by one person in any hour. Past it,
+nothing is created, sent or audited, and the admin is told when they may invite again.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -23,6 +28,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse, reverse_lazy
+from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
@@ -30,14 +36,33 @@ from accounts.models import Membership, Role, Tenant
 from accounts.roles import role_name
 from accounts.scoping import has_role
 from integrations.engine.audit import audit
+from integrations.models import AuditEvent
 from portal.middleware import request_id
 
 INVITED = "member.invited"
 JOINED = "member.joined"
+INVITE_WINDOW = timedelta(hours=1)
 
 
 class InviteError(Exception):
     """An invitation that cannot be made (said to the inviting admin as it is)."""
+
+
+class TooManyInvitations(InviteError):
+    """The inviter sent ``INVITES_PER_HOUR`` invitations in the last hour already."""
+
+
+def check_invite_rate(by: Any) -> None:
+    """Refuse a further invitation by ``by`` while their last hour holds ``INVITES_PER_HOUR`` of them."""
+    since = timezone.now() - INVITE_WINDOW
+    recent = AuditEvent.objects.filter(action=INVITED, actor_id=by.pk, created_at__gte=since)
+    limit = settings.INVITES_PER_HOUR
+    if recent.count() < limit:
+        return
+    oldest = recent.order_by("created_at").values_list("created_at", flat=True).first() or timezone.now()
+    again = timezone.localtime(oldest + INVITE_WINDOW)
+    raise TooManyInvitations(f"You sent {limit} invitations in the last hour, the most one person may. "
+                             f"Invite again after {again:%H:%M} {again.tzname()}.")
 
 
 @dataclass(frozen=True)
@@ -71,6 +96,7 @@ def invite_member(tenant: Tenant, email: str, role: str, by: Any, request_id: st
         raise PermissionDenied(f"Only admins of {tenant.name} may invite members to it.")
     if role not in Role.values:
         raise InviteError(f"No such role: {role}.")
+    check_invite_rate(by)
     users = get_user_model()._default_manager
     email = users.normalize_email(email).strip().lower()
     with transaction.atomic():

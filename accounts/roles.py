@@ -34,6 +34,7 @@ PLURAL = {
 DOING = {
     "replay": "replay records",
     "integration_run": "run integrations",
+    "resume": "resume integrations",
     "connection_test": "test connections",
     "alertsettings_test": "send test alerts",
     "reconcile": "reconcile",

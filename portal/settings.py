@@ -367,6 +367,12 @@ if min(SIGNUP_RATE_WINDOW_MINUTES, SIGNUP_ATTEMPTS_PER_ADDRESS, SIGNUP_TENANTS_P
     raise ImproperlyConfigured("SIGNUP_RATE_WINDOW_MINUTES, SIGNUP_ATTEMPTS_PER_ADDRESS and SIGNUP_TENANTS_PER_ADDRESS "
                                "must be at least 1")
 
+# Invitations (accounts/invites.py): at most this many by one person in any hour; past it the
+# invite page answers 429 and nothing is sent.
+INVITES_PER_HOUR = env.int("INVITES_PER_HOUR", default=20)
+if INVITES_PER_HOUR < 1:
+    raise ImproperlyConfigured("INVITES_PER_HOUR must be at least 1")
+
 # API tokens (django-rest-knox): only a SHA-512 digest is stored (the token is 256 random bits:
 # nothing to guess, so no salt or slow hash is needed); each token expires.
 REST_KNOX = {

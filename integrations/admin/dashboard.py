@@ -20,6 +20,7 @@ from django_q.models import Schedule as QSchedule
 
 from accounts.scoping import scope
 from integrations.admin.display import refresh_expiring
+from integrations.engine.documents import stream_label
 from integrations.engine.schedules import schedule_name
 from integrations.models import (
     Integration,
@@ -51,13 +52,25 @@ class Day:
     failed: int = 0
 
 
+@dataclass(frozen=True)
+class Reason:
+    """One line under a health badge, in a clerk's words; ``technical`` (a stream's name) is for
+    the tooltip."""
+
+    text: str
+    technical: str = ""
+
+    def __str__(self) -> str:
+        return self.text
+
+
 @dataclass
 class Health:
     """One dashboard row."""
 
     integration: Integration
     state: str = "ok"  # ok | failing | interrupted | stale | reauth | paused
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     last_run: SyncRun | None = None
     next_due: datetime | None = None
@@ -144,16 +157,17 @@ def latest_reconciliation(integration: Integration) -> ReconciliationRun | None:
     return ReconciliationRun(integration_id=integration.pk, **values)
 
 
-def _stale_reason(state: StreamState, created_at: datetime, due: datetime | None, now: datetime) -> str:
+def _stale_reason(state: StreamState, what: str, created_at: datetime, due: datetime | None, now: datetime) -> str:
+    """Why ``state`` (called ``what`` on screen) is behind its schedule; "" when it is not."""
     if due is not None and now - due > OVERDUE:
-        return f"{state.stream}: scheduled run overdue since {timezone.localtime(due):%Y-%m-%d %H:%M}"
+        return f"{what}: scheduled run overdue since {timezone.localtime(due):%Y-%m-%d %H:%M}"
     period = PERIODS.get(state.schedule)
     if period is None:
         return ""
     since = state.last_success_at or created_at
     if now - since > period * STALE_PERIODS:
-        return (f"{state.stream}: last success {timezone.localtime(state.last_success_at):%Y-%m-%d %H:%M}"
-                if state.last_success_at else f"{state.stream}: never synced") + f" ({state.schedule} schedule)"
+        return (f"{what}: last success {timezone.localtime(state.last_success_at):%Y-%m-%d %H:%M}"
+                if state.last_success_at else f"{what}: never synced") + f" ({state.schedule} schedule)"
     return ""
 
 
@@ -164,7 +178,7 @@ def assess(integration: Integration, states: list[StreamState], runs: dict[int, 
     reauth = []
     for side in (integration.source, integration.target):
         if side.needs_reauth or (side.refresh_token_expires_at and side.refresh_token_expires_at <= now):
-            reauth.append(f"{side.name}: credentials refused or expired; re-authorise")
+            reauth.append(Reason(f"{side.name}: credentials refused or expired; re-authorise"))
         elif refresh_expiring(side.refresh_token_expires_at):
             health.warnings.append(
                 f"{side.name}: refresh token runs out {timezone.localtime(side.refresh_token_expires_at):%Y-%m-%d}")
@@ -172,16 +186,20 @@ def assess(integration: Integration, states: list[StreamState], runs: dict[int, 
     failing = [r for r in latest if r.status == RunStatus.FAILED]
     interrupted = [r for r in latest if r.status == RunStatus.INTERRUPTED]
     stale = []
+
+    def what(stream: str) -> str:
+        return stream_label(integration.kind, stream)
+
     if integration.enabled:
         for state in states:
             if state.enabled and state.schedule != Schedule.MANUAL:
-                reason = _stale_reason(state, integration.created_at, due.get((state.integration_id, state.stream)),
-                                       now)
+                reason = _stale_reason(state, what(state.stream), integration.created_at,
+                                       due.get((state.integration_id, state.stream)), now)
                 if reason:
-                    stale.append(reason)
-    health.reasons = [*reauth, *(f"{r.stream}: {r.error[:200] or 'failed'}" for r in failing),
-                      *(f"{r.stream}: a temporary error interrupted it; it goes on at its next run ({r.error[:150]})"
-                        for r in interrupted), *stale]
+                    stale.append(Reason(reason, state.stream))
+    health.reasons = [*reauth, *(Reason(f"{what(r.stream)}: {r.error[:200] or 'failed'}", r.stream) for r in failing),
+                      *(Reason(f"{what(r.stream)}: a temporary error interrupted it; it goes on at its next run "
+                               f"({r.error[:150]})", r.stream) for r in interrupted), *stale]
     if reauth:
         health.state = "reauth"
     elif failing:

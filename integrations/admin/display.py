@@ -13,6 +13,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince, timeuntil
 
+from integrations.engine.documents import stream_label
 from integrations.systems.redaction import redact, redact_text
 
 EMPTY = "–"
@@ -119,3 +120,8 @@ def test_report(report: dict[str, Any] | None) -> SafeString | str:
         '<table><thead><tr><th></th><th>check</th><th>result</th></tr></thead><tbody>{}</tbody></table></div>',
         verdict, report.get("api_calls", 0), rows,
     )
+
+
+def stream_name(kind: str, stream: str) -> SafeString:
+    """A stream in words ("Supplier invoices (X3 → ServiceNow AP)"), its technical name in the tooltip."""
+    return format_html('<span title="technical name: {}">{}</span>', stream, stream_label(kind, stream))

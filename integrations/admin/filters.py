@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from accounts.scoping import scope
 from integrations.admin.base import tenant_path
+from integrations.engine.documents import stream_label
 from integrations.models import StreamState
 
 
@@ -50,16 +51,27 @@ class ScopedRelatedFilter(admin.RelatedFieldListFilter):
 
 
 class StreamFilter(admin.SimpleListFilter):
-    """Streams of the user's integrations, read from their stream states, not from records."""
+    """Streams of the user's integrations, read from their stream states, not from records.
 
-    title = "stream"
+    Each is offered by its label ("Supplier invoices (X3 → ServiceNow AP)"); the value in the
+    address stays the stream's name. A name two kinds of integration share, with different
+    labels, lists its labels together.
+    """
+
+    title = "document kind"
     parameter_name = "stream"
     integration_path = "integration"
 
     def lookups(self, request, model_admin):
         streams = scope(StreamState.objects.all(), request.user, "integration__tenant")
-        names = streams.order_by("stream").values_list("stream", flat=True).distinct()
-        return [(name, name) for name in names]
+        labels: dict[str, list[str]] = {}
+        for kind, name in streams.order_by().values_list("integration__kind", "stream").distinct():
+            found = labels.setdefault(name, [])
+            label = stream_label(kind, name)
+            if label not in found:
+                found.append(label)
+        return sorted(((name, " / ".join(sorted(words))) for name, words in labels.items()),
+                      key=lambda choice: choice[1].lower())
 
     def queryset(self, request, queryset):
         if self.value():

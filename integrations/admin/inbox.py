@@ -64,7 +64,7 @@ def build(rows: list[Any], user: Any) -> list[Item]:
                                   "Fix the connection", reverse("admin:integrations_connection_change", args=[side.pk]),
                                   integration.tenant.name, hint=f"connection {side.name}: {side.last_error[:200]}"))
         if row.state == "failing":
-            items.append(Item("stopped", f"{integration.name} stopped: {'; '.join(row.reasons)[:200]}",
+            items.append(Item("stopped", f"{integration.name} stopped: {'; '.join(map(str, row.reasons))[:200]}",
                               "Open the integration", reverse("admin:integrations_integration_change",
                                                               args=[integration.pk]), where))
         elif row.state == "paused":

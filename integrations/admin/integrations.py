@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.loader import render_to_string
@@ -15,10 +16,11 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from accounts.models import Role
-from accounts.roles import reason_unless
+from accounts.roles import DOING, disabled_reason, reason_unless
 from integrations.admin import display
 from integrations.admin.base import TenantScopedAdmin, request_id
 from integrations.admin.dashboard import schedules_due, streams_with_latest_runs
+from integrations.admin.display import stream_name
 from integrations.admin.filters import ScopedRelatedFilter
 from integrations.engine.audit import audit_event, audit_many
 from integrations.engine.documents import stream_label
@@ -28,6 +30,9 @@ from integrations.engine.schedules import sync_schedules
 from integrations.flows import flow_kinds, get_flow
 from integrations.models import Integration, RecordStatus, RunStatus, StreamState, SyncRecord, SyncRun
 from integrations.tasks import request_run
+
+# what Run now and Resume do, in the words their disabled buttons and their 403s share
+RUN, RESUME = DOING["integration_run"], DOING["resume"]
 
 
 def count_subquery(status: str) -> Subquery:
@@ -176,13 +181,11 @@ class StreamStateInline(admin.TabularInline):
             return format_html('<button type="submit" form="stream-run" name="stream" value="{}" '
                                'class="console-stream-run" aria-label="Run {} now">Run now</button>',
                                state.stream, label)
-        return mark_safe('<button type="button" class="console-stream-run" disabled '  # a constant
-                         'aria-describedby="run-needs-operator">Run now</button>')
-
-
-def stream_name(kind: str, stream: str):
-    """A stream in words, its technical name in the tooltip."""
-    return format_html('<span title="technical name: {}">{}</span>', stream, stream_label(kind, stream))
+        # the same label and name as the working button; the reason as its tooltip and, for screen
+        # readers, the one beside the page's disabled Run now (_disabled_tool.html, #run-now-reason)
+        return format_html('<button type="button" class="console-stream-run" disabled aria-label="Run {} now" '
+                           'aria-describedby="run-now-reason" title="{}">Run now</button>', label,
+                           disabled_reason(Role.OPERATOR, RUN))
 
 
 @admin.register(Integration)
@@ -275,11 +278,22 @@ class IntegrationAdmin(TenantScopedAdmin, admin.ModelAdmin):
 
     # --- actions ------------------------------------------------------------------------------
     @admin.action(description="Run now", permissions=("operate",))
-    def run_now(self, request: HttpRequest, queryset: QuerySet) -> None:
-        integrations = list(self.scoped(request, queryset, Role.OPERATOR).select_related("tenant"))
+    def run_now(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        """As the integration page's Run now: a selection with paused integrations asks first, naming them."""
+        integrations = list(self.scoped(request, queryset, Role.OPERATOR).select_related("tenant")
+                            .order_by("tenant__name", "name"))
+        paused = [integration for integration in integrations if not integration.enabled]
+        if paused and request.POST.get("confirm") != "yes":
+            return TemplateResponse(request, "admin/integrations/integration/run_selected_confirmation.html", {
+                **self.admin_site.each_context(request), "opts": self.opts,
+                "title": "Run integrations that are paused?", "paused": paused, "count": len(integrations),
+                "hidden": [("action", "run_now"), ("select_across", request.POST.get("select_across", "0")),
+                           *((helpers.ACTION_CHECKBOX_NAME, pk)
+                             for pk in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME))]})
         for integration in integrations:
             self._queue(request, integration)
         self.message_user(request, f"Queued a run of {len(integrations)} integration(s); see each one's latest runs.")
+        return None
 
     @admin.action(description="Pause (no scheduled runs)", permissions=("operate",))
     def pause(self, request: HttpRequest, queryset: QuerySet) -> None:
@@ -363,5 +377,6 @@ class IntegrationAdmin(TenantScopedAdmin, admin.ModelAdmin):
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         context["can_run"] = obj is not None and self.allows(request, Role.OPERATOR, obj)
-        context["run_reason"] = reason_unless(context["can_run"] or obj is None, Role.OPERATOR, "run integrations")
+        context["run_reason"] = reason_unless(context["can_run"] or obj is None, Role.OPERATOR, RUN)
+        context["resume_reason"] = reason_unless(context["can_run"] or obj is None, Role.OPERATOR, RESUME)
         return super().render_change_form(request, context, add, change, form_url, obj)

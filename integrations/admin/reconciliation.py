@@ -200,6 +200,8 @@ class ReconciliationRunAdmin(ReadOnlyAdmin, admin.ModelAdmin):
         rows = []
         for line in lines:
             data = line_data(line)
+            # a record the portal can send again: a working "replay…" for operators, a disabled one for the others
+            replayable = bool(line.record_id) and line.reason in DifferenceReason.explained()
             rows.append({
                 "line": line, "words": reason_words(line.reason, target), "data": data,
                 "stream_label": labels.get(line.stream, line.stream),
@@ -208,7 +210,8 @@ class ReconciliationRunAdmin(ReadOnlyAdmin, admin.ModelAdmin):
                 "lineage": reverse("admin:integrations_syncrecord_change", args=[line.record_id])
                 if line.record_id else "",
                 "replay": reverse("admin:integrations_syncrecord_replay", args=[line.record_id])
-                if line.record_id and can_replay and line.reason in DifferenceReason.explained() else "",
+                if replayable and can_replay else "",
+                "replay_disabled": replayable and not can_replay,
                 "mappings": [(key, mapping_words(key), mappings.get(key)) for key in line.missing_keys],
             })
         counts: dict[str, int] = {}
@@ -224,6 +227,8 @@ class ReconciliationRunAdmin(ReadOnlyAdmin, admin.ModelAdmin):
                   for stream, currencies in (run.daily or {}).items() for currency, days in currencies.items()]
         return {
             "rows": rows, "totals": totals, "charts": charts,
+            "replay_reason": reason_unless(not any(row["replay_disabled"] for row in rows), Role.OPERATOR,
+                                           "replay records"),
             "reason_counts": [(reason_words(reason, target), reason, count) for reason, count in counts.items()],
             "source_colour": SOURCE_COLOUR, "target_colour": TARGET_COLOUR, "gap_colour": GAP_COLOUR,
         }

@@ -107,7 +107,7 @@ class RecordAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """All records of the user's tenants; the change page is the record's lineage."""
 
     tenant_field = "integration__tenant"
-    list_display = ("record", "supplier", "document_date", "amount", "stream", "status_badge", "error_class",
+    list_display = ("record", "supplier", "document_date", "amount", "kind", "status_badge", "error_class",
                     "integration", "attempts", "updated")
     list_display_links = None
     list_select_related = ("integration", "integration__source")
@@ -140,6 +140,10 @@ class RecordAdmin(ReadOnlyAdmin, admin.ModelAdmin):
         url = reverse("admin:integrations_syncrecord_change", args=[obj.pk])
         return format_html('<a href="{}" title="{} · source key {}">{}</a>', url, self.document(obj).kind,
                            obj.source_key, obj.business_key or obj.source_key)
+
+    @admin.display(description="document kind", ordering="stream")
+    def kind(self, obj: SyncRecord):
+        return format_html('<span title="technical name: {}">{}</span>', obj.stream, self.document(obj).kind)
 
     @admin.display(description="supplier")
     def supplier(self, obj: SyncRecord) -> str:
@@ -197,7 +201,8 @@ class RecordAdmin(ReadOnlyAdmin, admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": f"Lineage of {record}",
+            # "lineage" is our word; a clerk reads the record's history (the page keeps its CSS class)
+            "title": f"History of {record.business_key or record.source_key}",
             "record": record,
             "integration": record.integration,
             "snapshot": display.pretty_json(record.source_snapshot),
@@ -205,6 +210,7 @@ class RecordAdmin(ReadOnlyAdmin, admin.ModelAdmin):
             "document": self.document(record),
             "next_step": next_step(record),
             "target_label": system_label(record.integration.target.system),
+            "source_label": system_label(record.integration.source.system),
             # only an http(s) address becomes a link (a stored URL is the target's answer, not ours)
             "open_target": display.safe_link(record.target_url, f"Open in {system_label(record.integration.target.system)}")
             if record.target_url.startswith(("http://", "https://")) else "",
@@ -244,7 +250,9 @@ class RecordAdmin(ReadOnlyAdmin, admin.ModelAdmin):
         return self._confirm(request, records, form, hidden=[])
 
     def _confirm(self, request: HttpRequest, records: QuerySet, form: ReplayForm, hidden: list[tuple[str, Any]]):
-        sample = list(records.select_related("integration")[:50])
+        # each record as AP people know it: its kind, supplier and amount, read from its snapshot
+        sample = [{"record": record, "document": self.document(record)}
+                  for record in records.select_related("integration", "integration__source")[:50]]
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -309,7 +317,7 @@ class SyncRecordAdmin(RecordAdmin):
 
 @admin.register(FailedRecord)
 class FailedRecordAdmin(RecordAdmin):
-    list_display = ("record", "supplier", "amount", "next_step", "error", "stream", "error_class", "attempts",
+    list_display = ("record", "supplier", "amount", "next_step", "error", "kind", "error_class", "attempts",
                     "next_retry", "integration", "updated")
     list_filter = (("integration", ScopedRelatedFilter), StreamFilter, "error_class", AgeFilter, RunFilter)
 
@@ -319,7 +327,7 @@ class FailedRecordAdmin(RecordAdmin):
 
 @admin.register(HeldRecord)
 class HeldRecordAdmin(RecordAdmin):
-    list_display = ("record", "supplier", "document_date", "amount", "waiting_for", "stream", "attempts", "integration",
+    list_display = ("record", "supplier", "document_date", "amount", "waiting_for", "kind", "attempts", "integration",
                     "updated")
     list_filter = (("integration", ScopedRelatedFilter), StreamFilter, MissingFilter, AgeFilter, RunFilter)
 

@@ -15,13 +15,13 @@ from integrations.models import SyncRun
 @admin.register(SyncRun)
 class SyncRunAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     tenant_field = "integration__tenant"
-    list_display = ("run", "integration", "stream", "status_badge", "trigger", "started", "took", "counts",
+    list_display = ("run", "integration", "syncs", "status_badge", "trigger", "started", "took", "counts",
                     "calls", "records", "triggered_by")
     list_display_links = ("run",)
     list_select_related = ("integration",)
     list_filter = ("status", "trigger", ("integration", ScopedRelatedFilter), StreamFilter, "started_at")
     search_fields = ("=stream", "=triggered_by")
-    fields = ("integration", "stream", "status_badge", "trigger", "triggered_by", "started", "finished", "took",
+    fields = ("integration", "syncs", "status_badge", "trigger", "triggered_by", "started", "finished", "took",
               "read", "created", "updated", "unchanged", "held", "failed", "calls", "continues", "error", "records",
               "uuid")
     readonly_fields = fields
@@ -29,6 +29,10 @@ class SyncRunAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     @admin.display(description="run", ordering="pk")
     def run(self, obj: SyncRun) -> str:
         return f"#{obj.pk}"
+
+    @admin.display(description="what it synced", ordering="stream")
+    def syncs(self, obj: SyncRun):
+        return display.stream_name(obj.integration.kind, obj.stream)
 
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj: SyncRun):

@@ -15,7 +15,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from accounts.invites import InviteError, InviteForm, invite_member, link_days, send_invitation
+from accounts.invites import InviteError, InviteForm, TooManyInvitations, invite_member, link_days, send_invitation
 from accounts.models import Membership, Role, Tenant
 from accounts.roles import reason_unless, role_name
 from accounts.scoping import tenants_for
@@ -110,11 +110,15 @@ class MembershipAdmin(TenantScopedAdmin, admin.ModelAdmin):
         self.require(request, Role.ADMIN)
         tenants = tenants_for(request.user, Role.ADMIN)
         form = InviteForm(request.POST or None, tenants=tenants)
+        status = 200
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
                 invitation = invite_member(data["tenant"], data["email"], data["role"], request.user,
                                            request_id(request))
+            except TooManyInvitations as exc:
+                form.add_error(None, str(exc))
+                status = 429
             except InviteError as exc:
                 form.add_error("email", str(exc))
             else:
@@ -124,7 +128,7 @@ class MembershipAdmin(TenantScopedAdmin, admin.ModelAdmin):
                 return HttpResponseRedirect(reverse("admin:accounts_membership_changelist"))
         context = {**self.admin_site.each_context(request), "opts": self.opts, "form": form,
                    "title": "Invite a member", "days": link_days()}
-        return TemplateResponse(request, "admin/accounts/membership/invite.html", context)
+        return TemplateResponse(request, "admin/accounts/membership/invite.html", context, status=status)
 
     @admin.display(description="username")
     def username(self, obj: Membership) -> str:

@@ -188,13 +188,18 @@ def search_records(user: Any, query: str) -> Results:
         group = groups.setdefault(label, Group(label))
         money = row.doc_amount is not None or row.doc_date is not None
         group.money = group.money or money
+        number = row.business_key or row.source_key
+        # a document known by our number alone (a purchase order, a journal) has no supplier's invoice number
+        supplier_invoice = row.doc_number if money and row.doc_number != number else ""
         if matched == _SUPPLIER_INVOICE and not money:
             matched = _SUPPLIER_CODE
+        elif matched == _SUPPLIER_INVOICE and not supplier_invoice:
+            matched = _NUMBER
         group.hits.append(Hit(
             pk=row.pk,
             url=reverse("admin:integrations_syncrecord_change", args=[row.pk]),
-            number=row.business_key or row.source_key,
-            supplier_invoice=row.doc_number if money else "",
+            number=number,
+            supplier_invoice=supplier_invoice,
             supplier=row.doc_supplier,
             day=row.doc_date,
             amount=amount_text(row.doc_currency, row.doc_amount),

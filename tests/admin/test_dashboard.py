@@ -52,7 +52,8 @@ def test_an_outage_shows_the_integration_interrupted_and_retrying_not_failing(w)
         w.sn.set_faults(Faults())
     assert run.status == "interrupted"
     row = _row(w.client("viewer").get("/admin/").content.decode())
-    assert "health-interrupted" in row and "Interrupted, retrying" in row and "sn_gl_accounts:" in row
+    assert "health-interrupted" in row and "Interrupted, retrying" in row
+    assert '<li title="technical name: sn_gl_accounts">GL accounts (ServiceNow): a temporary error' in row
 
 
 def test_a_failed_run_makes_it_failing(w):
@@ -61,7 +62,9 @@ def test_a_failed_run_makes_it_failing(w):
     SyncRun.objects.create(integration=w.acme, stream="sn_gl_accounts", status=RunStatus.FAILED,
                            error="Invalid table sn_x")  # a systemic error: a person must act
     row = _row(w.client("viewer").get("/admin/").content.decode())
-    assert "health-failing" in row and "sn_gl_accounts: Invalid table" in row
+    # the sync in words; its technical name only in the tooltip
+    assert "health-failing" in row and "GL accounts (ServiceNow): Invalid table" in row
+    assert "sn_gl_accounts:" not in row and 'title="technical name: sn_gl_accounts"' in row
 
 
 def test_refused_credentials_make_it_need_re_authentication(w):
@@ -74,7 +77,8 @@ def test_a_stream_behind_its_schedule_makes_it_stale(w):
     StreamState.objects.filter(integration=w.acme, stream="invoices").update(
         last_success_at=timezone.now() - timedelta(days=3))
     row = _row(w.client("viewer").get("/admin/").content.decode())
-    assert "health-stale" in row and "invoices: last success" in row and "(daily schedule)" in row
+    assert "health-stale" in row and "Supplier invoices (X3 → ServiceNow AP): last success" in row
+    assert "(daily schedule)" in row and ">invoices:" not in row
 
 
 def test_an_overdue_schedule_makes_it_stale_whatever_the_last_success(w):

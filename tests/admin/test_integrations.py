@@ -47,6 +47,7 @@ def test_run_now_action_counts_what_it_queued(w):
     response = w.client("operator").post("/admin/integrations/integration/", {
         "action": "run_now", "_selected_action": [w.acme.pk], "index": 0}, follow=True)
     assert "Queued a run of 1 integration(s)" in response.content.decode()
+    assert "once anyway?" not in response.content.decode()  # none of them paused: nothing to ask
 
 
 def test_pause_drops_the_schedules_and_resume_restores_them(w):
@@ -110,3 +111,32 @@ def test_the_list_shows_last_run_and_links_failed_and_held_counts(w):
     assert f"/admin/integrations/failedrecord/?integration__id__exact={w.acme.pk}\">2<" in body
     assert f"/admin/integrations/heldrecord/?integration__id__exact={w.acme.pk}\">58<" in body
     assert "Succeeded" in body or "succeeded" in body
+
+
+def test_run_now_on_a_selection_with_paused_integrations_asks_first_and_names_them(w):
+    from integrations.engine.operations import set_enabled
+
+    set_enabled([w.acme], False)
+    client = w.client("root")
+    before = SyncRun.objects.count()
+    selection = {"action": "run_now", "_selected_action": [w.acme.pk, w.globex.pk], "index": 0}
+    asked = client.post("/admin/integrations/integration/", selection)
+    body = asked.content.decode()
+    assert asked.status_code == 200
+    assert "1 of the 2 selected integrations is paused: run all 2 once anyway?" in body
+    paused = body[body.index('id="paused-selected"'):body.index("</ul>", body.index('id="paused-selected"'))]
+    assert "x3-to-sn" in paused and "globex-sync" not in paused
+    assert 'name="confirm" value="yes"' in body and 'name="action" value="run_now"' in body
+    assert f'name="_selected_action" value="{w.acme.pk}"' in body
+    assert f'name="_selected_action" value="{w.globex.pk}"' in body
+    assert SyncRun.objects.count() == before  # nothing ran yet
+    assert not AuditEvent.objects.filter(action="integration.run_requested").exists()
+
+    done = client.post("/admin/integrations/integration/", {
+        "action": "run_now", "_selected_action": [w.acme.pk, w.globex.pk], "confirm": "yes"}, follow=True)
+    assert "Queued a run of 2 integration(s)" in done.content.decode()
+    assert {e.integration_id for e in AuditEvent.objects.filter(action="integration.run_requested")} == {
+        w.acme.pk, w.globex.pk}
+    w.acme.refresh_from_db()
+    assert not w.acme.enabled  # ran once, still paused
+

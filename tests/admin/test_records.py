@@ -61,7 +61,9 @@ def test_the_lineage_page_tells_the_whole_story(w):
     attempts = list(SyncAttempt.objects.filter(record=record).order_by("number"))
     assert len(attempts) >= 2 and attempts[-1].payload
     body = w.client("viewer").get(f"/admin/integrations/syncrecord/{record.pk}/change/").content.decode()
-    assert f"Lineage of {record}" in body
+    assert f"History of {record.business_key}" in body
+    # in a clerk's words: no stream, source key or lineage on the page, only in tooltips
+    assert "Lineage" not in body and ">source key<" not in body and f"{record.stream} {record.business_key}" not in body
     for key in list(record.source_snapshot)[:3]:
         assert key in body
     assert body.count('<h3 class="attempt">') == len(attempts)

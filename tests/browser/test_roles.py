@@ -8,6 +8,7 @@ import re
 from django.core import mail
 from playwright.sync_api import expect
 
+from tests.browser.a11y import assert_accessible
 from tests.browser.conftest import assert_screenshot, login
 
 NEW_PASSWORD = "viewer-browser-pass-73"
@@ -58,6 +59,19 @@ def test_an_invited_viewer_sets_a_password_and_sees_disabled_buttons_with_reason
     expect(viewer.locator("#test-connection-reason")).to_be_visible()
     expect(viewer.locator("#test-connection")).to_have_count(0)
     assert_screenshot(viewer, "roles-viewer")
+
+    # Run now, of the integration and of each sync: the working buttons' labels, disabled, with the reason
+    viewer.goto(f"{portal['url']}/admin/integrations/integration/{integration.pk}/change/")
+    run_now = viewer.locator("#run-now-disabled")
+    expect(run_now).to_be_disabled()
+    expect(run_now).to_have_text("Run now")
+    expect(run_now).to_have_attribute("title", "Operators and above may run integrations")
+    expect(viewer.locator("#run-now-reason")).to_be_visible()
+    expect(viewer.locator("#run-now")).to_have_count(0)
+    one_sync = viewer.get_by_role("button", name="Run Purchase orders (X3 → ServiceNow) now")
+    expect(one_sync).to_be_disabled()
+    expect(one_sync).to_have_attribute("title", "Operators and above may run integrations")
+    assert_accessible(viewer, "integration as a viewer")
 
     # the server refuses it all the same, and says which role it takes and where
     viewer.goto(f"{portal['url']}/admin/integrations/mapping/approve-above/")

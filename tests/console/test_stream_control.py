@@ -49,8 +49,10 @@ def test_a_viewer_sees_the_run_buttons_disabled_with_the_reason_and_cannot_run(w
     client = w.client("viewer")
     body = client.get(_page(w)).content.decode()
     assert 'form="stream-run"' not in body and 'id="stream-run"' not in body
-    assert 'disabled aria-describedby="run-needs-operator">Run now</button>' in body
-    assert "Run now and Resume need the operator role or above in Acme Manufacturing." in body
+    # each per-sync Run now keeps its label and name, with the reason as tooltip and description
+    assert (f'<button type="button" class="console-stream-run" disabled aria-label="Run {LABEL} now" '
+            'aria-describedby="run-now-reason" title="Operators and above may run integrations">Run now</button>') in body
+    assert '<span class="console-reason" id="run-now-reason">Operators and above may run integrations</span>' in body
     before = SyncRun.objects.count()
     assert client.post(_run(w), {"stream": "purchase_orders"}).status_code == 403
     assert SyncRun.objects.count() == before
@@ -105,7 +107,11 @@ def test_a_paused_integration_shows_the_banner_and_resume_restarts_it_audited(w)
 def test_a_viewer_cannot_resume(w):
     set_enabled([w.acme], False)
     client = w.client("viewer")
-    assert 'id="resume" disabled' in client.get(_page(w)).content.decode()
+    body = client.get(_page(w)).content.decode()
+    assert 'id="resume"' not in body
+    assert ('<button type="button" id="resume-disabled" disabled aria-describedby="resume-reason" '
+            'title="Operators and above may resume integrations">Resume</button>') in body
+    assert '<span class="console-reason" id="resume-reason">Operators and above may resume integrations</span>' in body
     assert client.post(f"/admin/integrations/integration/{w.acme.pk}/resume/").status_code == 403
     w.acme.refresh_from_db()
     assert not w.acme.enabled

@@ -69,9 +69,14 @@ def test_the_page_puts_the_verdict_and_the_money_first_then_every_difference_wit
     assert f'title="mapping {kind}:{code}"' in body and "/admin/integrations/mapping/" in body
     assert "<svg" in body and 'class="recon-chart"' in body
     assert f"/admin/integrations/reconciliationrun/{run.pk}/csv/" in body
-    # the viewer may not replay; the operator gets the one-click replay
-    assert "replay…" not in body
-    assert f"/admin/integrations/syncrecord/{held.pk}/replay/" in w.client("operator").get(page(w.acme)).content.decode()
+    # the viewer may not replay: the button is there, disabled, with the reason; the operator gets the one-click replay
+    assert f"/admin/integrations/syncrecord/{held.pk}/replay/" not in body
+    assert ('<button type="button" disabled aria-describedby="replay-reason" '
+            'title="Operators and above may replay records">replay…</button>') in body
+    assert '<p class="console-reason" id="replay-reason">Replay… is disabled: Operators and above may replay records.</p>' in body
+    operator = w.client("operator").get(page(w.acme)).content.decode()
+    assert f'<a href="/admin/integrations/syncrecord/{held.pk}/replay/">replay…</a>' in operator
+    assert 'id="replay-reason"' not in operator and "<button type=\"button\" disabled" not in operator
     assert AuditEvent.objects.filter(action="reconciliation.requested", actor_name="operator").exists()
     assert AuditEvent.objects.filter(action="reconciliation.finished", actor_name="operator").exists()
 

@@ -32,6 +32,7 @@ def urls(w) -> dict[str, str]:
 
 
 REASONS = {
+    "run-now": "Operators and above may run integrations",
     "test-connection": "Operators and above may test connections",
     "send-test-alert": "Operators and above may send test alerts",
     "replay": "Operators and above may replay records",
@@ -49,14 +50,15 @@ def test_a_viewer_sees_the_button_disabled_with_the_reason(w, button):
     assert f'id="{button}"' not in html
 
 
-def test_a_viewer_sees_run_now_disabled_with_the_role_it_needs(w):
-    # the integration page's own template (per-sync Run now) words its reason itself
+def test_a_viewer_sees_run_now_disabled_with_the_same_label_and_the_reason(w):
+    # the page's Run now and each sync's share the label of the working buttons and one reason
     html = page(w, "viewer", urls(w)["run-now"])
-    assert re.search(r'<button type="button" id="run-now[^"]*" disabled', html)
-    assert "operator role" in html
+    assert re.search(r'<button type="button" id="run-now-disabled" disabled aria-describedby="run-now-reason"\s+'
+                     r'title="Operators and above may run integrations">Run now</button>', html)
+    assert html.count('aria-describedby="run-now-reason"') > 1  # the per-sync buttons too
 
 
-@pytest.mark.parametrize("button", ["test-connection", "send-test-alert", "replay", "reconcile-now"])
+@pytest.mark.parametrize("button", ["run-now", "test-connection", "send-test-alert", "replay", "reconcile-now"])
 def test_an_operator_gets_the_working_button_and_no_reason(w, button):
     html = page(w, "operator", urls(w)[button])
     assert f'id="{button}"' in html and f'id="{button}-disabled"' not in html

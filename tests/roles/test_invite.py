@@ -104,3 +104,33 @@ def test_the_member_list_offers_invite_to_admins_and_says_why_not_to_others(w):
     assert 'id="invite"' in w.client("owner").get("/admin/accounts/membership/").content.decode()
     page = w.client("viewer").get("/admin/accounts/membership/").content.decode()
     assert 'id="invite"' not in page and 'id="invite-disabled"' in page and "Only admins may invite members" in page
+
+
+def test_an_admin_past_the_hourly_invitation_limit_is_told_when_to_try_again_and_nothing_is_sent(w, settings):
+    settings.INVITES_PER_HOUR = 2
+    client = w.client("owner")
+    for email in ("one@example.com", "two@example.com"):
+        assert invite(client, w.acme.tenant_id, email=email).status_code == 302
+    refused = invite(client, w.acme.tenant_id, email="three@example.com")
+    page = refused.content.decode()
+    assert refused.status_code == 429
+    assert "You sent 2 invitations in the last hour, the most one person may. Invite again after" in page
+    assert not get_user_model().objects.filter(email="three@example.com").exists()
+    assert len(mail.outbox) == 2
+    assert AuditEvent.objects.filter(action="member.invited").count() == 2
+    # the limit is the inviter's: another admin still invites
+    assert invite(w.client("root"), w.acme.tenant_id, email="four@example.com").status_code == 302
+
+
+def test_invitations_older_than_an_hour_no_longer_count(w, settings, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.INVITES_PER_HOUR = 1
+    client = w.client("owner")
+    assert invite(client, w.acme.tenant_id, email="one@example.com").status_code == 302
+    assert invite(client, w.acme.tenant_id, email="two@example.com").status_code == 429
+    later = timezone.now() + timedelta(minutes=61)  # the audit trail is append-only: time moves instead
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    assert invite(client, w.acme.tenant_id, email="two@example.com").status_code == 302

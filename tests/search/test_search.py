@@ -125,6 +125,23 @@ def test_numbers_that_look_like_amounts_also_search_document_numbers(w):
     assert invoice.pk in _pks(results)
 
 
+def test_a_purchase_order_with_its_document_fields_is_found_by_supplier_and_amount_as_a_po(w):
+    # What a flow that reads a PO's money would store (X3 and SYSPRO POs do not yet: see the
+    # flows' ``money``): its own number, supplier, amount and date. The search shows it as a PO.
+    po = SyncRecord.objects.filter(integration=w.acme, stream="purchase_orders").order_by("pk").first()
+    SyncRecord.objects.filter(pk=po.pk).update(doc_number=po.business_key, doc_supplier="SUPPO1",
+                                               doc_amount=Decimal("7731.40"), doc_currency="EUR",
+                                               doc_date=po.created_at.date())
+    for q, matched in (("SUPPO1", "supplier"), ("EUR 7,731.40", "amount"), (po.business_key, "number")):
+        _, results = _search(w, "viewer", q)
+        hit = next(h for g in results.groups for h in g.hits if h.pk == po.pk)
+        group = next(g for g in results.groups if any(h.pk == po.pk for h in g.hits))
+        assert group.label == "Purchase orders (X3 → ServiceNow)" and group.money, q
+        assert (hit.number, hit.supplier, hit.amount, hit.matched) == (po.business_key, "SUPPO1", "EUR 7,731.40",
+                                                                       matched), q
+        assert hit.supplier_invoice == ""  # a PO is known by its own number, not a supplier's invoice number
+
+
 def test_another_tenants_records_never_appear(w):
     acme = set(SyncRecord.objects.filter(integration=w.acme).values_list("pk", flat=True))
     invoice = _invoice(w)
