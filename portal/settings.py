@@ -244,6 +244,10 @@ SYNC_CALL_BUDGET = env.int("SYNC_CALL_BUDGET", default=0)
 # A run that reached a connection's call budget continues by itself after this many seconds
 # (per integration: the ``continue_after_seconds`` setting).
 SYNC_CONTINUE_AFTER_SECONDS = env.int("SYNC_CONTINUE_AFTER_SECONDS", default=900)
+# Writes of one page a connection may have in flight at once where a flow sends one call per
+# document (Sage X3 api1 has no batch); per connection: the ``write_concurrency`` setting.
+# 1 sends them one after another. Capped at 16 (integrations.systems.concurrency).
+SYNC_WRITE_CONCURRENCY = env.int("SYNC_WRITE_CONCURRENCY", default=4)
 # HTTP policy for every vendor client.
 HTTP_TIMEOUT_SECONDS = env.float("HTTP_TIMEOUT_SECONDS", default=30.0)
 HTTP_MAX_RETRIES = env.int("HTTP_MAX_RETRIES", default=4)

@@ -8,7 +8,8 @@ match them once approved (job type → the accounts described "<name> labor" / "
 business unit → the cost center described by its name, vendor → the supplier of the same name,
 purchase order and GL account → the X3 record of the same number). Then one ``$create`` per
 completed job (a balanced GACCENTRY) and one per active bill (a PINVOICE), bodies as the flow
-builds them, amounts exact JSON numbers.
+builds them, amounts exact JSON numbers, ``write_concurrency`` of them in flight at once (the
+same number as the portal's X3 connection is given, so both make the same calls the same way).
 
 Run in its own process by the benchmark: ``python -m integrations.benchmark.bare_servicetitan_x3
 CONFIG.json``; prints one JSON line of figures.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
@@ -121,13 +123,19 @@ class BareRun:
             url = ((body.get("$links") or {}).get("$next") or {}).get("$url")
             params = None
 
-    def x3_create(self, klass: str, body: dict[str, Any]) -> None:
-        response = self.x3.post(f"{self.x3_url}/api1/x3/erp/{self.folder}/{klass}", data=exact_json(body),
-                                params={"representation": f"{klass}.$create"}, headers=JSON_BODY, timeout=120)
-        self.calls["write"] += 1
-        if response.status_code >= 400:
-            raise RuntimeError(f"{klass} $create refused: HTTP {response.status_code} {response.text[:300]}")
-        self.writes[klass] = self.writes.get(klass, 0) + 1
+    def x3_create_all(self, klass: str, bodies: list[dict[str, Any]]) -> None:
+        """One ``$create`` per body, ``write_concurrency`` at a time (as the portal's connection is set)."""
+        workers = max(1, int(self.config.get("write_concurrency") or 1))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for response in pool.map(lambda body: self._x3_create(klass, body), bodies):
+                self.calls["write"] += 1
+                if response.status_code >= 400:
+                    raise RuntimeError(f"{klass} $create refused: HTTP {response.status_code} {response.text[:300]}")
+                self.writes[klass] = self.writes.get(klass, 0) + 1
+
+    def _x3_create(self, klass: str, body: dict[str, Any]) -> requests.Response:
+        return self.x3.post(f"{self.x3_url}/api1/x3/erp/{self.folder}/{klass}", data=exact_json(body),
+                            params={"representation": f"{klass}.$create"}, headers=JSON_BODY, timeout=120)
 
     # --- the transfer ---------------------------------------------------------------------------
     def run(self) -> None:
@@ -159,13 +167,10 @@ class BareRun:
         account = {_text(a["number"]).strip(): _text(a["number"]).strip() for a in st_accounts
                    if _text(a["number"]).strip() in codes}
 
-        for job in jobs:
-            body = self.journal_entry(job, labor, material, center)
-            if body:
-                self.x3_create("GACCENTRY", body)
-        for bill in bills:
-            if bill.get("active") is not False:
-                self.x3_create("PINVOICE", self.supplier_invoice(bill, supplier, center, order, x3_lines, account))
+        entries = [self.journal_entry(job, labor, material, center) for job in jobs]
+        self.x3_create_all("GACCENTRY", [body for body in entries if body])
+        self.x3_create_all("PINVOICE", [self.supplier_invoice(bill, supplier, center, order, x3_lines, account)
+                                        for bill in bills if bill.get("active") is not False])
 
     def journal_entry(self, job: dict[str, Any], labor: dict[str, Any], material: dict[str, Any],
                       center: dict[str, Any]) -> dict[str, Any] | None:

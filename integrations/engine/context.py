@@ -27,6 +27,7 @@ from integrations.models import (
     StreamState,
     SyncRecord,
 )
+from integrations.systems.concurrency import on_owner
 from integrations.systems.errors import AuthError, SyncError, TransientError
 from integrations.systems.http import CallCounter, HttpPolicy
 from integrations.systems.registry import client_builder, schema_for, system_label
@@ -68,12 +69,14 @@ def build_client(connection: Connection, counter: CallCounter, run_id: int | Non
     under the run in progress."""
 
     def on_event(action: str, detail: dict[str, Any]) -> None:
-        audit(connection.tenant_id, action, detail.get("reason") or detail.get("error") or "",
+        on_owner(audit, connection.tenant_id, action, detail.get("reason") or detail.get("error") or "",
               connection_id=connection.pk, run_id=run_id() if callable(run_id) else run_id,
               integration_id=integration_id, detail=detail)
 
     spec = connection_spec(connection)
     spec.settings.update({k: v for k, v in (overrides or {}).items() if v not in (None, "")})
+    if spec.settings.get("write_concurrency") in (None, ""):
+        spec.settings["write_concurrency"] = settings.SYNC_WRITE_CONCURRENCY
     builder = client_builder(connection.system)
     return builder(spec, ConnectionTokenStore(connection), counter=counter, policy=http_policy(), on_event=on_event)
 

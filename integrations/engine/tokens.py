@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -10,6 +11,7 @@ from django.db import transaction
 from integrations.engine.audit import audit
 from integrations.models import Connection
 from integrations.systems.auth import Token
+from integrations.systems.concurrency import in_helper, on_owner
 
 
 def _stored(token: Token | None) -> dict:
@@ -24,22 +26,31 @@ class ConnectionTokenStore:
 
     Reads are served from memory while the token is fresh, so a page of calls costs no query;
     refreshes run under ``select_for_update`` on the row so two workers never both spend a
-    (rotating) refresh token.
+    (rotating) refresh token. Safe from the helper threads of a page's concurrent calls
+    (:mod:`integrations.systems.concurrency`): the database work runs on the page's thread, and
+    one refresh at a time in this process.
     """
 
     def __init__(self, connection: Connection) -> None:
         self.connection_id = connection.pk
         self.tenant_id = connection.tenant_id
         self._cached = Token.from_dict(connection.token_cache)
+        self._mutex = threading.RLock()
 
     def load(self) -> Token | None:
         if self._cached and self._cached.is_fresh():
             return self._cached
+        return on_owner(self._read)
+
+    def _read(self) -> Token | None:
         row = Connection.objects.only("token_cache").get(pk=self.connection_id)
         self._cached = Token.from_dict(row.token_cache)
         return self._cached
 
     def save(self, token: Token | None) -> None:
+        on_owner(self._save, token)
+
+    def _save(self, token: Token | None) -> None:
         previous = self._cached
         Connection.objects.filter(pk=self.connection_id).update(
             token_cache=_stored(token),
@@ -76,7 +87,27 @@ class ConnectionTokenStore:
 
     @contextmanager
     def locked(self) -> Iterator[Token | None]:
-        with transaction.atomic():
-            row = Connection.objects.select_for_update().only("token_cache").get(pk=self.connection_id)
-            self._cached = Token.from_dict(row.token_cache)
-            yield self._cached
+        with self._mutex:
+            if not in_helper():
+                with transaction.atomic():
+                    yield self._read_for_update()
+                return
+            # On a helper thread the page's thread takes and releases the row lock (it holds the
+            # database connection); the refresh in between is the helper's own HTTP call.
+            atomic = transaction.atomic()
+            token = on_owner(self._enter, atomic)
+            try:
+                yield token
+            except BaseException as exc:
+                on_owner(atomic.__exit__, type(exc), exc, exc.__traceback__)
+                raise
+            on_owner(atomic.__exit__, None, None, None)
+
+    def _enter(self, atomic: transaction.Atomic) -> Token | None:
+        atomic.__enter__()
+        return self._read_for_update()
+
+    def _read_for_update(self) -> Token | None:
+        row = Connection.objects.select_for_update().only("token_cache").get(pk=self.connection_id)
+        self._cached = Token.from_dict(row.token_cache)
+        return self._cached

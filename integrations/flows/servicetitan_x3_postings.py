@@ -6,7 +6,7 @@ ServiceTitan lists are read in (time, id) order.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -25,6 +25,7 @@ from integrations.flows.base import (
     WriteResult,
 )
 from integrations.flows.values import text
+from integrations.systems.concurrency import concurrently, write_limit
 from integrations.systems.errors import BudgetExhausted, SyncError
 from integrations.systems.servicetitan import amount as st_amount
 from integrations.systems.servicetitan import job_cost_fields
@@ -103,6 +104,30 @@ def _post(ctx: StreamContext, klass: str, body: dict[str, Any], ref_field: str, 
         row = _lookup(ctx, klass, ref_field, [ref]).get(ref)
         number = text(shape.get(row, "key")) if row else ""
     return number
+
+
+def _each(ctx: StreamContext, items: list[WriteItem],
+          post: Callable[[WriteItem], WriteResult]) -> dict[str, WriteResult]:
+    """``post(item)`` for each item, a few at a time (the X3 connection's write concurrency): each
+    document is a call of its own, and behind a WAN the time is the wait for X3's answers.
+
+    A refused or failed document fails alone. A spent call budget stops the page once every call
+    in flight has ended: its rows stay pending and are looked up before they are written again.
+    """
+    results: dict[str, WriteResult] = {}
+    spent: BudgetExhausted | None = None
+    for item, (result, error) in zip(items, concurrently(post, items, write_limit(ctx.target.spec)), strict=True):
+        if isinstance(error, BudgetExhausted):
+            spent = spent or error
+        elif isinstance(error, SyncError):
+            results[item.key] = WriteResult("", error=error)
+        elif error is not None:
+            raise error
+        else:
+            results[item.key] = result
+    if spent is not None:
+        raise spent
+    return results
 
 
 def _money(value: Any, what: str) -> Decimal:
@@ -241,7 +266,6 @@ class JobCosts(RecordStream):
         # re-postings always look first; a first posting only after an uncertain outcome
         wanted = [step[0] for item in items for step in plans[item.key]
                   if item.uncertain or int(item.target_refs.get("version") or 0)]
-        results: dict[str, WriteResult] = {}
         try:
             found = _lookup(ctx, "GACCENTRY", "reference", wanted)
         except BudgetExhausted:
@@ -249,34 +273,28 @@ class JobCosts(RecordStream):
         except SyncError as exc:
             return {item.key: WriteResult("", error=exc) for item in items}
         shape = ctx.target.shape("GACCENTRY")
-        for item in items:
+
+        def post(item: WriteItem) -> WriteResult:
             steps = plans[item.key]
             if not steps:
-                results[item.key] = WriteResult("unchanged", target_id=item.target_id)
-                continue
+                return WriteResult("unchanged", target_id=item.target_id)
             version = int(item.target_refs.get("version") or 0)
             refs: dict[str, str] = {}
             number = item.target_id
-            try:
-                for reference, date, description, lines, reversal in steps:
-                    existing = found.get(reference)
-                    posted_as = (text(shape.get(existing, "key")) if existing else
-                                 _post(ctx, "GACCENTRY", self._body(ctx, reference, date, description, lines),
-                                       "reference", reference))
-                    if reversal:
-                        refs["reversal"] = posted_as
-                    else:
-                        number, version = posted_as, version + 1
-                        refs["entry"] = posted_as
-            except BudgetExhausted:
-                raise  # the rows stay pending: the continuation looks them up first
-            except SyncError as exc:
-                results[item.key] = WriteResult("", error=exc)
-                continue
+            for reference, date, description, lines, reversal in steps:  # in order: the reversal first
+                existing = found.get(reference)
+                posted_as = (text(shape.get(existing, "key")) if existing else
+                             _post(ctx, "GACCENTRY", self._body(ctx, reference, date, description, lines),
+                                   "reference", reference))
+                if reversal:
+                    refs["reversal"] = posted_as
+                else:
+                    number, version = posted_as, version + 1
+                    refs["entry"] = posted_as
             refs.update({"version": str(version), "posted": json.dumps(item.payload["lines"])})
-            results[item.key] = WriteResult("created" if not item.target_id else "updated", target_id=number,
-                                            target_refs=refs)
-        return results
+            return WriteResult("created" if not item.target_id else "updated", target_id=number, target_refs=refs)
+
+        return _each(ctx, items, post)
 
 
 # --- inventory bills → supplier invoices ---------------------------------------------------------
@@ -466,19 +484,14 @@ class InventoryBills(RecordStream):
             raise
         except SyncError as exc:
             return {**results, **{item.key: WriteResult("", error=exc) for item in todo}}
-        for item in todo:
+
+        def post(item: WriteItem) -> WriteResult:
             payload = item.payload
             existing = found.get(payload["reference"])
             if existing is not None and text(shape.get(existing, "supplier")) != payload["supplier"]:
                 existing = None  # another supplier's invoice with the same number
-            try:
-                number = (text(shape.get(existing, "key")) if existing else
-                          _post(ctx, "PINVOICE", self._body(ctx, payload), "supplier_invoice", payload["reference"]))
-            except BudgetExhausted:
-                raise
-            except SyncError as exc:
-                results[item.key] = WriteResult("", error=exc)
-                continue
-            results[item.key] = WriteResult("created", target_id=number,
-                                            target_refs={"posted": json.dumps(_signature(payload))})
-        return results
+            number = (text(shape.get(existing, "key")) if existing else
+                      _post(ctx, "PINVOICE", self._body(ctx, payload), "supplier_invoice", payload["reference"]))
+            return WriteResult("created", target_id=number, target_refs={"posted": json.dumps(_signature(payload))})
+
+        return {**results, **_each(ctx, todo, post)}

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from integrations.systems.concurrency import MAX_CONCURRENCY
+
 INT, TEXT, BOOL, MAP, LIST = "int", "text", "bool", "map", "list"
 
 # Bounds for any settings document, whatever the system.
@@ -188,6 +190,9 @@ def auth_setting_keys_for(method: str) -> tuple[str, ...]:
 COMMON_CONNECTION_SETTINGS = (
     Setting("call_budget", INT, default=0, minimum=0, maximum=10_000_000,
             help="API calls this connection may make per sync cycle (0: no limit), e.g. an IIS call limit."),
+    Setting("write_concurrency", INT, default=None, minimum=1, maximum=MAX_CONCURRENCY,
+            help="Documents written at once where each is a call of its own (Sage X3); keep it within the "
+                 "system's rate limit. Empty: the portal's default (SYNC_WRITE_CONCURRENCY, 4)."),
 )
 
 

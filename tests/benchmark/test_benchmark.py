@@ -345,15 +345,16 @@ def test_all_pairs_run_in_turn_and_end_with_one_table(monkeypatch):
 
     ran = []
 
-    def fake_run(name, records, lines, admin_rows, progress=None, latency_ms=0, reconcile=False, x3_transport="rest"):
-        ran.append((name, latency_ms))
+    def fake_run(name, records, lines, admin_rows, progress=None, latency_ms=0, reconcile=False, x3_transport="rest",
+                 write_concurrency=1):
+        ran.append((name, latency_ms, write_concurrency))
         return {"records": records, "sync.overhead_ratio": 1.25, "resync.http_writes": 0}
 
     monkeypatch.setattr(command, "run_benchmark", fake_run)
     out = io.StringIO()
-    call_command("benchmark", "--pair", "all", "--records", "7", "--latency-ms", "50", stdout=out,
-                 stderr=io.StringIO())
-    assert ran == [(name, 50) for name in sorted(PAIRS)]
+    call_command("benchmark", "--pair", "all", "--records", "7", "--latency-ms", "50", "--write-concurrency", "3",
+                 stdout=out, stderr=io.StringIO())
+    assert ran == [(name, 50, 3) for name in sorted(PAIRS)]
     lines = out.getvalue().splitlines()
     assert "x3-servicenow.sync.overhead_ratio=1.25" in lines
     table = lines[lines.index("") + 1:]

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.benchmark.pairs import PAIRS
 from integrations.benchmark.processes import BenchmarkError
 from integrations.benchmark.run import run_benchmark, summary_table
+from integrations.systems.concurrency import MAX_CONCURRENCY
 
 
 class Command(BaseCommand):
@@ -28,6 +30,9 @@ class Command(BaseCommand):
                             help="delay added to every sandbox answer, e.g. 50 for a WAN to a cloud instance")
         parser.add_argument("--x3-transport", choices=("rest", "graphql"), default="rest",
                             help="how the portal speaks to Sage X3 (the bare client keeps api1 REST)")
+        parser.add_argument("--write-concurrency", type=int, default=None,
+                            help="writes of a page in flight at once where a flow sends one call per document "
+                                 "(Sage X3); the bare client is given the same (default: SYNC_WRITE_CONCURRENCY)")
         parser.add_argument("--reconcile", action="store_true",
                             help="after the sync, reconcile every day the documents are dated and print its cost")
         parser.add_argument("--scale", action="store_true",
@@ -38,9 +43,13 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", dest="as_json", help="print all figures as one JSON object")
 
     def handle(self, *args, pair, records, lines_per_invoice, admin, admin_rows, latency_ms, as_json, scale, tenants,
-               workers, reconcile, x3_transport, **options):
+               workers, reconcile, x3_transport, write_concurrency, **options):
         if records < 0 or lines_per_invoice < 1 or not 0 <= latency_ms <= 10_000:
             raise CommandError("--records must be >= 0, --lines-per-invoice >= 1 and --latency-ms 0 to 10000")
+        if write_concurrency is None:
+            write_concurrency = settings.SYNC_WRITE_CONCURRENCY
+        if not 1 <= write_concurrency <= MAX_CONCURRENCY:
+            raise CommandError(f"--write-concurrency must be 1 to {MAX_CONCURRENCY}")
         progress = None if as_json else (lambda message: self.stderr.write(message))
         if scale:
             self._scale(tenants, records, lines_per_invoice, workers, latency_ms or 50, as_json, progress)
@@ -54,7 +63,7 @@ class Command(BaseCommand):
                 results[name] = run_benchmark(name, records, lines_per_invoice,
                                               admin_rows if admin and name == names[-1] else 0,
                                               progress=progress, latency_ms=latency_ms, reconcile=reconcile,
-                                              x3_transport=x3_transport)
+                                              x3_transport=x3_transport, write_concurrency=write_concurrency)
             except BenchmarkError as exc:
                 raise CommandError(f"{name}: {exc}") from exc
         if as_json:

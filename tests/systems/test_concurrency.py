@@ -1,0 +1,111 @@
+"""A page's calls a few at a time, the database kept on the page's thread.
+
+The token refresh below runs from helper threads against the test's own database transaction:
+without the hand-over to the page's thread, a helper would open a second connection that can
+neither see the test's rows nor write while the page's thread holds its transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from integrations.engine.context import build_client
+from integrations.models import AuditEvent, Connection
+from integrations.sandbox.clock import ManualClock
+from integrations.systems.concurrency import MAX_CONCURRENCY, concurrently, in_helper, on_owner, write_limit
+from integrations.systems.errors import DataError
+from integrations.systems.http import CallCounter
+from integrations.systems.spec import ConnectionSpec
+from tests.systems.test_x3_oauth_tokens import token_calls, x3_client
+
+
+def test_results_keep_the_items_order_and_no_more_than_the_limit_are_in_flight():
+    in_flight, most, lock = 0, 0, threading.Lock()
+
+    def call(n: int) -> int:
+        nonlocal in_flight, most
+        with lock:
+            in_flight += 1
+            most = max(most, in_flight)
+        time.sleep(0.01 * (n % 3))  # later items may finish first
+        with lock:
+            in_flight -= 1
+        return n * n
+
+    results = concurrently(call, range(20), limit=4)
+
+    assert [value for value, _ in results] == [n * n for n in range(20)]
+    assert all(error is None for _, error in results)
+    assert 1 < most <= 4
+
+
+def test_an_error_belongs_to_its_item_and_the_others_still_finish():
+    def call(n: int) -> str:
+        if n == 2:
+            raise DataError("refused")
+        return f"ok {n}"
+
+    results = concurrently(call, range(5), limit=3)
+
+    assert [value for value, _ in results] == ["ok 0", "ok 1", None, "ok 3", "ok 4"]
+    assert isinstance(results[2][1], DataError)
+
+
+def test_database_work_of_a_helper_runs_on_the_calling_thread():
+    page_thread = threading.get_ident()
+    seen: list[tuple[int, int, bool]] = []
+
+    def call(n: int) -> int:
+        owner_thread = on_owner(threading.get_ident)
+        seen.append((threading.get_ident(), owner_thread, in_helper()))
+        return n
+
+    concurrently(call, range(6), limit=3)
+
+    assert {owner for _, owner, _ in seen} == {page_thread}
+    assert all(helper != page_thread and flagged for helper, _, flagged in seen)
+    assert not in_helper() and on_owner(threading.get_ident) == page_thread
+
+
+def test_limit_one_runs_on_this_thread_one_after_another():
+    threads = {value for value, _ in concurrently(lambda n: threading.get_ident(), range(4), limit=1)}
+    assert threads == {threading.get_ident()}
+
+
+@pytest.mark.parametrize(("setting", "expected"), [(None, 1), ("", 1), (4, 4), ("8", 8), (500, MAX_CONCURRENCY),
+                                                   (0, 1), ("many", 1)])
+def test_write_limit_reads_the_connection_setting(setting, expected):
+    spec = ConnectionSpec(system="sage_x3", url="https://x3.example", auth_method="basic", settings={"write_concurrency": setting})
+    assert write_limit(spec) == expected
+
+
+@pytest.mark.django_db
+def test_the_engine_gives_every_connection_the_portal_default(integration, settings):
+    settings.SYNC_WRITE_CONCURRENCY = 6
+    client = build_client(integration.target, CallCounter())
+    assert write_limit(client.spec) == 6
+
+
+@pytest.mark.django_db
+def test_helpers_refresh_an_expired_token_once_through_the_page_thread(integration, x3_sim):
+    clock = ManualClock(datetime.now(UTC))
+    x3_sim.set_clock(clock)
+    client = x3_client(integration.source, clock)
+    client.read("GACCOUNT", "60100")
+    first = Connection.objects.get(pk=integration.source_id).token_cache["access_token"]
+    clock.advance(290)  # 10 s left: every call below needs a fresh token first
+
+    results = concurrently(lambda code: client.read("GACCOUNT", code)["ACC"], ["60100", "60200", "60300", "60100"],
+                           limit=4)
+
+    assert [error for _, error in results] == [None] * 4
+    assert [value for value, _ in results] == ["60100", "60200", "60300", "60100"]
+    assert len(token_calls(x3_sim)) == 2, "one refresh for the four helpers, the refresh token spent once"
+    stored = Connection.objects.get(pk=integration.source_id).token_cache
+    assert stored["access_token"] != first
+    assert AuditEvent.objects.filter(connection_id=integration.source_id,
+                                     action="connection.token_refreshed").count() == 2
