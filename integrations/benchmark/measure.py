@@ -61,6 +61,8 @@ class HttpTally:
     """
 
     counts: dict[str, int] = field(default_factory=lambda: {"read": 0, "write": 0, "auth": 0})
+    # with ``trace``: every call as "kind METHOD path" (no query string: some vendors put sessions there)
+    trace: list[str] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, method: str, url: str, body: bytes | str | None = None) -> None:
@@ -71,6 +73,8 @@ class HttpTally:
             kind = "auth" if path.endswith(AUTH_PATHS) else "read" if method in ("GET", "HEAD") else "write"
         with self._lock:
             self.counts[kind] += 1
+            if self.trace is not None:
+                self.trace.append(f"{kind} {method} {path}")
 
     @property
     def total(self) -> int:

@@ -8,7 +8,8 @@ unchanged re-sync, counting database queries and HTTP calls. Prints one JSON lin
 
 ``python -m integrations.benchmark.worker CONFIG.json``; with ``BENCH_PROFILE=FILE`` in the
 environment (it passes through ``manage.py benchmark``) the full sync is profiled with cProfile
-into FILE, for ``python -m pstats FILE``.
+into FILE, for ``python -m pstats FILE``; with ``BENCH_TRACE=FILE`` every HTTP call of the full
+sync is listed in FILE ("kind METHOD path", in order), to see which calls exceed the minimum.
 """
 
 from __future__ import annotations
@@ -85,6 +86,8 @@ def sync(config: dict[str, Any]) -> dict[str, Any]:
     queries = QueryCounter()
     reset_peak_rss()
     with tally_http() as tally, connection.execute_wrapper(queries):
+        if os.environ.get("BENCH_TRACE"):
+            tally.trace = []
         started, cpu = time.perf_counter(), time.process_time()
         if profiler:
             profiler.enable()
@@ -99,6 +102,10 @@ def sync(config: dict[str, Any]) -> dict[str, Any]:
         full = {"wall_seconds": wall, "cpu_seconds": cpu, "http": tally.snapshot(), "queries": queries.count,
                 "runs": _runs_summary(runs)}
 
+        if tally.trace is not None:
+            with open(os.environ["BENCH_TRACE"], "w", encoding="utf-8") as handle:
+                handle.write("\n".join(tally.trace) + "\n")
+            tally.trace = None
         tally.reset()
         queries.count = 0
         started = time.perf_counter()

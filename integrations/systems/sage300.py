@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
 
@@ -38,6 +39,8 @@ API_PATH = "/Sage300WebApi/v1.0/-"
 DEFAULT_PAGE_SIZE = 100  # web.config PageSize default [D: S300DEV]
 DEFAULT_CALL_BUDGET = 1500  # the seed: 1500+ calls in a cycle can take the IIS app pool down
 DEFAULT_TIMEOUT = 120  # the first call after the app pool slept can take a while
+# answers kept for the cycle: the last few under this size (GL accounts, segment codes, a few vendors)
+MEMO_ANSWERS, MEMO_MAX_BYTES = 8, 256 * 1024
 MODULE_OF = {"GLAccounts": "GL", "GLSegmentCodes": "GL", "APVendors": "AP", "APInvoiceBatches": "AP"}
 
 SETTINGS = (
@@ -176,6 +179,9 @@ class Sage300Client:
         self.batch_date_field = spec.setting("batch_date_field", "DateLastEdited")
         self.on_event = on_event
         self._first_call_done = False
+        # small answers of this cycle, by URL: two streams that read one resource (GL accounts for
+        # the mapping suggestions and for ServiceNow) spend one call of the IIS budget, not two
+        self._answers: OrderedDict[tuple[str, str], Any] = OrderedDict()
 
     def close(self) -> None:
         self.http.close()
@@ -184,7 +190,11 @@ class Sage300Client:
         return f"/{self.company}/{MODULE_OF[resource]}/{resource}"
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        """The client's only request: a GET. Sage 300 is never written to."""
+        """The client's only request: a GET. Sage 300 is never written to, so within one cycle
+        (one client) the same query answers the same: a small answer is asked once."""
+        memo = (path, urlencode(sorted((params or {}).items())))
+        if memo in self._answers:
+            return self._answers[memo]
         started = time.monotonic()
         response = self.http.request("GET", path, params=params)
         elapsed = time.monotonic() - started
@@ -195,7 +205,12 @@ class Sage300Client:
                     "reason": f"Sage 300 answered its first call in {elapsed:.1f} s: the IIS app pool was "
                               "probably asleep (it idles out after 20 minutes by default)",
                     "seconds": round(elapsed, 1)})
-        return parse_json(response)
+        body = parse_json(response)
+        if len(response.content) <= MEMO_MAX_BYTES:
+            self._answers[memo] = body
+            while len(self._answers) > MEMO_ANSWERS:
+                self._answers.popitem(last=False)
+        return body
 
     def iter_pages(self, resource: str, *, filter: str = "", orderby: str = "", select: str = "",
                    top: int | None = None) -> Iterator[list[dict[str, Any]]]:

@@ -39,7 +39,9 @@ def test_run_sync_mappings_and_replay_work_for_the_pair(integration, s300_sim, s
 def test_a_run_cut_by_the_budget_exits_0_and_says_when_it_continues(db, sandbox, s300_sim, sn_sim, tenant_doc):
     s300_sim.page_size = 5
     s300_sim.load(bulk_data(invoices=100, lines_per_invoice=1, vendors=30, per_batch=5, vendors_per_day=10))
-    tenant_doc["integrations"][0]["settings"] = {"call_budget": 6, "continue_after_seconds": 600}
+    # the IIS budget on the Sage 300 connection (GL accounts are read once for both of their streams)
+    tenant_doc["connections"][0]["settings"] = {**tenant_doc["connections"][0].get("settings", {}), "call_budget": 6}
+    tenant_doc["integrations"][0]["settings"] = {"continue_after_seconds": 600}
     integration = load(tenant_doc)
 
     rows = json.loads(_call("run_sync", "--tenant", "acme-300", "--integration", "s300-to-sn", "--json"))  # no error
@@ -57,7 +59,9 @@ def test_the_console_shows_the_budget_used_and_when_the_run_continues(db, sandbo
                                                                       client, django_user_model):
     s300_sim.page_size = 5
     s300_sim.load(bulk_data(invoices=100, lines_per_invoice=1, vendors=30, per_batch=5, vendors_per_day=10))
-    tenant_doc["integrations"][0]["settings"] = {"call_budget": 6, "continue_after_seconds": 600}
+    # the IIS budget on the Sage 300 connection (GL accounts are read once for both of their streams)
+    tenant_doc["connections"][0]["settings"] = {**tenant_doc["connections"][0].get("settings", {}), "call_budget": 6}
+    tenant_doc["integrations"][0]["settings"] = {"continue_after_seconds": 600}
     integration = load(tenant_doc)
     _call("run_sync", "--tenant", "acme-300", "--integration", "s300-to-sn")
     run = SyncRun.objects.filter(integration=integration, status=RunStatus.PARTIAL).latest("pk")

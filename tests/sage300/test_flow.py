@@ -173,3 +173,20 @@ def test_lost_servicenow_answers_never_stage_an_invoice_twice(integration, sn_si
     run_integration(integration)
     keys = [skey(r) for r in sn_rows(sn_sim, "sn_apo_invoice")]
     assert len(keys) == len(set(keys)) == 11
+
+
+def test_gl_accounts_are_read_once_a_cycle_for_both_of_their_streams_and_again_the_next_cycle(integration, s300_sim):
+    def account_reads() -> int:
+        return sum(1 for r in s300_sim.requests if r.path.endswith("/GL/GLAccounts"))
+
+    runs = {r.stream: r for r in run_integration(integration)}
+    assert runs["s300_gl_accounts"].read == runs["gl_accounts"].read > 0
+    first_cycle = account_reads()
+    assert first_cycle == 1, "the mapping suggestions and the ServiceNow accounts share one answer"
+
+    account = s300_sim.rows("GLAccounts")[0]
+    account["Description"] = "Renamed in Sage 300"
+    account["DateLastMaintained"] = max(a["DateLastMaintained"] for a in s300_sim.rows("GLAccounts"))
+    runs = {r.stream: r for r in run_integration(integration)}
+    assert account_reads() == first_cycle + 1, "a new cycle asks Sage 300 again"
+    assert runs["gl_accounts"].updated == 1
