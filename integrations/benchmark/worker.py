@@ -9,7 +9,8 @@ unchanged re-sync, counting database queries and HTTP calls. Prints one JSON lin
 ``python -m integrations.benchmark.worker CONFIG.json``; with ``BENCH_PROFILE=FILE`` in the
 environment (it passes through ``manage.py benchmark``) the full sync is profiled with cProfile
 into FILE, for ``python -m pstats FILE``; with ``BENCH_TRACE=FILE`` every HTTP call of the full
-sync is listed in FILE ("kind METHOD path", in order), to see which calls exceed the minimum.
+sync is listed in FILE ("kind METHOD path", in order), to see which calls exceed the minimum; with
+``BENCH_QUERIES=FILE`` its most frequent SQL statements, with their counts.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from typing import Any
 
 
@@ -37,6 +39,8 @@ class QueryCounter:
 
     def __init__(self) -> None:
         self.count = 0
+        # with ``BENCH_QUERIES=FILE``: statements by count (their first 400 characters)
+        self.statements: Counter[str] | None = Counter() if os.environ.get("BENCH_QUERIES") else None
 
     def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         if many:
@@ -44,7 +48,15 @@ class QueryCounter:
             self.count += len(params)
         else:
             self.count += 1
+        if self.statements is not None:
+            self.statements[sql[:400]] += len(params) if many else 1
         return execute(sql, params, many, context)
+
+    def dump(self) -> None:
+        if self.statements is not None:
+            with open(os.environ["BENCH_QUERIES"], "w", encoding="utf-8") as handle:
+                handle.writelines(f"{n:8d}  {sql}\n" for sql, n in self.statements.most_common(60))
+            self.statements = None
 
 
 def _runs_summary(runs: list[Any]) -> dict[str, Any]:
@@ -102,6 +114,7 @@ def sync(config: dict[str, Any]) -> dict[str, Any]:
         full = {"wall_seconds": wall, "cpu_seconds": cpu, "http": tally.snapshot(), "queries": queries.count,
                 "runs": _runs_summary(runs)}
 
+        queries.dump()
         if tally.trace is not None:
             with open(os.environ["BENCH_TRACE"], "w", encoding="utf-8") as handle:
                 handle.write("\n".join(tally.trace) + "\n")

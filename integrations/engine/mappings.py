@@ -177,25 +177,26 @@ class Decision:
 
 
 def approve(mappings: list[Mapping], actor: Any = None, request_id: str = "") -> Decision:
-    """Approve mappings that have a target; returns how many and which held records they release."""
+    """Approve mappings that have a target; returns how many and which held records they release.
+
+    Any number of mappings costs a fixed handful of queries: the held records they release are
+    found in one pass over the integrations' held queue, and the mappings saved in bulk.
+    """
     decision = Decision()
     now = timezone.now()
     user = actor if getattr(actor, "is_authenticated", False) else None
+    chosen = [m for m in mappings if m.target_code and m.status != MappingStatus.APPROVED]
     events = []
     with transaction.atomic():
-        for mapping in mappings:
-            if not mapping.target_code or mapping.status == MappingStatus.APPROVED:
-                continue
-            released = list(held_for(mapping.integration_id, mapping.kind, mapping.source_code)
-                            .order_by("pk").values_list("pk", flat=True))
+        released_by = _held_by_key(chosen)
+        for mapping in chosen:
+            released = released_by.get((mapping.integration_id, f"{mapping.kind}:{mapping.source_code}"), [])
             mapping.status = MappingStatus.APPROVED
             mapping.decided_by = user
             mapping.decided_at = now
+            mapping.updated_at = now
             mapping.ignore_reason = ""
             mapping.released_records = released[:RELEASED_KEPT]  # the page follows their replay
-            mapping.save(update_fields=["status", "decided_by", "decided_at", "updated_at", "ignore_reason",
-                                        "target_code", "target_label", "target_external_id", "reason",
-                                        "released_records"])
             decision.approved += 1
             decision.released_ids.extend(released)
             events.append(audit_event(
@@ -206,9 +207,31 @@ def approve(mappings: list[Mapping], actor: Any = None, request_id: str = "") ->
                 detail={"kind": mapping.kind, "source": mapping.source_code, "target": mapping.target_code,
                         "reason": mapping.reason, "released": len(released)},
             ))
+        Mapping.objects.bulk_update(chosen, ["status", "decided_by", "decided_at", "updated_at", "ignore_reason",
+                                             "target_code", "target_label", "target_external_id", "reason",
+                                             "released_records"], batch_size=500)
         audit_many(events)
     decision.released_ids = sorted(set(decision.released_ids))
     return decision
+
+
+def _held_by_key(mappings: list[Mapping]) -> dict[tuple[int, str], list[int]]:
+    """(integration, "kind:code") -> the held records waiting for that key, in id order."""
+    if len(mappings) == 1:  # one mapping: its own indexed look-up
+        mapping = mappings[0]
+        return {(mapping.integration_id, f"{mapping.kind}:{mapping.source_code}"): list(
+            held_for(mapping.integration_id, mapping.kind, mapping.source_code).order_by("pk")
+            .values_list("pk", flat=True))}
+    wanted = {(m.integration_id, f"{m.kind}:{m.source_code}") for m in mappings}
+    found: dict[tuple[int, str], list[int]] = {}
+    held = (SyncRecord.objects.filter(integration_id__in={m.integration_id for m in mappings},
+                                      status=RecordStatus.HELD).exclude(missing="")
+            .order_by("pk").values_list("pk", "integration_id", "missing"))
+    for pk, integration_id, missing in held.iterator(chunk_size=5000):
+        for key in missing.split("|"):
+            if (integration_id, key) in wanted:
+                found.setdefault((integration_id, key), []).append(pk)
+    return found
 
 
 def reject(mappings: list[Mapping], actor: Any = None, request_id: str = "") -> Decision:

@@ -88,3 +88,28 @@ def test_from_an_integrations_list_the_queue_and_the_bulk_page_stay_on_that_inte
     assert f'approve-above/?min=90&amp;integration={w.acme.pk}"' in body
     viewer = w.client("viewer").get("/admin/integrations/mapping/").content.decode()
     assert 'id="needs-decision"' in viewer and 'id="approve-above"' not in viewer and 'id="import-csv"' not in viewer
+
+
+def test_approving_many_at_once_releases_what_each_would_alone_in_a_fixed_number_of_queries(w):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from integrations.engine.mappings import approve
+
+    chosen = [m for m in Mapping.objects.filter(integration__tenant__slug="acme", status=MappingStatus.SUGGESTED)
+              .select_related("integration") if m.target_code]
+    assert len(chosen) >= 5
+    alone = {m.pk: sorted(held_for(m.integration_id, m.kind, m.source_code).values_list("pk", flat=True))
+             for m in chosen}
+    assert any(alone.values())
+
+    with CaptureQueriesContext(connection) as queries:
+        decision = approve(chosen, actor="test")
+
+    assert decision.approved == len(chosen)
+    assert decision.released_ids == sorted({pk for pks in alone.values() for pk in pks})
+    for mapping in Mapping.objects.filter(pk__in=alone):
+        assert mapping.status == MappingStatus.APPROVED
+        assert mapping.released_records == alone[mapping.pk]
+    assert len(queries) <= 8, [q["sql"][:80] for q in queries]
+    assert AuditEvent.objects.filter(action="mapping.approved").count() >= len(chosen)
