@@ -115,6 +115,9 @@ class SyncRun(models.Model):
             models.Index(fields=["integration", "stream", "-started_at"], name="run_latest_idx"),
             # console: runs filtered by status (failed, partial), newest first
             models.Index(fields=["status", "-started_at"], name="run_status_idx"),
+            # dashboard chart (daily_series): the last 30 days of runs of the user's integrations, a
+            # range per integration; without it the integration's whole run history is read
+            models.Index(fields=["integration", "started_at"], name="run_integration_time_idx"),
         ]
 
     def __str__(self) -> str:
