@@ -13,8 +13,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import CharField, Count, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce, Concat
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -67,16 +66,6 @@ HELD_LISTED = 20
 IMPACT_ORDER = ("-held_amount", "-held_count", "kind", "source_code")
 # no reference table has a million rows; far past the end is a crafted request, not a scroll
 MAX_TARGET_PAGE = 50_000
-
-
-def held_count_subquery() -> Coalesce:
-    """``engine.mappings.held_for(...).count()`` for the outer Mapping row, as an expression."""
-    needle = Concat(Value("|"), OuterRef("kind"), Value(":"), OuterRef("source_code"), Value("|"),
-                    output_field=CharField())
-    rows = (SyncRecord.objects.filter(integration=OuterRef("integration"), status=RecordStatus.HELD,
-                                      missing__contains=needle)
-            .order_by().values("integration").annotate(n=Count("pk")).values("n"))
-    return Coalesce(Subquery(rows[:1]), 0)
 
 
 class HeldIntegrationFilter(ScopedRelatedFilter):
@@ -238,9 +227,6 @@ class MappingAdmin(TenantScopedAdmin, admin.ModelAdmin):
     paginator = CappedCountPaginator
     show_full_result_count = False
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).annotate(held=held_count_subquery())
-
     def get_ordering(self, request: HttpRequest):
         if request.GET.get(QueueFilter.parameter_name) == "decide":
             return IMPACT_ORDER  # the queue is worked most money first
@@ -297,9 +283,11 @@ class MappingAdmin(TenantScopedAdmin, admin.ModelAdmin):
     def status_badge(self, obj: Mapping):
         return display.badge(obj.status)
 
-    @admin.display(description="held records it releases", ordering="held")
+    # the stored figure (refreshed with the held queue, and by the integration filter when stale):
+    # counting each row's held records live read the whole queue per row, 1.5 s at a million
+    @admin.display(description="held records it releases", ordering="held_count")
     def held_records(self, obj: Mapping):
-        held = getattr(obj, "held", None)
+        held = obj.held_count
         if not held:
             return 0
         url = reverse("admin:integrations_heldrecord_changelist")
