@@ -210,7 +210,10 @@ def search_records(user: Any, query: str) -> Results:
             matched=matched,
         ))
     shown = 0
-    for group in sorted(groups.values(), key=lambda g: (not g.money, g.label)):
+    # invoices (known by a supplier's invoice number) first, then other documents (orders,
+    # journals, payments), then master data
+    for group in sorted(groups.values(), key=lambda g: (not g.money, not any(h.supplier_invoice for h in g.hits),
+                                                         g.label)):
         group.hits.sort(key=lambda h: (h.day or date.min, h.number), reverse=True)
         room = MAX_RESULTS - shown
         if room <= 0:

@@ -1,8 +1,10 @@
 """A record as AP people know it: the document (invoice, bill, journal), its supplier, date and money.
 
-The money streams of each pair say how to read their snapshots (``RecordStream.money``, the same
-reading month-end reconciliation uses); other records (suppliers, GL accounts, vendors) are known
-by their business key alone. Reads only the snapshot the portal recorded: no vendor is asked.
+Each document stream says how to read its snapshots (``RecordStream.document``: for money streams
+the same reading month-end reconciliation uses, ``money``; purchase orders, journal entries and
+payments read theirs without being counted by reconciliation); other records (suppliers, GL
+accounts, vendors) are known by their business key alone. Reads only the snapshot the portal
+recorded: no vendor is asked.
 """
 
 from __future__ import annotations
@@ -63,17 +65,27 @@ def stream_label(kind: str, name: str) -> str:
         return name
 
 
+# what an old or partial snapshot makes a reader raise: read as "no document"
+_UNREADABLE = (AttributeError, KeyError, TypeError, ValueError, ArithmeticError)
+
+
+def read_document(stream: RecordStream | None, snapshot: Any, source_settings: dict[str, Any] | None) -> Money | None:
+    """The stream's document in ``snapshot`` (:meth:`RecordStream.document`); ``None`` when the
+    stream has none or the snapshot cannot be read."""
+    if stream is None or not isinstance(snapshot, dict) or not snapshot:
+        return None
+    try:
+        return stream.document(snapshot, source_settings or {})
+    except _UNREADABLE:
+        return None
+
+
 def document_of(record: Any, kind: str, source_settings: dict[str, Any] | None) -> Document:
-    """The record's document; its money when its stream is a money stream and the snapshot has it."""
+    """The record's document; its number, supplier, date and amount when its stream reads them
+    (:meth:`RecordStream.document`) and the snapshot has them."""
     label = stream_label(kind, record.stream)
     number = record.business_key or record.source_key
-    stream = stream_of(kind, record.stream)
-    money: Money | None = None
-    if stream is not None and stream.ledger is not None and isinstance(record.source_snapshot, dict):
-        try:
-            money = stream.money(record.source_snapshot, source_settings or {})
-        except (KeyError, TypeError, ValueError, ArithmeticError):  # an old or partial snapshot
-            money = None
+    money = read_document(stream_of(kind, record.stream), record.source_snapshot, source_settings)
     if money is None:
         return Document(label, number)
     return Document(label, money.number or number, money.supplier, money.day, money.currency, money.amount,
@@ -125,24 +137,20 @@ def supplier_name(stream: RecordStream, key: str, business_key: str, snapshot: A
 
 def search_fields(stream: RecordStream | None, key: str, business_key: str, snapshot: Any,
                   source_settings: dict[str, Any] | None) -> dict[str, Any]:
-    """``SyncRecord.doc_*`` for a record: a money document's number, supplier code, amount,
-    currency and date (:meth:`RecordStream.money`, as the record pages read them); a supplier
-    record's code and name; nothing for other records (found by business key and target id).
+    """``SyncRecord.doc_*`` for a record: a document's number, supplier code, amount, currency and
+    date (:meth:`RecordStream.document`, as the record pages read them); a supplier record's code
+    and name; nothing for other records (found by business key and target id).
 
     Cheap (a few dict reads): it runs for every record a sync stores.
     """
     if stream is None:
         return dict(NO_SEARCH_FIELDS)
     settings = source_settings or {}
-    if stream.ledger is not None and isinstance(snapshot, dict):
-        try:
-            money = stream.money(snapshot, settings)
-        except (KeyError, TypeError, ValueError, ArithmeticError):  # an old or partial snapshot
-            money = None
-        if money is not None:
-            return {"doc_number": (money.number or "")[:100], "doc_supplier": (money.supplier or "")[:200],
-                    "doc_amount": stored_amount(money.amount), "doc_currency": (money.currency or "")[:3].upper(),
-                    "doc_date": money.day}
+    money = read_document(stream, snapshot, settings)
+    if money is not None:
+        return {"doc_number": (money.number or "")[:100], "doc_supplier": (money.supplier or "")[:200],
+                "doc_amount": stored_amount(money.amount), "doc_currency": (money.currency or "")[:3].upper(),
+                "doc_date": money.day}
     if is_supplier_stream(stream.name):
         return {**NO_SEARCH_FIELDS, "doc_number": key[:100],
                 "doc_supplier": supplier_name(stream, key, business_key, snapshot, settings)[:200]}

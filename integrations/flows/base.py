@@ -413,6 +413,17 @@ class RecordStream(Stream):
         source connection's settings (field names); ``None``: nothing to count."""
         return None
 
+    def document(self, snapshot: dict[str, Any], source_settings: dict[str, Any]) -> Money | None:
+        """The record's document as the console shows and searches it (number, supplier, date,
+        amount), from its snapshot: a money stream's :meth:`money`. Streams of documents that
+        reconciliation does not count (purchase orders, journal entries, payments) say it here
+        rather than declare a ``ledger``, which would make month-end count them.
+
+        ``None``: not a document (master data), or a snapshot too old or partial to read. Callers
+        also treat an exception as ``None``, but implementations should not raise.
+        """
+        return self.money(snapshot, source_settings) if self.ledger is not None else None
+
     def target_money(self, row: dict[str, Any], integration_settings: dict[str, Any]) -> Money:
         """The money of a target row read back, from the ledger's columns."""
         ledger = self.ledger

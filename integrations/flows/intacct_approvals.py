@@ -36,6 +36,7 @@ from integrations.flows.base import (
     Checkpoint,
     Conflict,
     InvalidRecord,
+    Money,
     NeedsMapping,
     RecordStream,
     SkipRecord,
@@ -43,6 +44,8 @@ from integrations.flows.base import (
     StreamContext,
     WriteItem,
     WriteResult,
+    as_day,
+    as_decimal,
     canonical_hash,
 )
 from integrations.flows.values import text
@@ -133,6 +136,18 @@ class ApprovedInvoices(RecordStream):
         rows, _ = sn.list(sn.table("invoice"), f"sys_id={key}", fields=self._header_fields(ctx), limit=2)
         rows = [row for row in rows if text(row.get("sys_id")) == key]
         return self._records(ctx, rows)[0] if rows else None
+
+    def document(self, snapshot: dict[str, Any], source_settings: dict[str, Any]) -> Money | None:
+        """The invoice for the console (its bill is what reconciliation counts, in the bills
+        stream): the supplier's invoice number, the supplier's code (the dot-walked column read
+        with the invoice, whichever code field the ServiceNow connection names), invoice date and
+        approved amount. ``None`` without an amount."""
+        total = as_decimal(snapshot.get("amount_invoiced"))
+        if total is None:
+            return None
+        supplier = next((value for name, value in snapshot.items() if name.startswith("supplier.")), "")
+        return Money(as_day(snapshot.get("invoice_date")), text(snapshot.get("currency")).strip(), total,
+                     number=text(snapshot.get("supplier_invoice_number")).strip(), supplier=text(supplier).strip())
 
     # --- transform ------------------------------------------------------------------------------
     def _bill_of(self, ctx: StreamContext, record: SourceRecord) -> str:

@@ -32,12 +32,15 @@ from typing import Any
 from integrations.flows.base import (
     Checkpoint,
     InvalidRecord,
+    Money,
     RecordStream,
     SkipRecord,
     SourceRecord,
     StreamContext,
     WriteItem,
     WriteResult,
+    as_day,
+    as_decimal,
     canonical_hash,
 )
 from integrations.flows.intacct_approvals import SOURCE_SYSTEM, ApprovedInvoices, source_system_field
@@ -118,6 +121,18 @@ class PaymentsToIntacct(RecordStream):
         rows, _ = sn.list(sn.table("payment"), f"sys_id={key}", fields=self._fields(ctx), limit=2)
         rows = [row for row in rows if text(row.get("sys_id")) == key]
         return self._record(ctx, rows[0]) if rows else None
+
+    def document(self, snapshot: dict[str, Any], source_settings: dict[str, Any]) -> Money | None:
+        """The payment for the console (not counted by reconciliation): known by its business key
+        (its reference, else "payment of <invoice>"), dated and valued as paid; no supplier (the
+        row names only the invoice). Read under the default column names: a snapshot of renamed
+        columns (the integration's ``field_names``, not at hand here) has no document."""
+        paid = as_decimal(snapshot.get("payment_amount"))
+        if paid is None:
+            return None
+        reference, invoice = text(snapshot.get("payment_reference_id")), text(snapshot.get("invoice.number"))
+        return Money(as_day(snapshot.get("payment_date")), text(snapshot.get("currency")).strip(), paid,
+                     number=reference or (f"payment of {invoice}" if invoice else ""))
 
     # --- transform ------------------------------------------------------------------------------
     def _bill_of(self, ctx: StreamContext, record: SourceRecord) -> str:

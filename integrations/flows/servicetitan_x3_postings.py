@@ -15,6 +15,7 @@ from integrations.flows.base import (
     Checkpoint,
     Conflict,
     InvalidRecord,
+    Money,
     NeedsMapping,
     Page,
     RecordStream,
@@ -23,12 +24,13 @@ from integrations.flows.base import (
     StreamContext,
     WriteItem,
     WriteResult,
+    as_day,
 )
 from integrations.flows.values import text
 from integrations.systems.concurrency import concurrently, write_limit
 from integrations.systems.errors import BudgetExhausted, SyncError
+from integrations.systems.servicetitan import DEFAULT_JOB_COST_FIELDS, job_cost_fields
 from integrations.systems.servicetitan import amount as st_amount
-from integrations.systems.servicetitan import job_cost_fields
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
@@ -229,6 +231,29 @@ class JobCosts(RecordStream):
                                          "Job costs")]
         return entry
 
+    def document(self, snapshot: dict[str, Any], source_settings: dict[str, Any]) -> Money | None:
+        """The job for the console (not counted by reconciliation): known by its business key
+        (``Job <number>``), dated by its completion, its amount labor + material cost as
+        :func:`job_costs_of` reads them. No supplier (the job's customer is not one) and no currency
+        (ServiceTitan's documents carry none). ``None`` for a job with no cost or one not an amount."""
+        fields = {**DEFAULT_JOB_COST_FIELDS, **(source_settings.get("job_cost_fields") or {})}
+        custom = {text(f.get("name")).strip().lower(): f.get("value") for f in snapshot.get("customFields") or []
+                  if isinstance(f, dict)}
+        costs = []
+        for kind in ("labor", "material"):
+            name = text(fields.get(kind)).strip()
+            value = snapshot.get(name) if name in snapshot else custom.get(name.lower())
+            if value in (None, ""):
+                continue
+            cost = st_amount(value)
+            if cost is None:
+                return None
+            costs.append(cost)
+        if not costs:
+            return None
+        return Money(as_day(snapshot.get("completedOn")), "", sum(costs, ZERO),
+                     number=f"Job {text(snapshot.get('jobNumber') or snapshot.get('id'))}")
+
     def _body(self, ctx: StreamContext, reference: str, date: str, description: str,
               lines: list[Line]) -> dict[str, Any]:
         shape = ctx.target.shape("GACCENTRY")
@@ -377,6 +402,19 @@ class InventoryBills(RecordStream):
                 if row is not None and shape["lines"] not in row:  # installs whose $query has no lines
                     row = x3.read("PORDER", target)
                 self._x3_orders[target] = row
+
+    def document(self, snapshot: dict[str, Any], source_settings: dict[str, Any]) -> Money | None:
+        """The bill for the console (not counted by reconciliation): its reference number (the
+        supplier's invoice number it is posted to X3 under), its vendor's name, bill date and
+        amount; voided when inactive. No currency (ServiceTitan's documents carry none)."""
+        total = st_amount(snapshot.get("billAmount"))
+        if total is None:
+            return None
+        vendor = snapshot.get("vendor")
+        reference = text(snapshot.get("referenceNumber")).strip() or f"ST-BILL-{text(snapshot.get('id'))}"
+        return Money(as_day(snapshot.get("billDate")), "", total, number=reference,
+                     supplier=text(vendor.get("name")).strip() if isinstance(vendor, dict) else "",
+                     void=snapshot.get("active") is False)
 
     def _po_lines(self, ctx: StreamContext, order: str) -> list[tuple[str, str]]:
         """(item, line number) of an X3 purchase order's lines."""

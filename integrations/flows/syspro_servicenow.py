@@ -365,6 +365,23 @@ class PurchaseOrders(RecordStream):
     def write_page(self, ctx: StreamContext, items: list[WriteItem]) -> dict[str, WriteResult]:
         return upsert_with_lines(ctx, "purchase_order", items, line_table="purchase_order_line")
 
+    def document(self, snapshot: dict[str, Any], source_settings: dict[str, Any]) -> Money | None:
+        """The order for the console (not counted by reconciliation): number, supplier, entry date,
+        currency and, as staged, the sum of its lines' quantity × price. ``None`` for a snapshot
+        without its lines or with a line that is not an amount."""
+        number, lines = text(snapshot.get("PurchaseOrder")).strip(), snapshot.get("lines")
+        if not number or not isinstance(lines, list):
+            return None
+        total = Decimal("0")
+        for line in lines:
+            quantity, price = (as_decimal(line.get(name)) if isinstance(line, dict) else None
+                               for name in ("MOrderQty", "MPrice"))
+            if quantity is None or price is None:
+                return None
+            total += quantity * price
+        return Money(as_day(text(snapshot.get("OrderEntryDate")).strip()), text(snapshot.get("Currency")).strip(),
+                     total, number=number, supplier=text(snapshot.get("Supplier")).strip())
+
 
 # --- invoices ---------------------------------------------------------------------------------
 Parent = tuple[str, str]
@@ -586,6 +603,23 @@ class GlPostings(RecordStream):
         if debits != credits:
             raise InvalidRecord(f"Journal {record.key} does not balance: debits {debits}, credits {credits}")
         return rows
+
+    def document(self, snapshot: dict[str, Any], source_settings: dict[str, Any]) -> Money | None:
+        """The journal for the console (not counted by reconciliation): known by its business key
+        (``journal <n>``), dated by its first entry, its amount the sum of its debits as staged; no
+        supplier, no currency (SYSPRO's journal lines carry none)."""
+        journal, entries = text(snapshot.get("Journal")).strip(), snapshot.get("entries")
+        if not journal or not isinstance(entries, list) or not entries or not isinstance(entries[0], dict):
+            return None
+        debits = Decimal("0")
+        for entry in entries:
+            value = as_decimal(entry.get("EntryValue") or "0") if isinstance(entry, dict) else None
+            if value is None:
+                return None
+            kind = text(entry.get("EntryType")).strip().upper()
+            if kind == "D" or (kind not in ("D", "C") and value >= 0):  # as transform() tells a debit
+                debits += abs(value)
+        return Money(as_day(text(entries[0].get("EntryDate")).strip()), "", debits, number=f"journal {journal}")
 
     def write_page(self, ctx: StreamContext, items: list[WriteItem]) -> dict[str, WriteResult]:
         """Each entry is a row keyed ``<journal>/<entry>``; an entry gone from the journal is deleted."""

@@ -13,6 +13,7 @@ renamed per integration with ``settings["field_names"] = {"invoice": {"subtotal"
 from __future__ import annotations
 
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 from integrations.flows import register
@@ -86,6 +87,12 @@ class X3CostCenters(X3Reference):
 
 
 # --- records ----------------------------------------------------------------------------------
+def x3_names(klass: str, source_settings: dict[str, Any]) -> dict[str, str]:
+    """A class's logical → X3 field names with the connection's ``x3_fields``, as the client's
+    shape has them, without a client (to read a stored snapshot)."""
+    return {**DEFAULT_FIELDS[klass], **(((source_settings or {}).get("x3_fields") or {}).get(klass) or {})}
+
+
 class X3RecordStream(RecordStream):
     """Reads one X3 class; records are keyed by the class key, cursored by its update time."""
 
@@ -247,6 +254,22 @@ class PurchaseOrders(X3RecordStream):
     def write_page(self, ctx: StreamContext, items: list[WriteItem]) -> dict[str, WriteResult]:
         return upsert_with_lines(ctx, "purchase_order", items, line_table="purchase_order_line")
 
+    def document(self, snapshot: dict[str, Any], source_settings: dict[str, Any]) -> Money | None:
+        """The order for the console (not counted by reconciliation: POs declare no ledger): its
+        number, supplier code, order date and total excluding tax, else the sum of its lines."""
+        names = x3_names(self.klass, source_settings)
+        number = text(snapshot.get(names["key"])).strip()
+        if not number:
+            return None
+        total = as_decimal(snapshot.get(names["total"]))
+        if total is None:
+            lines = snapshot.get(names["lines"])
+            amounts = [as_decimal(line.get(names["amount"])) if isinstance(line, dict) else None
+                       for line in lines] if isinstance(lines, list) and lines else [None]
+            total = None if None in amounts else sum(amounts, Decimal("0"))
+        return Money(as_day(snapshot.get(names["order_date"])), text(snapshot.get(names["currency"])).strip(), total,
+                     number=number, supplier=text(snapshot.get(names["supplier"])).strip())
+
 
 class Invoices(StagedInvoices, X3RecordStream):
     name = "invoices"
@@ -299,8 +322,7 @@ class Invoices(StagedInvoices, X3RecordStream):
         return upsert_with_lines(ctx, "invoice", items, line_table="invoice_line")
 
     def money(self, snapshot: dict[str, Any], source_settings: dict[str, Any]) -> Money | None:
-        # the connection's field names (x3_fields), as the client's shape has them, without a client
-        names = {**DEFAULT_FIELDS[self.klass], **((source_settings.get("x3_fields") or {}).get(self.klass) or {})}
+        names = x3_names(self.klass, source_settings)
         return Money(as_day(snapshot.get(names["invoice_date"])), text(snapshot.get(names["currency"])),
                      as_decimal(snapshot.get(names["total_incl"])), number=text(snapshot.get(names["supplier_invoice"])),
                      supplier=text(snapshot.get(names["supplier"])))

@@ -176,6 +176,23 @@ def test_invoices_are_listed_by_supplier_date_and_amount_as_their_snapshot_says(
     assert "Waiting for a mapping – map it, and the approval releases it" in lineage
 
 
+def test_purchase_orders_are_listed_by_supplier_date_and_amount_from_x3(w):
+    from integrations.engine.documents import amount_text
+
+    po = SyncRecord.objects.filter(integration=w.acme, stream="purchase_orders").order_by("pk").first()
+    order = w.x3.get("PORDER", po.source_key)
+    total = amount_text(order["CUR"], order["TOTAMTNOT"])  # e.g. "EUR 7,731.40"
+    body = w.client("viewer").get("/admin/integrations/syncrecord/", {"stream": "purchase_orders", "all": ""}
+                                  ).content.decode()
+    row = body[body.index(f"/admin/integrations/syncrecord/{po.pk}/change/"):]
+    row = row[:row.index("</tr>")]
+    assert f'<td class="field-supplier">{order["BPSNUM"]}</td>' in row
+    assert f'<td class="field-document_date">{order["ORDDAT"].isoformat()}</td>' in row
+    assert f'<td class="field-amount">{total}</td>' in row
+    lineage = w.client("viewer").get(f"/admin/integrations/syncrecord/{po.pk}/change/").content.decode()
+    assert f"supplier {order['BPSNUM']}" in lineage and f'<span id="amount">{total}</span>' in lineage
+
+
 def test_a_failure_says_what_to_do_next(w):
     failed = SyncRecord.objects.filter(integration=w.acme, status=RecordStatus.FAILED).first()
     SyncRecord.objects.filter(pk=failed.pk).update(error_class=ErrorClass.DATA)

@@ -38,3 +38,15 @@ def test_it_can_be_limited_to_one_integration_and_resumed(w):
     assert filled.exists()
     assert not filled.filter(integration=w.globex).exists()
     assert not filled.filter(pk__lte=first).exists()
+
+
+def test_it_fills_purchase_orders_which_are_documents_without_a_ledger(w):
+    orders = SyncRecord.objects.filter(integration=w.acme, stream="purchase_orders")
+    stored = {row[0]: row[1:] for row in orders.values_list("pk", *SEARCH_FIELDS)}
+    assert stored and all(amount is not None and supplier for _, supplier, amount, _, _ in stored.values())
+    # as rows stored before purchase orders were read as documents have them
+    orders.update(doc_number="", doc_supplier="", doc_amount=None, doc_currency="", doc_date=None)
+
+    call_command("backfill_documents", "--tenant", "acme", "--integration", w.acme.name, stdout=StringIO())
+
+    assert {row[0]: row[1:] for row in orders.values_list("pk", *SEARCH_FIELDS)} == stored

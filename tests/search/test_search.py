@@ -13,6 +13,7 @@ from integrations.console.search import Amount, parse_amount
 from integrations.models import RecordStatus, SyncRecord
 
 INVOICES = "Supplier invoices (X3 → ServiceNow AP)"
+PURCHASE_ORDERS = "Purchase orders (X3 → ServiceNow)"
 SUPPLIERS = "Suppliers (X3 → ServiceNow)"
 
 
@@ -101,7 +102,8 @@ def test_results_are_grouped_by_kind_with_invoices_first(w):
     invoice = _invoice(w)
     response, results = _search(w, "viewer", invoice.doc_supplier)
     labels = [group.label for group in results.groups]
-    assert labels[:2] == [INVOICES, SUPPLIERS]
+    # invoices, then the supplier's other documents (its orders), then the supplier itself
+    assert labels == [INVOICES, PURCHASE_ORDERS, SUPPLIERS]
     assert all(len({hit.pk for hit in group.hits}) == len(group.hits) for group in results.groups)
     page = response.content.decode()
     assert f"<h2>{INVOICES}" in page and f"<h2>{SUPPLIERS}" in page
@@ -125,21 +127,42 @@ def test_numbers_that_look_like_amounts_also_search_document_numbers(w):
     assert invoice.pk in _pks(results)
 
 
-def test_a_purchase_order_with_its_document_fields_is_found_by_supplier_and_amount_as_a_po(w):
-    # What a flow that reads a PO's money would store (X3 and SYSPRO POs do not yet: see the
-    # flows' ``money``): its own number, supplier, amount and date. The search shows it as a PO.
+def _po(w) -> tuple[SyncRecord, dict]:
+    """A purchase order the sync stored, and the X3 order it was read from."""
     po = SyncRecord.objects.filter(integration=w.acme, stream="purchase_orders").order_by("pk").first()
-    SyncRecord.objects.filter(pk=po.pk).update(doc_number=po.business_key, doc_supplier="SUPPO1",
-                                               doc_amount=Decimal("7731.40"), doc_currency="EUR",
-                                               doc_date=po.created_at.date())
-    for q, matched in (("SUPPO1", "supplier"), ("EUR 7,731.40", "amount"), (po.business_key, "number")):
+    return po, w.x3.get("PORDER", po.source_key)
+
+
+def _hit(results, pk: int):
+    return next(((g, h) for g in results.groups for h in g.hits if h.pk == pk), (None, None))
+
+
+def test_a_purchase_order_keeps_its_supplier_amount_and_date_from_x3(w):
+    po, order = _po(w)
+    assert (po.doc_number, po.doc_supplier, po.doc_amount, po.doc_currency, po.doc_date) == (
+        order["POHNUM"], order["BPSNUM"], order["TOTAMTNOT"], order["CUR"], order["ORDDAT"])
+
+
+def test_it_finds_a_purchase_order_by_its_suppliers_name(w):
+    po, order = _po(w)
+    name = SyncRecord.objects.get(integration=w.acme, stream="suppliers", source_key=order["BPSNUM"]).doc_supplier
+    assert name and name != order["BPSNUM"]
+    _, results = _search(w, "viewer", name)
+    group, hit = _hit(results, po.pk)
+    assert hit is not None, name
+    assert (group.label, hit.matched, hit.supplier) == (PURCHASE_ORDERS, "supplier's name", order["BPSNUM"])
+    assert hit.supplier_invoice == ""  # a PO is known by its own number, not a supplier's invoice number
+
+
+def test_it_finds_a_purchase_order_by_its_amount(w):
+    po, order = _po(w)
+    total = f"{order['CUR']} {order['TOTAMTNOT']:,.2f}"
+    for q in (total, f"{order['TOTAMTNOT']}"):
         _, results = _search(w, "viewer", q)
-        hit = next(h for g in results.groups for h in g.hits if h.pk == po.pk)
-        group = next(g for g in results.groups if any(h.pk == po.pk for h in g.hits))
-        assert group.label == "Purchase orders (X3 → ServiceNow)" and group.money, q
-        assert (hit.number, hit.supplier, hit.amount, hit.matched) == (po.business_key, "SUPPO1", "EUR 7,731.40",
-                                                                       matched), q
-        assert hit.supplier_invoice == ""  # a PO is known by its own number, not a supplier's invoice number
+        group, hit = _hit(results, po.pk)
+        assert hit is not None, q
+        assert (group.label, group.money, hit.number, hit.amount, hit.day, hit.matched) == (
+            PURCHASE_ORDERS, True, po.business_key, total, order["ORDDAT"], "amount"), q
 
 
 def test_another_tenants_records_never_appear(w):
