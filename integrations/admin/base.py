@@ -25,6 +25,7 @@ from django.utils.functional import cached_property
 from accounts.models import Role, Tenant
 from accounts.roles import denied_message, doing_for, tenant_names_for_message
 from accounts.scoping import has_role, scope, tenant_ids_for, tenants_for
+from integrations.models import Integration
 from portal.middleware import request_id as portal_request_id
 
 # How each model reaches its tenant, for scoping foreign-key choices and autocompletes.
@@ -140,6 +141,10 @@ class TenantScopedAdmin:
     """
 
     tenant_field = "tenant"
+    # Rows of integrations in a table of millions (records): scoped by the user's integration ids,
+    # a short list, instead of a join on the tenant, which steered SQLite to a tenant-wide index and
+    # a sort of every record of the tenant (1.5 s at a million rows; 60 ms with the list).
+    scope_by_integration_ids = False
     view_role: str | None = Role.VIEWER
     add_role: str | None = None
     change_role: str | None = None
@@ -173,7 +178,14 @@ class TenantScopedAdmin:
 
     # --- scoping ------------------------------------------------------------------------------
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return scope(super().get_queryset(request), request.user, self.tenant_field)
+        queryset = super().get_queryset(request)
+        if self.scope_by_integration_ids:
+            ids = tenant_ids_for(request.user)
+            if ids is None:
+                return queryset
+            return queryset.filter(integration_id__in=list(
+                Integration.objects.filter(tenant_id__in=ids).order_by().values_list("pk", flat=True)))
+        return scope(queryset, request.user, self.tenant_field)
 
     def scoped(self, request: HttpRequest, queryset: QuerySet, role: str) -> QuerySet:
         """``queryset`` narrowed to the tenants where the user holds ``role`` (for actions)."""

@@ -107,6 +107,7 @@ class RecordAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """All records of the user's tenants; the change page is the record's lineage."""
 
     tenant_field = "integration__tenant"
+    scope_by_integration_ids = True
     list_display = ("record", "supplier", "document_date", "amount", "kind", "status_badge", "error_class",
                     "integration", "attempts", "updated")
     list_display_links = None

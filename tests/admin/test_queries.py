@@ -30,9 +30,9 @@ CHANGELISTS = {
     "/admin/integrations/integration/": 10,
     "/admin/integrations/mapping/": 8,
     "/admin/integrations/referencerecord/": 8,
-    "/admin/integrations/syncrecord/": 9,
-    "/admin/integrations/failedrecord/": 9,
-    "/admin/integrations/heldrecord/": 9,
+    "/admin/integrations/syncrecord/": 10,  # + the user's integration ids (scoping without a join)
+    "/admin/integrations/failedrecord/": 10,  # + the user's integration ids (scoping without a join)
+    "/admin/integrations/heldrecord/": 10,  # + the user's integration ids (scoping without a join)
     "/admin/integrations/syncrun/": 9,
     "/admin/integrations/auditevent/": 10,
     "/admin/integrations/webhookevent/": 8,
@@ -110,10 +110,24 @@ def test_records_changelists_with_100k_rows_answer_in_bounded_queries_without_co
         started = time.monotonic()
         count, sqls = _queries(client, url)
         elapsed = time.monotonic() - started
-        assert count <= 9, url
+        assert count <= 10, url
         for sql in sqls:
             if re.search(r"COUNT\(", sql) and "syncrecord" in sql:
                 assert "LIMIT 10001" in sql, f"{url} counts the whole table: {sql}"
         assert elapsed < 5, f"{url} took {elapsed:.1f}s"
     response = client.get("/admin/integrations/syncrecord/")
     assert b"More than 10000 sync records" in response.content
+
+
+@pytest.mark.parametrize("url", ["/admin/integrations/syncrecord/", "/admin/integrations/failedrecord/",
+                                 "/admin/integrations/heldrecord/"])
+def test_a_members_records_are_scoped_by_integration_ids_not_a_join_on_the_tenant(w, url):
+    # with the join SQLite chose a tenant-wide index and sorted all the tenant's records: 1.5 s at a million
+    _, statements = _queries(w.client("viewer"), url)
+    page = [sql for sql in statements if sql.startswith('SELECT "integrations_syncrecord"."id", "integrations_syncrecord"."integration_id"')]
+    assert len(page) == 1, statements
+    where = page[0].split(" WHERE ", 1)[1]
+    assert "tenant_id" not in where
+    assert '"integrations_syncrecord"."integration_id" IN (' in where
+    records = SyncRecord.objects.filter(integration__tenant__memberships__user=w.users["viewer"])
+    assert records.exists()
