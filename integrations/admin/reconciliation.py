@@ -9,7 +9,8 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.core.paginator import Page, Paginator
+from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -42,8 +43,32 @@ VERDICT_COLOURS = {ReconciliationStatus.BALANCED: "#2e7d32", ReconciliationStatu
                    ReconciliationStatus.ERROR: "#c62828", ReconciliationStatus.RUNNING: "#1565c0"}
 SOURCE_COLOUR, TARGET_COLOUR, GAP_COLOUR = "#546e7a", "#2e7d32", "#c62828"
 HISTORY = 12
+DIFFERENCES_PER_PAGE = 100
+LINE_ORDER = ("reason", "business_key", "pk")  # the page, its pages and the CSV list lines alike
 
 
+class CountedPaginator(Paginator):
+    """A paginator told how many items there are (the per-reason counts add up to it), so it runs
+    no COUNT(*) of its own."""
+
+    def __init__(self, object_list: QuerySet, per_page: int, count: int) -> None:
+        super().__init__(object_list, per_page)
+        self.count = count  # shadows Paginator.count, a cached_property
+
+
+def page_link(request: HttpRequest, number: int) -> str:
+    """This page at another page of differences, keeping every other query parameter."""
+    query = request.GET.copy()
+    query["page"] = str(number)
+    return f"?{query.urlencode()}#differences"
+
+
+def showing_words(page: Page) -> str:
+    """"Showing 101–200 of 2,137 differences", or "" when they all fit on one page."""
+    if not page.has_other_pages():
+        return ""
+    return (f"Showing {page.start_index():,}–{page.end_index():,} of {page.paginator.count:,} differences "
+            f"(page {page.number} of {page.paginator.num_pages})")
 
 
 def reason_words(reason: str, target: str) -> str:
@@ -156,7 +181,7 @@ class ReconciliationRunAdmin(ReadOnlyAdmin, admin.ModelAdmin):
         audit(run.integration.tenant_id, "reconciliation.exported",
               f"{run.integration.name} {run.period_label} exported as CSV", actor=request.user,
               integration_id=run.integration_id, request_id=request_id(request), detail={"reconciliation": run.pk})
-        response = HttpResponse(csv_text(run, run.lines.order_by("reason", "business_key", "pk")),
+        response = HttpResponse(csv_text(run, run.lines.order_by(*LINE_ORDER)),  # every line, not a page
                                 content_type="text/csv; charset=utf-8")
         # a header value is plain: the integration's name may hold anything
         name = re.sub(r"[^A-Za-z0-9._-]+", "-", run.integration.name).strip("-") or "integration"
@@ -194,7 +219,13 @@ class ReconciliationRunAdmin(ReadOnlyAdmin, admin.ModelAdmin):
                      source: str, target: str) -> dict[str, Any]:
         flow = get_flow(integration.kind)
         labels = {name: flow.stream(name).label for name in flow.stream_names()}
-        lines = list(run.lines.order_by("reason", "business_key", "pk"))
+        # one grouped query counts the lines per reason; only the asked-for page of lines is drawn
+        counts = {row["reason"]: row["n"]
+                  for row in run.lines.order_by("reason").values("reason").annotate(n=Count("pk"))}
+        total = sum(counts.values())
+        page = CountedPaginator(run.lines.order_by(*LINE_ORDER), DIFFERENCES_PER_PAGE, total).get_page(
+            request.GET.get("page"))
+        lines = list(page.object_list)
         mappings = self._mappings(integration, lines)
         can_replay = self.allows(request, Role.OPERATOR, run)
         rows = []
@@ -214,9 +245,6 @@ class ReconciliationRunAdmin(ReadOnlyAdmin, admin.ModelAdmin):
                 "replay_disabled": replayable and not can_replay,
                 "mappings": [(key, mapping_words(key), mappings.get(key)) for key in line.missing_keys],
             })
-        counts: dict[str, int] = {}
-        for line in lines:
-            counts[line.reason] = counts.get(line.reason, 0) + 1
         totals = [{**row, "stream_label": labels.get(row["stream"], row["stream"]),
                    "source_total": money(row["source_amount"]), "target_total": money(row["target_amount"]),
                    "gap": money(row["difference"]), "off": Decimal(row["difference"]) != 0
@@ -227,6 +255,10 @@ class ReconciliationRunAdmin(ReadOnlyAdmin, admin.ModelAdmin):
                   for stream, currencies in (run.daily or {}).items() for currency, days in currencies.items()]
         return {
             "rows": rows, "totals": totals, "charts": charts,
+            "differences_total": f"{total:,}", "differences_page": page, "showing": showing_words(page),
+            "previous_url": page_link(request, page.previous_page_number()) if page.has_previous() else "",
+            "next_url": page_link(request, page.next_page_number()) if page.has_next() else "",
+            # the reason goes with the disabled buttons drawn, so it is read from this page's rows
             "replay_reason": reason_unless(not any(row["replay_disabled"] for row in rows), Role.OPERATOR,
                                            "replay records"),
             "reason_counts": [(reason_words(reason, target), reason, count) for reason, count in counts.items()],

@@ -343,6 +343,11 @@ class ReconciliationLine(models.Model):
     class Meta:
         verbose_name = "reconciliation difference"
         ordering = ["run", "reason", "business_key", "id"]
+        indexes = [
+            # the run's page: a page of its lines in this order (LIMIT/OFFSET without sorting the
+            # whole run), and the count per reason read from the index alone
+            models.Index(fields=["run", "reason", "business_key", "id"], name="recon_line_page_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.business_key or self.source_key}: {self.get_reason_display()}"

@@ -7,9 +7,21 @@ import io
 from collections.abc import Iterator
 
 import pytest
+from django.db import connection
+from django.db.models import Count
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from integrations.models import AuditEvent, Period, ReconciliationRun, RecordStatus, SyncRecord
+from integrations.admin.reconciliation import reason_words
+from integrations.models import (
+    AuditEvent,
+    DifferenceReason,
+    Period,
+    ReconciliationLine,
+    ReconciliationRun,
+    RecordStatus,
+    SyncRecord,
+)
 from tests.admin.conftest import World, build_world, module_world
 from tests.reconcile.conftest import MONTH
 
@@ -159,3 +171,101 @@ def test_a_run_that_could_not_finish_shows_no_figures_only_why(w):
     body = w.client("viewer").get(page(w.acme)).content.decode()
     assert 'id="error"' in body and "could not finish" in body
     assert 'id="totals"' not in body and 'id="differences"' not in body
+
+
+def with_target_only_rows(run: ReconciliationRun, count: int) -> ReconciliationRun:
+    """``count`` more "in ServiceNow only" lines on a stored run, as a month with many rows made in
+    ServiceNow by hand would leave (the engine stores a run's lines in one bulk insert too)."""
+    ReconciliationLine.objects.bulk_create(
+        ReconciliationLine(run=run, stream="invoices", reason=DifferenceReason.EXTRA, source_key=f"X{n:04d}",
+                           business_key=f"X{n:04d}", target_id=f"sn{n:04d}", target_currency="EUR",
+                           target_amount=n + 1)
+        for n in range(count))
+    ReconciliationRun.objects.filter(pk=run.pk).update(differences=run.lines.count())
+    run.refresh_from_db()
+    return run
+
+
+def drawn(body: str) -> list[str]:
+    """The difference lines a page draws, by the reason class of their row."""
+    return [part.split('"', 1)[0] for part in body.split('<tr class="reason-')[1:]]
+
+
+def test_a_big_run_shows_its_differences_a_hundred_at_a_time_and_counts_every_reason(w):
+    run = reconciled(w)
+    real = dict(run.lines.values_list("reason").annotate(n=Count("pk")))  # the run's own, a few of each
+    run = with_target_only_rows(run, 150)
+    total = run.differences
+    assert 100 < total < 200
+    url = f"/admin/integrations/reconciliationrun/{run.pk}/change/"
+    client = w.client("viewer")
+    first = client.get(url).content.decode()
+    assert len(drawn(first)) == 100
+    assert f"Differences ({total})" in first
+    assert f"Showing 1–100 of {total} differences (page 1 of 2). The CSV export has all of them." in first
+    assert '<a href="?page=2#differences" rel="next">Next ›</a>' in first and 'rel="prev"' not in first
+    counts = {**real, DifferenceReason.EXTRA: real.get(DifferenceReason.EXTRA, 0) + 150}
+    assert f'<span title="extra">In ServiceNow only: <strong>{counts["extra"]}</strong></span>' in first
+    for reason, n in counts.items():  # every reason counted, not only those drawn on this page
+        assert f'<span title="{reason}">{reason_words(reason, "ServiceNow")}: <strong>{n}</strong></span>' in first
+    second = client.get(f"{url}?page=2").content.decode()
+    assert len(drawn(second)) == total - 100
+    assert f"Showing 101–{total} of {total} differences (page 2 of 2)" in second
+    assert '<a href="?page=1#differences" rel="prev">‹ Previous</a>' in second and 'rel="next"' not in second
+    # the same order as before, split in two: by reason, then invoice number
+    assert drawn(first) + drawn(second) == list(run.lines.order_by("reason", "business_key", "pk")
+                                                .values_list("reason", flat=True))
+    assert len(drawn(client.get(f"{url}?page=99").content.decode())) == total - 100  # ...is the last one
+    assert len(drawn(client.get(f"{url}?page=x").content.decode())) == 100  # ...and nonsense the first
+
+
+def test_the_page_links_keep_the_other_query_parameters(w):
+    run = with_target_only_rows(reconciled(w), 150)
+    body = w.client("viewer").get(
+        f"/admin/integrations/reconciliationrun/{run.pk}/change/?page=2&_changelist_filters=status%3Ddifferences"
+    ).content.decode()
+    assert '<a href="?page=1&amp;_changelist_filters=status%3Ddifferences#differences" rel="prev">' in body
+
+
+def test_a_run_that_fits_on_one_page_says_nothing_about_pages(w):
+    run = reconciled(w)
+    body = w.client("viewer").get(f"/admin/integrations/reconciliationrun/{run.pk}/change/").content.decode()
+    assert len(drawn(body)) == run.differences
+    assert 'id="showing"' not in body and 'id="pages"' not in body
+
+
+def test_the_replay_buttons_follow_the_lines_onto_their_page(w):
+    run = with_target_only_rows(reconciled(w), 150)  # "extra" sorts before "held": the held line is on page 2
+    held = run.lines.filter(reason=DifferenceReason.HELD).exclude(record=None).first()
+    url = f"/admin/integrations/reconciliationrun/{run.pk}/change/"
+    viewer_first = w.client("viewer").get(url).content.decode()
+    assert 'id="replay-reason"' not in viewer_first and "<button" not in viewer_first.split('id="differences"')[1]
+    viewer_second = w.client("viewer").get(f"{url}?page=2").content.decode()
+    assert ('<button type="button" disabled aria-describedby="replay-reason" '
+            'title="Operators and above may replay records">replay…</button>') in viewer_second
+    assert '<p class="console-reason" id="replay-reason">Replay… is disabled: Operators and above may replay records.</p>' in viewer_second
+    operator_second = w.client("operator").get(f"{url}?page=2").content.decode()
+    assert f'<a href="/admin/integrations/syncrecord/{held.record_id}/replay/">replay…</a>' in operator_second
+    assert 'id="replay-reason"' not in operator_second
+
+
+def test_the_csv_keeps_every_line_of_a_big_run(w):
+    run = with_target_only_rows(reconciled(w), 150)
+    response = w.client("viewer").get(f"/admin/integrations/reconciliationrun/{run.pk}/csv/")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert sum(r["section"] == "difference" for r in rows) == run.differences > 150
+    assert sum(r["reason"] == "extra" for r in rows) == run.lines.filter(reason="extra").count()
+
+
+def test_the_report_page_costs_the_same_queries_whatever_the_number_of_lines(w):
+    run = reconciled(w)
+    url = f"/admin/integrations/reconciliationrun/{run.pk}/change/"
+    client = w.client("viewer")
+    client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(url).status_code == 200
+    with_target_only_rows(run, 450)
+    for page in (1, 2, 5):
+        with CaptureQueriesContext(connection) as many:
+            assert client.get(f"{url}?page={page}").status_code == 200
+        assert len(many) <= len(few), (page, [q["sql"] for q in many])
