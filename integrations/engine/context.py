@@ -98,7 +98,7 @@ def lineage_lookup(integration: Integration):
         ).values_list("source_key", "target_id", "target_refs")
         return {key: (target, refs or {}) for key, target, refs in rows}
 
-    return lookup
+    return lambda stream, keys: on_owner(lookup, stream, keys)  # a helper thread's read asks the page's thread
 
 
 def written_lookup(integration: Integration):
@@ -116,7 +116,7 @@ def written_lookup(integration: Integration):
         ).exists()
         return known, unaccounted
 
-    return lookup
+    return lambda stream, target_ids: on_owner(lookup, stream, target_ids)
 
 
 class Cycle:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.conf import settings
@@ -34,6 +34,7 @@ from integrations.models import (
     SyncRun,
     Trigger,
 )
+from integrations.systems.concurrency import read_ahead
 from integrations.systems.errors import BudgetExhausted, SyncError
 
 logger = logging.getLogger(__name__)
@@ -262,7 +263,21 @@ def _read_pages(run: SyncRun, state: StreamState, token: str, stream: Stream, ct
     start = checkpoint = Checkpoint.from_json(state.checkpoint)
     if counter.exhausted:
         return RunStatus.PARTIAL
-    for page in stream.read(ctx, checkpoint):
+    pages = stream.read(ctx, checkpoint)
+    if getattr(stream, "read_ahead", False) and settings.SYNC_READ_AHEAD:
+        pages = read_ahead(pages)
+    try:
+        return _each_page(run, state, token, stream, ctx, actor, progress, counter, start, checkpoint, pages)
+    finally:
+        close = getattr(pages, "close", None)
+        if close is not None:  # the reading stops here (and its helper thread, if any)
+            close()
+
+
+def _each_page(run: SyncRun, state: StreamState, token: str, stream: Stream, ctx: Any, actor: Any,
+               progress: Progress | None, counter: RunMeter, start: Checkpoint, checkpoint: Checkpoint,
+               pages: Iterator[Any]) -> str:
+    for page in pages:
         outcome = None
         # Records read again at the checkpoint: skipped by key, unless the cursor is only a date
         # (one may have changed later that day; the hash tells).

@@ -407,6 +407,10 @@ class RecordStream(Stream):
     # Money streams (invoices, bills...) declare where their documents land in the target: the
     # month-end reconciliation counts and totals them on both sides (:meth:`money`, :meth:`read_back`).
     ledger: ClassVar[Ledger | None] = None
+    # The engine reads the next page on a helper thread while this one is transformed and
+    # written (``systems.concurrency.read_ahead``). Only for a stream whose page work never calls
+    # the client it reads from: that client is then used by one thread at a time.
+    read_ahead: ClassVar[bool] = False
 
     def money(self, snapshot: dict[str, Any], source_settings: dict[str, Any]) -> Money | None:
         """The money of a source record as the portal recorded it (its snapshot), read with the

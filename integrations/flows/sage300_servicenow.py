@@ -192,6 +192,7 @@ class Invoices(StagedInvoices, RecordStream):
     """AP invoice batches: one staging invoice per invoice of a batch, keyed ``batch-entry``."""
 
     name = "invoices"
+    read_ahead = True  # its page work calls ServiceNow only
     coarse_cursor = True
     label = "AP invoices (Sage 300 batches → ServiceNow AP)"
     depends_on = ("vendors", "gl_accounts", "s300_gl_accounts", "sn_cost_centers")

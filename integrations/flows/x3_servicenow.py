@@ -217,6 +217,7 @@ class SuppliersToX3(RecordStream):
 
 class PurchaseOrders(X3RecordStream):
     name = "purchase_orders"
+    read_ahead = True  # its page work calls ServiceNow only
     label = "Purchase orders (X3 → ServiceNow)"
     klass = "PORDER"
     depends_on = ("suppliers",)
@@ -273,6 +274,7 @@ class PurchaseOrders(X3RecordStream):
 
 class Invoices(StagedInvoices, X3RecordStream):
     name = "invoices"
+    read_ahead = True  # its page work calls ServiceNow only
     label = "Supplier invoices (X3 → ServiceNow AP)"
     klass = "PINVOICE"
     depends_on = ("purchase_orders", "suppliers", "x3_gl_accounts", "sn_gl_accounts", "x3_cost_centers",

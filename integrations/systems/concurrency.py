@@ -13,9 +13,10 @@ and a page's results keep the order of its items.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -27,38 +28,55 @@ Value = TypeVar("Value")
 MAX_CONCURRENCY = 16
 
 _local = threading.local()
-_DONE = object()
+_DONE, _PAGE, _END, _FAILED = object(), object(), object(), object()
+
+
+class _Job:
+    """A call a helper hands to the owning thread, and its outcome."""
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.fn, self.args, self.kwargs = fn, args, kwargs
+        self.done = threading.Event()
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.value = self.fn(*self.args, **self.kwargs)
+        except BaseException as exc:  # handed back to the helper that asked, raised there
+            self.error = exc
+        finally:
+            self.done.set()
 
 
 class _Owner:
-    """The page's thread, as seen from its helpers: a mailbox of work that needs its database."""
+    """The thread that holds the database connection, as its helpers see it: a mailbox of the
+    work that needs the database, and of what the helpers report."""
 
     def __init__(self) -> None:
         self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
     def call(self, fn: Callable[..., Value], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Value:
-        done = threading.Event()
-        box: dict[str, Any] = {}
-        self.inbox.put((fn, args, kwargs, done, box))
-        done.wait()
-        if "error" in box:
-            raise box["error"]
-        return box["value"]
+        job = _Job(fn, args, kwargs)
+        self.inbox.put(job)
+        job.done.wait()
+        if job.error is not None:
+            raise job.error
+        return job.value
+
+    def receive(self) -> Any:
+        """The next report of a helper, running the jobs handed over meanwhile."""
+        while True:
+            message = self.inbox.get()
+            if not isinstance(message, _Job):
+                return message
+            message.run()
 
     def serve(self, helpers: int) -> None:
         """Run what the helpers hand over until each of them has finished."""
         while helpers:
-            message = self.inbox.get()
-            if message is _DONE:
+            if self.receive() is _DONE:
                 helpers -= 1
-                continue
-            fn, args, kwargs, done, box = message
-            try:
-                box["value"] = fn(*args, **kwargs)
-            except BaseException as exc:  # handed back to the helper that asked, raised there
-                box["error"] = exc
-            finally:
-                done.set()
 
 
 def on_owner(fn: Callable[..., Value], *args: Any, **kwargs: Any) -> Value:
@@ -108,6 +126,66 @@ def concurrently(fn: Callable[[Item], Value], items: Iterable[Item],
     if failures:
         raise failures[0]
     return results
+
+
+def read_ahead(pages: Iterator[Value]) -> Iterator[Value]:
+    """``pages`` as they come, the next one read on a helper thread while the caller works on the
+    one it has (one page ahead, no more): the source's answer overlaps the caller's work.
+
+    The pages, their order and any error are those of ``pages``; an error surfaces where the
+    caller asks for the page it stopped. Database work of the reading (a token refreshed, an
+    event audited) runs on the caller's thread while it waits for a page (:func:`on_owner`).
+    Closing the iterator (or leaving it early) stops the helper after the page in flight, and
+    closes ``pages`` on the thread that read it.
+    """
+    owner = _Owner()
+    turn = threading.Semaphore(1)
+    stop = threading.Event()
+
+    def read() -> None:
+        _local.owner = owner
+        try:
+            while True:
+                turn.acquire()
+                if stop.is_set():
+                    return
+                try:
+                    page = next(pages)
+                except StopIteration:
+                    owner.inbox.put((_END, None))
+                    return
+                except BaseException as exc:
+                    owner.inbox.put((_FAILED, exc))
+                    return
+                owner.inbox.put((_PAGE, page))
+        finally:
+            with contextlib.suppress(Exception):
+                pages.close()  # type: ignore[attr-defined]
+            _local.owner = None
+            owner.inbox.put(_DONE)
+
+    helper = threading.Thread(target=read, name="read-ahead", daemon=True)
+    helper.start()
+    done = False
+    try:
+        while True:
+            message = owner.receive()
+            if message is _DONE:
+                done = True
+                return
+            kind, value = message
+            if kind is _END:
+                return
+            if kind is _FAILED:
+                raise value
+            turn.release()  # the helper reads the next page while this one is worked on
+            yield value
+    finally:
+        stop.set()
+        turn.release()
+        while not done:
+            done = owner.receive() is _DONE
+        helper.join()
 
 
 def write_limit(spec: Any) -> int:

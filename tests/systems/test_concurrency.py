@@ -16,7 +16,14 @@ import pytest
 from integrations.engine.context import build_client
 from integrations.models import AuditEvent, Connection
 from integrations.sandbox.clock import ManualClock
-from integrations.systems.concurrency import MAX_CONCURRENCY, concurrently, in_helper, on_owner, write_limit
+from integrations.systems.concurrency import (
+    MAX_CONCURRENCY,
+    concurrently,
+    in_helper,
+    on_owner,
+    read_ahead,
+    write_limit,
+)
 from integrations.systems.errors import DataError
 from integrations.systems.http import CallCounter
 from integrations.systems.spec import ConnectionSpec
@@ -109,3 +116,59 @@ def test_helpers_refresh_an_expired_token_once_through_the_page_thread(integrati
     assert stored["access_token"] != first
     assert AuditEvent.objects.filter(connection_id=integration.source_id,
                                      action="connection.token_refreshed").count() == 2
+
+
+# --- reading the next page while this one is worked on ---------------------------------------------
+def _numbered_pages(count: int, log: list[str], fail_at: int | None = None):
+    try:
+        for n in range(count):
+            if n == fail_at:
+                raise DataError(f"page {n} unreadable")
+            log.append(f"read {n}")
+            yield [n]
+    finally:
+        log.append("closed")
+
+
+def test_read_ahead_gives_the_same_pages_in_order_and_reads_one_ahead_at_most():
+    log: list[str] = []
+    taken = []
+    for page in read_ahead(_numbered_pages(5, log)):
+        time.sleep(0.02)  # the caller's work: the helper reads the next page meanwhile
+        reads = sum(1 for entry in log if entry.startswith("read"))
+        assert reads - (len(taken) + 1) <= 1, "never more than one page ahead"
+        taken.append(page)
+    assert taken == [[0], [1], [2], [3], [4]]
+    assert log == [*(f"read {n}" for n in range(5)), "closed"]
+
+
+def test_read_ahead_raises_a_reading_error_where_the_caller_asks_for_that_page():
+    log: list[str] = []
+    taken = []
+    with pytest.raises(DataError, match="page 2 unreadable"):
+        for page in read_ahead(_numbered_pages(5, log, fail_at=2)):
+            taken.append(page)
+    assert taken == [[0], [1]] and log[-1] == "closed"
+
+
+def test_leaving_early_stops_the_helper_and_closes_the_source_on_its_thread():
+    log: list[str] = []
+    before = threading.active_count()
+    pages = read_ahead(_numbered_pages(100, log))
+    for page in pages:
+        if page == [1]:
+            break
+    pages.close()
+    assert log[-1] == "closed" and sum(1 for entry in log if entry.startswith("read")) <= 3
+    assert threading.active_count() == before
+
+
+@pytest.mark.django_db
+def test_the_reading_helper_uses_the_database_through_the_callers_thread(integration):
+    caller = threading.get_ident()
+
+    def pages():
+        for n in range(3):
+            yield [on_owner(lambda: (threading.get_ident(), Connection.objects.filter(pk=integration.source_id).count()))]
+
+    assert [page[0] for page in read_ahead(pages())] == [(caller, 1)] * 3
