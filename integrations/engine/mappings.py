@@ -25,6 +25,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from integrations.engine.audit import audit, audit_event, audit_many
+from integrations.engine.bulk import update_many
 from integrations.engine.pages import Counts
 from integrations.engine.reconcile import money_streams
 from integrations.engine.suggest import SUGGEST_AT, Scorer, Target
@@ -207,12 +208,30 @@ def approve(mappings: list[Mapping], actor: Any = None, request_id: str = "") ->
                 detail={"kind": mapping.kind, "source": mapping.source_code, "target": mapping.target_code,
                         "reason": mapping.reason, "released": len(released)},
             ))
-        Mapping.objects.bulk_update(chosen, ["status", "decided_by", "decided_at", "updated_at", "ignore_reason",
-                                             "target_code", "target_label", "target_external_id", "reason",
-                                             "released_records"], batch_size=500)
+        _save_approved(chosen, user, now)
         audit_many(events)
     decision.released_ids = sorted(set(decision.released_ids))
     return decision
+
+
+APPROVED_FIELDS = ["status", "decided_by", "decided_at", "updated_at", "ignore_reason", "target_code", "target_label",
+                   "target_external_id", "reason", "released_records"]
+
+
+def _save_approved(chosen: list[Mapping], user: Any, now: datetime) -> None:
+    """Save approved mappings in a few statements (Django's ``bulk_update`` spent seconds on a
+    ``CASE WHEN`` per row and column). One mapping is saved whole: its target may have just been
+    set (``map_manually``); many, chosen as they were read, get the decision in one ``UPDATE`` per
+    500 and their released records by id."""
+    if len(chosen) == 1:
+        update_many(Mapping, chosen, APPROVED_FIELDS)
+        return
+    ids = [mapping.pk for mapping in chosen]
+    for start in range(0, len(ids), 500):
+        Mapping.objects.filter(pk__in=ids[start:start + 500]).update(
+            status=MappingStatus.APPROVED, decided_by=user, decided_at=now, updated_at=now, ignore_reason="",
+            released_records=[])
+    update_many(Mapping, [mapping for mapping in chosen if mapping.released_records], ["released_records"])
 
 
 def _held_by_key(mappings: list[Mapping]) -> dict[tuple[int, str], list[int]]:
