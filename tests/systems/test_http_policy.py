@@ -100,3 +100,24 @@ def test_closing_releases_the_pooled_connections():
 
     client.close()
     assert len(adapter.poolmanager.pools) == 0
+
+
+# --- the environment's proxies, read once per host ------------------------------------------------
+@responses.activate
+def test_the_environments_proxy_is_used_and_no_proxy_respected_without_rereading_it_per_call(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
+    monkeypatch.setenv("NO_PROXY", "intranet.example")
+    responses.add(responses.GET, "https://erp.example/api/a", json={})
+    responses.add(responses.GET, "https://intranet.example/api/b", json={})
+    client = HttpClient("https://erp.example")
+
+    client.request("GET", "/api/a")
+    client.request("GET", "https://intranet.example/api/b")
+    monkeypatch.setenv("HTTPS_PROXY", "http://changed.corp:3128")  # read once per host: not seen now
+    client.request("GET", "/api/a")
+
+    proxies = [call.request.req_kwargs["proxies"] for call in responses.calls]
+    assert proxies[0].get("https") == "http://proxy.corp:3128"
+    assert not proxies[1].get("https"), "no_proxy covers the intranet host"
+    assert proxies[2].get("https") == "http://proxy.corp:3128"
+    assert client.session.trust_env is False, "no .netrc credentials, no environment read per call"
