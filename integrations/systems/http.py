@@ -255,11 +255,14 @@ class HttpClient:
 
     def _proxies_for(self, url: str) -> dict[str, str]:
         """The proxies the environment names for ``url``'s host (none when ``no_proxy`` covers it)."""
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
-        found = self._proxies.get(origin)
-        if found is None:
-            found = self._proxies[origin] = dict(requests.utils.get_environ_proxies(origin))
+        try:
+            parts = urlsplit(url)
+            origin = f"{parts.scheme}://{parts.netloc}"
+            found = self._proxies.get(origin)
+            if found is None:
+                found = self._proxies[origin] = dict(requests.utils.get_environ_proxies(origin))
+        except ValueError:  # not a URL (a bad link in an answer): requests refuses it, classified below
+            return {}
         return found
 
     def url(self, path_or_url: str) -> str:
