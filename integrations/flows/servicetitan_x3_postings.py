@@ -29,8 +29,8 @@ from integrations.flows.base import (
 from integrations.flows.values import text
 from integrations.systems.concurrency import concurrently, write_limit
 from integrations.systems.errors import BudgetExhausted, SyncError
-from integrations.systems.servicetitan import DEFAULT_JOB_COST_FIELDS, job_cost_fields
 from integrations.systems.servicetitan import amount as st_amount
+from integrations.systems.servicetitan import job_cost_fields
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0")
@@ -142,16 +142,23 @@ def _money(value: Any, what: str) -> Decimal:
 
 
 # --- job costs → journal entries -----------------------------------------------------------------
+def job_cost_values(job: dict[str, Any], fields: dict[str, str]) -> dict[str, tuple[str, Any]]:
+    """kind ("labor", "material") → (the field named for it, its raw value in the job): a top-level
+    field, else the custom field of that name."""
+    custom = {text(f.get("name")).strip().lower(): f.get("value") for f in job.get("customFields") or []
+              if isinstance(f, dict)}
+    values = {}
+    for kind in ("labor", "material"):
+        name = text(fields.get(kind)).strip()
+        values[kind] = (name, job.get(name) if name in job else custom.get(name.lower()))
+    return values
+
+
 def job_costs_of(ctx: StreamContext, job: dict[str, Any]) -> dict[str, Decimal]:
     """The job's labor and material cost, from the fields the connection names (top-level, or
     custom fields by name)."""
-    fields = job_cost_fields(ctx.source.spec)
-    custom = {text(f.get("name")).strip().lower(): f.get("value") for f in job.get("customFields") or []
-              if isinstance(f, dict)}
     costs = {}
-    for kind in ("labor", "material"):
-        name = text(fields.get(kind)).strip()
-        value = job.get(name) if name in job else custom.get(name.lower())
+    for kind, (name, value) in job_cost_values(job, job_cost_fields(ctx.source.spec.settings)).items():
         costs[kind] = _money(value, f"{kind} cost ({name})")
         if costs[kind] < 0:
             raise InvalidRecord(f"The job's {kind} cost ({name}) is negative: {costs[kind]}")
@@ -236,13 +243,8 @@ class JobCosts(RecordStream):
         (``Job <number>``), dated by its completion, its amount labor + material cost as
         :func:`job_costs_of` reads them. No supplier (the job's customer is not one) and no currency
         (ServiceTitan's documents carry none). ``None`` for a job with no cost or one not an amount."""
-        fields = {**DEFAULT_JOB_COST_FIELDS, **(source_settings.get("job_cost_fields") or {})}
-        custom = {text(f.get("name")).strip().lower(): f.get("value") for f in snapshot.get("customFields") or []
-                  if isinstance(f, dict)}
         costs = []
-        for kind in ("labor", "material"):
-            name = text(fields.get(kind)).strip()
-            value = snapshot.get(name) if name in snapshot else custom.get(name.lower())
+        for _name, value in job_cost_values(snapshot, job_cost_fields(source_settings)).values():
             if value in (None, ""):
                 continue
             cost = st_amount(value)

@@ -82,8 +82,8 @@ class _Owner:
 def on_owner(fn: Callable[..., Value], *args: Any, **kwargs: Any) -> Value:
     """``fn(*args, **kwargs)`` on the thread that owns the database connection.
 
-    Called from a helper of :func:`concurrently`, the page's thread runs it and the helper waits
-    for the answer; anywhere else it is a plain call.
+    Called from a helper of :func:`concurrently` or :func:`read_ahead`, the owning thread runs it
+    and the helper waits for the answer; anywhere else it is a plain call.
     """
     owner: _Owner | None = getattr(_local, "owner", None)
     if owner is None:
@@ -92,7 +92,7 @@ def on_owner(fn: Callable[..., Value], *args: Any, **kwargs: Any) -> Value:
 
 
 def in_helper() -> bool:
-    """True on a helper thread of :func:`concurrently`."""
+    """True on a helper thread of :func:`concurrently` or :func:`read_ahead`."""
     return getattr(_local, "owner", None) is not None
 
 

@@ -378,8 +378,9 @@ def rfc3339(moment: datetime | str) -> str:
     return moment.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
 
 
-def job_cost_fields(spec: ConnectionSpec) -> dict[str, str]:
-    return {**DEFAULT_JOB_COST_FIELDS, **(spec.setting("job_cost_fields", {}) or {})}
+def job_cost_fields(settings: dict[str, Any]) -> dict[str, str]:
+    """The fields a job's labor and material costs are read from, with a connection's settings."""
+    return {**DEFAULT_JOB_COST_FIELDS, **((settings or {}).get("job_cost_fields") or {})}
 
 
 # --- the client ---------------------------------------------------------------------------------
