@@ -26,7 +26,9 @@ def _listening(port: int) -> bool:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_a_stopped_demo_leaves_no_sandbox_server_behind(tmp_path, sig):
-    base = random.randrange(30000, 40000, 20)
+    # ports nothing else listens on (other tests start sandbox servers at the same time)
+    base = next(b for b in iter(lambda: random.randrange(30000, 40000, 20), None)
+                if not any(_listening(b + n) for n in range(SANDBOXES)))
     env = {**os.environ, "PORTAL_DEV": "true", "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
            "PYTHONUNBUFFERED": "1"}
     demo = subprocess.Popen([sys.executable, "manage.py", "demo", "--sandbox-base-port", str(base), "--no-serve"],
