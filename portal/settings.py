@@ -251,6 +251,9 @@ SYNC_WRITE_CONCURRENCY = env.int("SYNC_WRITE_CONCURRENCY", default=4)
 # Streams that allow it (``RecordStream.read_ahead``) read their next page on a helper thread while
 # the current one is transformed and written: the source's answer overlaps the portal's work.
 SYNC_READ_AHEAD = env.bool("SYNC_READ_AHEAD", default=True)
+# Streams that allow it (``RecordStream.pipelined``) write a page on a helper thread while the next
+# one is transformed and the one before is booked: the portal's work overlaps the target's answer.
+SYNC_PIPELINE = env.bool("SYNC_PIPELINE", default=True)
 # HTTP policy for every vendor client.
 HTTP_TIMEOUT_SECONDS = env.float("HTTP_TIMEOUT_SECONDS", default=30.0)
 HTTP_MAX_RETRIES = env.int("HTTP_MAX_RETRIES", default=4)

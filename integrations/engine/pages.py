@@ -18,7 +18,7 @@ from django.db import router, transaction
 from django.utils import timezone
 
 from integrations.engine.audit import audit_event, audit_many
-from integrations.engine.bulk import insert_many, update_many
+from integrations.engine.bulk import insert_many, new_instance, row_of, update_many
 from integrations.engine.documents import SEARCH_FIELDS, search_fields
 from integrations.flows.base import (
     Conflict,
@@ -116,6 +116,22 @@ def _heap_frozen() -> Iterator[None]:
         gc.unfreeze()
 
 
+@dataclass
+class PagePlan:
+    """A page read and transformed, not yet written: its rows (new ones without a pk), what to
+    send, and the counts so far. ``outcome.systemic`` set: nothing of it may be booked."""
+
+    page: list[SourceRecord]
+    rows: dict[str, SyncRecord]
+    payloads: dict[str, Any]
+    items: list[WriteItem]
+    outcome: PageOutcome
+
+    @property
+    def keys(self) -> set[str]:
+        return {record.key for record in self.page}
+
+
 def process_page(
     run: SyncRun,
     stream: RecordStream,
@@ -127,13 +143,24 @@ def process_page(
 ) -> PageOutcome:
     """Take every record of ``page`` to a terminal state, persisted; see the module docstring."""
     with _heap_frozen():
-        return _process_page(run, stream, ctx, page, actor=actor, replay=replay)
+        plan = _plan_page(run, stream, ctx, page, replay=replay)
+        if plan.outcome.systemic is not None:
+            return plan.outcome
+        record_intent(run, stream, plan)
+        results = write_plan(stream, ctx, plan)
+        return _record_outcome(run, stream, plan, results, actor=actor, replay=replay)
 
 
-def _process_page(run: SyncRun, stream: RecordStream, ctx: StreamContext, page: list[SourceRecord], *,
-                  actor: Any, replay: bool) -> PageOutcome:
+def plan_page(run: SyncRun, stream: RecordStream, ctx: StreamContext, page: list[SourceRecord], *,
+              replay: bool = False) -> PagePlan:
+    """Read what the portal knows of the page's records and transform them; writes nothing."""
+    with _heap_frozen():
+        return _plan_page(run, stream, ctx, page, replay=replay)
+
+
+def _plan_page(run: SyncRun, stream: RecordStream, ctx: StreamContext, page: list[SourceRecord], *,
+               replay: bool) -> PagePlan:
     integration_id = run.integration_id
-    tenant_id = run.integration.tenant_id
     outcome = PageOutcome()
     counts = outcome.counts
     counts.read = len(page)
@@ -149,6 +176,7 @@ def _process_page(run: SyncRun, stream: RecordStream, ctx: StreamContext, page: 
     rows: dict[str, SyncRecord] = {}
     payloads: dict[str, Any] = {}
     items: list[WriteItem] = []
+    plan = PagePlan(page, rows, payloads, items, outcome)
     for record in page:
         snapshot, digest = snapshot_and_hash(record.data)
         row = known.get(record.key)
@@ -157,7 +185,7 @@ def _process_page(run: SyncRun, stream: RecordStream, ctx: StreamContext, page: 
             counts.unchanged += 1
             continue
         if row is None:
-            row = SyncRecord(integration_id=integration_id, stream=stream.name, source_key=record.key)
+            row = new_instance(SyncRecord, integration_id=integration_id, stream=stream.name, source_key=record.key)
         row.business_key = record.business_key[:200]
         row.source_snapshot = snapshot
         # what the header search finds it by, read from the snapshot once, here
@@ -194,7 +222,7 @@ def _process_page(run: SyncRun, stream: RecordStream, ctx: StreamContext, page: 
                 # same way. The run stops and flags the connection, and this page is read again
                 # once a person has fixed it; nothing of it is booked or written.
                 outcome.systemic = exc
-                return outcome
+                return plan
             row.attempts += 1
             _fail(row, exc, exc.kind)
             continue
@@ -203,15 +231,20 @@ def _process_page(run: SyncRun, stream: RecordStream, ctx: StreamContext, page: 
         row.attempts += 1
         payloads[record.key] = payload
         items.append(WriteItem(record.key, payload, record, row.target_id, dict(row.target_refs or {}), uncertain))
+    return plan
 
-    # Write-ahead: the intent to write is on disk before the first byte goes out, so a crash
-    # after the target committed leaves a pending row that the next attempt looks up first.
+
+def record_intent(run: SyncRun, stream: RecordStream, plan: PagePlan) -> None:
+    """Write-ahead: the intent to write is on disk before the first byte goes out, so a crash
+    after the target committed leaves a pending row that the next attempt looks up first."""
+    rows = plan.rows
     new_rows = [row for row in rows.values() if row.pk is None]
     pending_known = [row for row in rows.values() if row.pk is not None]
     if new_rows:
         insert_many(SyncRecord, new_rows)
         ids = dict(SyncRecord.objects.filter(
-            integration_id=integration_id, stream=stream.name, source_key__in=[row.source_key for row in new_rows],
+            integration_id=run.integration_id, stream=stream.name,
+            source_key__in=[row.source_key for row in new_rows],
         ).values_list("source_key", "pk"))
         for row in new_rows:
             row.pk = ids[row.source_key]
@@ -219,7 +252,26 @@ def _process_page(run: SyncRun, stream: RecordStream, ctx: StreamContext, page: 
     if pending_known:
         update_many(SyncRecord, pending_known, [*RECORD_FIELDS, "updated_at"])
 
-    results = _write(stream, ctx, items) if items else {}
+
+def write_plan(stream: RecordStream, ctx: StreamContext, plan: PagePlan) -> dict[str, WriteResult]:
+    """Send the page's items (after :func:`record_intent`); HTTP only, so it may run on a helper
+    thread (its database work goes through ``on_owner``)."""
+    return _write(stream, ctx, plan.items) if plan.items else {}
+
+
+def record_outcome(run: SyncRun, stream: RecordStream, plan: PagePlan, results: dict[str, WriteResult], *,
+                   actor: Any = None, replay: bool = False) -> PageOutcome:
+    """Book what the target answered: outcomes, attempts and their audit, in one transaction."""
+    with _heap_frozen():
+        return _record_outcome(run, stream, plan, results, actor=actor, replay=replay)
+
+
+def _record_outcome(run: SyncRun, stream: RecordStream, plan: PagePlan, results: dict[str, WriteResult], *,
+                    actor: Any, replay: bool) -> PageOutcome:
+    integration_id = run.integration_id
+    tenant_id = run.integration.tenant_id
+    rows, payloads, outcome = plan.rows, plan.payloads, plan.outcome
+    counts = outcome.counts
     now = timezone.now()
     events = []
     attempts = []
@@ -261,8 +313,8 @@ def _process_page(run: SyncRun, stream: RecordStream, ctx: StreamContext, page: 
                 detail={"stream": stream.name, "key": key, "error_class": row.error_class},
             ))
         if row.status != RecordStatus.SKIPPED or key in payloads:
-            attempts.append(SyncAttempt(
-                record_id=row.pk, run_id=run.pk, number=row.attempts or 1, outcome=row.status,
+            attempts.append(row_of(
+                SyncAttempt, record_id=row.pk, run_id=run.pk, number=row.attempts or 1, outcome=row.status,
                 action=(result.action if result and not result.error else ""),
                 # written as built: bulk.insert_many turns Decimals into strings, as snapshots do
                 payload=payloads.get(key, {}), target_id=row.target_id,

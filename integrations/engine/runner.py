@@ -16,7 +16,8 @@ from integrations.engine.alerts import after_run as evaluate_alerts
 from integrations.engine.audit import audit
 from integrations.engine.context import Cycle, flag_connection, stream_context
 from integrations.engine.mappings import refresh_stale_held, refresh_suggestions, store_reference_page
-from integrations.engine.pages import Counts, process_page
+from integrations.engine.pages import Counts, PageOutcome, process_page
+from integrations.engine.pipeline import Pipeline
 from integrations.engine.replay import source_records_for
 from integrations.engine.schedules import cancel_continuation, schedule_continuation
 from integrations.engine.webhooks import process_pending
@@ -277,42 +278,61 @@ def _read_pages(run: SyncRun, state: StreamState, token: str, stream: Stream, ct
 def _each_page(run: SyncRun, state: StreamState, token: str, stream: Stream, ctx: Any, actor: Any,
                progress: Progress | None, counter: RunMeter, start: Checkpoint, checkpoint: Checkpoint,
                pages: Iterator[Any]) -> str:
-    for page in pages:
-        outcome = None
+    def fresh_of(page: Any) -> list[Any]:
         # Records read again at the checkpoint: skipped by key, unless the cursor is only a date
         # (one may have changed later that day; the hash tells).
-        fresh = page if stream.coarse_cursor else [r for r in page
-                                                    if not start.already_done(r.cursor, position(r))]
-        if fresh:
-            if isinstance(stream, ReferenceStream):
-                counts = store_reference_page(run.integration, stream, fresh)
-            else:
-                outcome = process_page(run, stream, ctx, fresh, actor=actor)
-                counts = outcome.counts
-            counts.add_to(run)
-        else:
-            counts = Counts()
-        if outcome is not None and outcome.systemic is not None:
-            # Stop at once, without checkpointing: once a person has fixed the connection, the
-            # next run reads this page again instead of leaving its records behind as failed.
+        return page if stream.coarse_cursor else [r for r in page if not start.already_done(r.cursor, position(r))]
+
+    pipeline = None
+    if isinstance(stream, RecordStream) and stream.pipelined and settings.SYNC_PIPELINE:
+        pipeline = Pipeline(run, stream, ctx, pages, fresh_of, actor=actor, exhausted=lambda: counter.exhausted)
+        worked = iter(pipeline)
+    else:
+        worked = _one_by_one(run, stream, ctx, pages, fresh_of, actor)
+    try:
+        for page, outcome in worked:
+            if isinstance(outcome, PageOutcome):
+                outcome.counts.add_to(run)
+            elif outcome is not None:
+                outcome.add_to(run)  # a reference page's counts
+                outcome = None
+            if outcome is not None and outcome.systemic is not None:
+                # Stop at once, without checkpointing: once a person has fixed the connection, the
+                # next run reads this page again instead of leaving its records behind as failed.
+                run.save(update_fields=[*SyncRun.COUNTERS])
+                raise PageWriteFailed(outcome.systemic)
+            if not page and not getattr(page, "token", ""):
+                continue
+            # Checkpoint only now: every record of the page has a terminal state on disk.
+            checkpoint = checkpoint.after(page, token=getattr(page, "token", ""), coarse=stream.coarse_cursor)
+            _save_checkpoint(state, token, checkpoint)
+            counter.cycle.renew_seats()  # a licence seat lives as long as the stream lock's heartbeat
+            run.api_calls = counter.calls
             run.save(update_fields=[*SyncRun.COUNTERS])
-            raise PageWriteFailed(outcome.systemic)
-        if not page and not getattr(page, "token", ""):
-            continue
-        # Checkpoint only now: every record of the page has a terminal state on disk.
-        checkpoint = checkpoint.after(page, token=getattr(page, "token", ""), coarse=stream.coarse_cursor)
-        _save_checkpoint(state, token, checkpoint)
-        counter.cycle.renew_seats()  # a licence seat lives as long as the stream lock's heartbeat
-        run.api_calls = counter.calls
-        run.save(update_fields=[*SyncRun.COUNTERS])
-        if progress:
-            progress(run)
-        if counter.exhausted:
-            return RunStatus.PARTIAL
+            if progress:
+                progress(run)
+            if counter.exhausted and pipeline is None:  # a pipeline stops before its next read itself
+                return RunStatus.PARTIAL
+    finally:
+        worked.close()  # a write still in flight ends before the run does
+    if pipeline is not None and pipeline.stopped:
+        return RunStatus.PARTIAL
     _save_checkpoint(state, token, checkpoint.completed())
     if isinstance(stream, ReferenceStream):
         refresh_suggestions(run.integration, stream.kind, actor=actor)
     return RunStatus.SUCCEEDED
+
+
+def _one_by_one(run: SyncRun, stream: Stream, ctx: Any, pages: Iterator[Any],
+                fresh_of: Callable[[Any], list[Any]], actor: Any) -> Iterator[tuple[Any, PageOutcome | Counts | None]]:
+    for page in pages:
+        fresh = fresh_of(page)
+        if not fresh:
+            yield page, None
+        elif isinstance(stream, ReferenceStream):
+            yield page, store_reference_page(run.integration, stream, fresh)
+        else:
+            yield page, process_page(run, stream, ctx, fresh, actor=actor)
 
 
 def _save_checkpoint(state: StreamState, token: str, checkpoint: Checkpoint) -> None:

@@ -411,6 +411,12 @@ class RecordStream(Stream):
     # written (``systems.concurrency.read_ahead``). Only for a stream whose page work never calls
     # the client it reads from: that client is then used by one thread at a time.
     read_ahead: ClassVar[bool] = False
+    # The engine writes a page on a helper thread while it transforms the next one and books the
+    # one before (``engine.pipeline``). Only for a stream whose transforms never depend on what an
+    # earlier page of the same stream wrote (pages sharing a record are not overlapped anyway),
+    # whose ``write_page`` keeps no state of ``prepare_page``, and whose clients may be called
+    # from two threads (the write on the target, the next page's look-ups).
+    pipelined: ClassVar[bool] = False
 
     def money(self, snapshot: dict[str, Any], source_settings: dict[str, Any]) -> Money | None:
         """The money of a source record as the portal recorded it (its snapshot), read with the

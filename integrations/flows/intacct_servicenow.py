@@ -151,6 +151,7 @@ class Vendors(RecordStream):
 class Bills(StagedInvoices, RecordStream):
     name = "bills"
     read_ahead = True  # its page work calls ServiceNow only
+    pipelined = True  # the next page is transformed while this one is written
     label = "AP bills (Intacct → ServiceNow AP invoices)"
     depends_on = ("vendors", "intacct_gl_accounts", "sn_gl_accounts", "intacct_departments", "sn_cost_centers")
 

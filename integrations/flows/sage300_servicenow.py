@@ -193,6 +193,7 @@ class Invoices(StagedInvoices, RecordStream):
 
     name = "invoices"
     read_ahead = True  # its page work calls ServiceNow only
+    pipelined = True  # the next page is transformed while this one is written
     coarse_cursor = True
     label = "AP invoices (Sage 300 batches → ServiceNow AP)"
     depends_on = ("vendors", "gl_accounts", "s300_gl_accounts", "sn_cost_centers")

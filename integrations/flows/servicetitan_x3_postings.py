@@ -182,6 +182,7 @@ class JobCosts(RecordStream):
     """Completed ServiceTitan jobs as balanced X3 journal entries (see the module docstring)."""
 
     name = "job_costs"
+    pipelined = True  # the next page is read and transformed while this one is written
     label = "Job costs (ServiceTitan → X3 journal entries)"
     default_schedule = "hourly"
     depends_on = ("st_job_types", "st_business_units", "x3_gl_accounts", "x3_cost_centers")
@@ -346,6 +347,7 @@ class InventoryBills(RecordStream):
     """ServiceTitan inventory bills as X3 supplier invoices (see the module docstring)."""
 
     name = "inventory_bills"
+    pipelined = True  # the next page is read and transformed while this one is written
     label = "Inventory bills (ServiceTitan → X3 supplier invoices)"
     default_schedule = "hourly"
     depends_on = ("vendors", "st_vendors", "st_purchase_orders", "st_gl_accounts", "st_business_units", "x3_suppliers",

@@ -307,6 +307,7 @@ class PurchaseOrders(RecordStream):
     """``PorMasterHdr`` with its ``PorMasterDetail`` lines (which carry no date: read by order)."""
 
     name = "purchase_orders"
+    pipelined = True  # the next page is read and transformed while this one is written
     label = "Purchase orders (SYSPRO → ServiceNow)"
     coarse_cursor = True
     default_schedule = "hourly"
@@ -440,6 +441,7 @@ class Invoices(StagedInvoices, RecordStream):
     money stream of the month-end reconciliation (its staged invoices read back by source identity)."""
 
     name = "invoices"
+    pipelined = True  # the next page is read and transformed while this one is written
     label = "AP invoices (SYSPRO → ServiceNow AP)"
     coarse_cursor = True
     default_schedule = "hourly"
@@ -527,6 +529,7 @@ class GlPostings(RecordStream):
     reconciliation. A record is a whole journal, so it is staged only when it balances."""
 
     name = "gl_postings"
+    pipelined = True  # the next page is read and transformed while this one is written
     label = "GL postings (SYSPRO → ServiceNow staging)"
     coarse_cursor = True
     default_schedule = "hourly"

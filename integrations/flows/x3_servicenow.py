@@ -218,6 +218,7 @@ class SuppliersToX3(RecordStream):
 class PurchaseOrders(X3RecordStream):
     name = "purchase_orders"
     read_ahead = True  # its page work calls ServiceNow only
+    pipelined = True  # the next page is transformed while this one is written
     label = "Purchase orders (X3 → ServiceNow)"
     klass = "PORDER"
     depends_on = ("suppliers",)
@@ -275,6 +276,7 @@ class PurchaseOrders(X3RecordStream):
 class Invoices(StagedInvoices, X3RecordStream):
     name = "invoices"
     read_ahead = True  # its page work calls ServiceNow only
+    pipelined = True  # the next page is transformed while this one is written
     label = "Supplier invoices (X3 → ServiceNow AP)"
     klass = "PINVOICE"
     depends_on = ("purchase_orders", "suppliers", "x3_gl_accounts", "sn_gl_accounts", "x3_cost_centers",

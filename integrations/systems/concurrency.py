@@ -1,13 +1,21 @@
-"""Bounded concurrency for a page's HTTP calls, with the database kept on the page's thread.
+"""Bounded concurrency for a sync's HTTP calls, with the database kept on the page's thread.
 
 A page whose writes do not depend on each other (one Sage X3 document per record) may send
-them a few at a time: behind a WAN each call is mostly waiting for the vendor's answer. Only
-the HTTP work runs on helper threads. Anything that needs the database on the way (a token
-refreshed or dropped, an event audited) is handed back to the page's own thread with
-:func:`on_owner` and run there while that thread waits for its helpers: one database
-connection and one transaction, exactly as if the calls had been made one after another.
+them a few at a time (:func:`concurrently`); the next page may be read while this one is
+worked on (:func:`read_ahead`); a page's write may run while the next page is transformed
+(:func:`in_background`). Only HTTP work runs on helper threads. Anything that needs the
+database on the way (a token refreshed or dropped, an event audited) is handed back to the
+thread that owns the database connection with :func:`on_owner` and run there whenever that
+thread waits for any of its helpers: one database connection and one transaction, exactly as
+if the calls had been made one after another.
 
-The page still ends as a whole before its checkpoint moves (the engine's order is untouched),
+Each owning thread has one mailbox. Helpers post their reports to it, tagged with the wait they
+belong to, and their database work; whichever wait the owner is in runs the database work of
+every helper and keeps the reports meant for another wait until that wait asks. A helper that
+starts helpers of its own (a page write sending its documents a few at a time) passes their
+database work on to its own owner.
+
+The checkpoint order is the caller's: a page still ends as a whole before its checkpoint moves,
 and a page's results keep the order of its items.
 """
 
@@ -16,9 +24,10 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 Item = TypeVar("Item")
 Value = TypeVar("Value")
@@ -42,19 +51,21 @@ class _Job:
 
     def run(self) -> None:
         try:
-            self.value = self.fn(*self.args, **self.kwargs)
+            # on a helper that serves helpers of its own, passed on to its owner
+            self.value = on_owner(self.fn, *self.args, **self.kwargs)
         except BaseException as exc:  # handed back to the helper that asked, raised there
             self.error = exc
         finally:
             self.done.set()
 
 
-class _Owner:
-    """The thread that holds the database connection, as its helpers see it: a mailbox of the
-    work that needs the database, and of what the helpers report."""
+class _Mailbox:
+    """What the helpers of one owning thread hand it: database work to run, and reports, each
+    tagged with the wait it is for."""
 
     def __init__(self) -> None:
         self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.kept: defaultdict[object, deque[Any]] = defaultdict(deque)
 
     def call(self, fn: Callable[..., Value], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Value:
         job = _Job(fn, args, kwargs)
@@ -64,35 +75,54 @@ class _Owner:
             raise job.error
         return job.value
 
-    def receive(self) -> Any:
-        """The next report of a helper, running the jobs handed over meanwhile."""
+    def post(self, tag: object, message: Any) -> None:
+        self.inbox.put((tag, message))
+
+    def receive(self, tag: object) -> Any:
+        """The next report tagged ``tag``, running every helper's database work meanwhile."""
+        kept = self.kept.get(tag)
+        if kept:
+            return kept.popleft()
         while True:
             message = self.inbox.get()
-            if not isinstance(message, _Job):
-                return message
-            message.run()
+            if isinstance(message, _Job):
+                message.run()
+                continue
+            to, report = message
+            if to is tag:
+                return report
+            self.kept[to].append(report)
 
-    def serve(self, helpers: int) -> None:
-        """Run what the helpers hand over until each of them has finished."""
-        while helpers:
-            if self.receive() is _DONE:
-                helpers -= 1
+    def forget(self, tag: object) -> None:
+        self.kept.pop(tag, None)
+
+
+def _mailbox() -> _Mailbox:
+    """The calling thread's own mailbox, for the helpers it starts."""
+    box = getattr(_local, "mailbox", None)
+    if box is None:
+        box = _local.mailbox = _Mailbox()
+    return box
+
+
+def _helper_of(box: _Mailbox) -> None:
+    _local.owner = box
 
 
 def on_owner(fn: Callable[..., Value], *args: Any, **kwargs: Any) -> Value:
     """``fn(*args, **kwargs)`` on the thread that owns the database connection.
 
-    Called from a helper of :func:`concurrently` or :func:`read_ahead`, the owning thread runs it
-    and the helper waits for the answer; anywhere else it is a plain call.
+    Called from a helper (:func:`concurrently`, :func:`read_ahead`, :func:`in_background`), the
+    owning thread runs it and the helper waits for the answer; anywhere else it is a plain call.
     """
-    owner: _Owner | None = getattr(_local, "owner", None)
+    owner: _Mailbox | None = getattr(_local, "owner", None)
     if owner is None:
         return fn(*args, **kwargs)
     return owner.call(fn, args, kwargs)
 
 
 def in_helper() -> bool:
-    """True on a helper thread of :func:`concurrently` or :func:`read_ahead`."""
+    """True on a helper thread of :func:`concurrently`, :func:`read_ahead` or :func:`in_background`."""
     return getattr(_local, "owner", None) is not None
 
 
@@ -105,27 +135,70 @@ def concurrently(fn: Callable[[Item], Value], items: Iterable[Item],
     limit = max(1, min(int(limit or 1), MAX_CONCURRENCY, len(items) or 1))
     if limit == 1:
         return [_capture(fn, item) for item in items]
-    owner = _Owner()
+    box, tag = _mailbox(), object()
     results: list[tuple[Value | None, Exception | None]] = [(None, None)] * len(items)
     failures: list[BaseException] = []
 
     def work(index: int, item: Item) -> None:
-        _local.owner = owner
+        _helper_of(box)
         try:
             results[index] = _capture(fn, item)
         except BaseException as exc:  # not an Exception (an interrupt): stop the page after the others
             failures.append(exc)
         finally:
             _local.owner = None
-            owner.inbox.put(_DONE)
+            box.post(tag, _DONE)
 
     with ThreadPoolExecutor(max_workers=limit, thread_name_prefix="page-call") as pool:
         for index, item in enumerate(items):
             pool.submit(work, index, item)
-        owner.serve(len(items))
+        for _ in items:
+            box.receive(tag)
     if failures:
         raise failures[0]
     return results
+
+
+class Background(Generic[Value]):
+    """``fn(*args)`` running on a helper thread (see :func:`in_background`)."""
+
+    def __init__(self, fn: Callable[..., Value], *args: Any) -> None:
+        self._box, self._tag = _mailbox(), object()
+        self._outcome: tuple[Value | None, BaseException | None] | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, args), name="background", daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[..., Value], args: tuple[Any, ...]) -> None:
+        _helper_of(self._box)
+        outcome: tuple[Value | None, BaseException | None]
+        try:
+            outcome = (fn(*args), None)
+        except BaseException as exc:  # raised by result(), on the owner's thread
+            outcome = (None, exc)
+        finally:
+            _local.owner = None
+        self._box.post(self._tag, outcome)
+
+    def result(self) -> Value:
+        """Its value, or its error raised here; waits for it, running its database work meanwhile."""
+        if self._outcome is None:
+            self._outcome = self._box.receive(self._tag)
+            self._thread.join()
+        value, error = self._outcome
+        if error is not None:
+            raise error
+        return value  # type: ignore[return-value]
+
+    def wait(self) -> None:
+        """Wait for it to end, whatever its outcome (e.g. before leaving on another error)."""
+        with contextlib.suppress(BaseException):
+            self.result()
+
+
+def in_background(fn: Callable[..., Value], *args: Any) -> Background[Value]:
+    """Start ``fn(*args)`` on a helper thread and go on; ``.result()`` waits for it. Its database
+    work runs on this thread whenever this thread waits for any of its helpers."""
+    return Background(fn, *args)
 
 
 def read_ahead(pages: Iterator[Value]) -> Iterator[Value]:
@@ -138,12 +211,12 @@ def read_ahead(pages: Iterator[Value]) -> Iterator[Value]:
     Closing the iterator (or leaving it early) stops the helper after the page in flight, and
     closes ``pages`` on the thread that read it.
     """
-    owner = _Owner()
+    box, tag = _mailbox(), object()
     turn = threading.Semaphore(1)
     stop = threading.Event()
 
     def read() -> None:
-        _local.owner = owner
+        _helper_of(box)
         try:
             while True:
                 turn.acquire()
@@ -152,28 +225,27 @@ def read_ahead(pages: Iterator[Value]) -> Iterator[Value]:
                 try:
                     page = next(pages)
                 except StopIteration:
-                    owner.inbox.put((_END, None))
+                    box.post(tag, (_END, None))
                     return
                 except BaseException as exc:
-                    owner.inbox.put((_FAILED, exc))
+                    box.post(tag, (_FAILED, exc))
                     return
-                owner.inbox.put((_PAGE, page))
+                box.post(tag, (_PAGE, page))
         finally:
             with contextlib.suppress(Exception):
                 pages.close()  # type: ignore[attr-defined]
             _local.owner = None
-            owner.inbox.put(_DONE)
+            box.post(tag, (_DONE, None))
 
     helper = threading.Thread(target=read, name="read-ahead", daemon=True)
     helper.start()
     done = False
     try:
         while True:
-            message = owner.receive()
-            if message is _DONE:
+            kind, value = box.receive(tag)
+            if kind is _DONE:
                 done = True
                 return
-            kind, value = message
             if kind is _END:
                 return
             if kind is _FAILED:
@@ -184,8 +256,9 @@ def read_ahead(pages: Iterator[Value]) -> Iterator[Value]:
         stop.set()
         turn.release()
         while not done:
-            done = owner.receive() is _DONE
+            done = box.receive(tag)[0] is _DONE
         helper.join()
+        box.forget(tag)
 
 
 def write_limit(spec: Any) -> int:
