@@ -43,6 +43,11 @@ from integrations.systems.errors import SystemicError
 Worked = tuple[Any, PageOutcome | None]
 
 
+class Part(list):
+    """A part of a page that is not its last: empty and without a token, so the caller adds its
+    counts and moves no checkpoint (the page's last part carries the page)."""
+
+
 class _Flight:
     """A page whose intent is booked and whose write is running on a helper thread."""
 
@@ -85,7 +90,22 @@ class Pipeline:
             if self.flight is not None:  # left early (an error, an interrupt): no write outlives the run
                 self.flight.write.wait()
 
+    def _units(self) -> Iterator[tuple[Any, list[SourceRecord]]]:
+        """``(page, fresh records)`` per page; a large page in parts of the stream's
+        ``write_chunk``, each but the last given as a :class:`Part` (the caller checkpoints the
+        page once, after its last part)."""
+        for page in self.pages:
+            fresh = self.fresh_of(page)
+            size = self.stream.write_chunk(self.ctx) if fresh else 0
+            if size <= 0 or len(fresh) <= size:
+                yield page, fresh
+                continue
+            starts = range(0, len(fresh), size)
+            for start in starts:
+                yield (page if start == starts[-1] else Part()), fresh[start:start + size]
+
     def _work(self) -> Iterator[Worked]:
+        units = self._units()
         while True:
             if self.exhausted():
                 if self.flight is not None:
@@ -93,14 +113,13 @@ class Pipeline:
                 self.stopped = True  # as serially: a spent budget stops the run before the next read
                 return
             try:
-                page = next(self.pages)
+                page, fresh = next(units)
             except StopIteration:
                 break
             except Exception:
                 if self.flight is not None:
                     yield self._land()  # booked and checkpointed before the reading error stops the run
                 raise
-            fresh = self.fresh_of(page)
             if self.flight is not None and fresh and not self.flight.plan.keys.isdisjoint(r.key for r in fresh):
                 yield self._land()
             try:

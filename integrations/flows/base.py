@@ -452,6 +452,12 @@ class RecordStream(Stream):
         ``keys`` (our records of the period) wherever they are dated. Reads only, never writes."""
         raise NotImplementedError
 
+    def write_chunk(self, ctx: StreamContext) -> int:
+        """For a pipelined stream: the records one write call of the target takes. A larger page
+        is worked in parts of this size, each written while the next is transformed (the
+        checkpoint still moves once per page); 0 keeps pages whole."""
+        return 0
+
     def prepare_page(self, ctx: StreamContext, records: list[SourceRecord]) -> None:
         """Load what the page's transforms look up, in as few queries as possible."""
         return None

@@ -242,6 +242,10 @@ class StagedInvoices:
 
     ledger = INVOICE_LEDGER
 
+    def write_chunk(self, ctx: StreamContext) -> int:
+        # invoices per Batch API call of headers (their lines follow in calls of the same size)
+        return int(getattr(ctx.target, "batch_size", 0) or 0)
+
     def read_back(self, ctx: StreamContext, first: date, last: date, keys: list[str]) -> Iterator[list[TargetDocument]]:
         return read_back_ledger(self, ctx, first, last, keys)  # type: ignore[arg-type]
 

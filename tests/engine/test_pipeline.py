@@ -16,7 +16,7 @@ from decimal import Decimal
 
 import pytest
 
-from integrations.engine import pipeline
+from integrations.engine import pipeline, runner
 from integrations.engine.runner import run_stream
 from integrations.models import RecordStatus, RunStatus, StreamState, SyncRecord
 from integrations.sandbox.base import SimResponse
@@ -194,3 +194,38 @@ def test_a_record_met_again_while_its_first_write_is_in_flight_stays_one_row(rea
     record = SyncRecord.objects.get(integration=ready, stream="invoices", source_key=moved)
     assert record.status == RecordStatus.SYNCED and record.attempts == 2
     assert Decimal(staged[0]["amount_invoiced"]) == Decimal(str(x3_sim.get("PINVOICE", moved)["AMTATI"]))
+
+
+def test_a_page_larger_than_a_batch_is_written_in_parts_and_checkpointed_once(ready, x3_sim, sn_sim, settings):
+    settings.SYNC_PIPELINE = True
+    target = ready.target
+    target.settings = {**target.settings, "batch_size": 8}  # a page of 20 invoices: parts of 8, 8 and 4
+    target.save()
+    posts = _batch_posts(sn_sim)
+    moves = []
+    save = runner._save_checkpoint
+
+    def noting(state, token, checkpoint):  # a spy: every checkpoint, as it is saved
+        moves.append(checkpoint.key)
+        return save(state, token, checkpoint)
+
+    planned = []
+    plan = pipeline.plan_page
+
+    def sizing(run, stream, ctx, records, **kwargs):  # a spy: the records of each part planned
+        planned.append(records)
+        return plan(run, stream, ctx, records, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(runner, "_save_checkpoint", noting)
+        patch.setattr(pipeline, "plan_page", sizing)
+        run = run_stream(ready, "invoices")
+
+    assert run.status == RunStatus.SUCCEEDED and run.created == 60
+    assert set(source_key_counts(sn_sim, INVOICE).values()) == {1} and len(source_key_counts(sn_sim, INVOICE)) == 60
+    assert_invoices_match_x3(x3_sim, sn_sim)
+    in_order = _in_order(x3_sim)
+    assert {in_order[19]["NUM"], in_order[39]["NUM"], in_order[59]["NUM"]} <= set(moves)
+    assert not set(moves) - {r["NUM"] for r in (in_order[19], in_order[39], in_order[59])}, "no checkpoint in a page"
+    assert [len(part) for part in planned] == [8, 8, 4] * 3, "each page planned and written in three parts"
+    assert {name for name, _, _ in posts} == {"background"}
