@@ -88,6 +88,28 @@ def test_without_json_each_figure_is_one_name_value_line(monkeypatch):
     assert out.getvalue().splitlines() == ["sync.wall_seconds=1.5", "pair=p"]
 
 
+def test_repeat_reports_each_contenders_fastest_round_and_lists_every_round():
+    import io
+    import json
+
+    out = io.StringIO()
+    call_command("benchmark", "--pair", "x3-servicenow", "--records", "5", "--lines-per-invoice", "1",
+                 "--repeat", "2", "--json", stdout=out, stderr=io.StringIO())
+    figures = json.loads(out.getvalue())
+    assert figures["rounds"] == 2
+    assert len(figures["rounds.bare_wall_seconds"]) == len(figures["rounds.sync_wall_seconds"]) == 2
+    assert figures["bare.wall_seconds"] == min(figures["rounds.bare_wall_seconds"])
+    assert figures["sync.wall_seconds"] == min(figures["rounds.sync_wall_seconds"])
+    assert figures["records.synced"] == figures["records"] and figures["resync.http_writes"] == 0
+
+
+def test_repeat_is_bounded():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="--repeat"):
+        call_command("benchmark", "--records", "1", "--repeat", "0")
+
+
 # --- the Sage Intacct → ServiceNow pair ----------------------------------------------------------
 BILLS, BILL_LINES, VENDORS = 25, 3, 50
 

@@ -33,6 +33,9 @@ class Command(BaseCommand):
         parser.add_argument("--write-concurrency", type=int, default=None,
                             help="writes of a page in flight at once where a flow sends one call per document "
                                  "(Sage X3); the bare client is given the same (default: SYNC_WRITE_CONCURRENCY)")
+        parser.add_argument("--repeat", type=int, default=1,
+                            help="rounds of both contenders, each against a fresh target; each contender's fastest "
+                                 "round is reported (best of N), every round's wall time listed (default 1)")
         parser.add_argument("--reconcile", action="store_true",
                             help="after the sync, reconcile every day the documents are dated and print its cost")
         parser.add_argument("--scale", action="store_true",
@@ -43,9 +46,11 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", dest="as_json", help="print all figures as one JSON object")
 
     def handle(self, *args, pair, records, lines_per_invoice, admin, admin_rows, latency_ms, as_json, scale, tenants,
-               workers, reconcile, x3_transport, write_concurrency, **options):
+               workers, reconcile, x3_transport, write_concurrency, repeat, **options):
         if records < 0 or lines_per_invoice < 1 or not 0 <= latency_ms <= 10_000:
             raise CommandError("--records must be >= 0, --lines-per-invoice >= 1 and --latency-ms 0 to 10000")
+        if not 1 <= repeat <= 10:
+            raise CommandError("--repeat must be 1 to 10")
         if write_concurrency is None:
             write_concurrency = settings.SYNC_WRITE_CONCURRENCY
         if not 1 <= write_concurrency <= MAX_CONCURRENCY:
@@ -63,7 +68,8 @@ class Command(BaseCommand):
                 results[name] = run_benchmark(name, records, lines_per_invoice,
                                               admin_rows if admin and name == names[-1] else 0,
                                               progress=progress, latency_ms=latency_ms, reconcile=reconcile,
-                                              x3_transport=x3_transport, write_concurrency=write_concurrency)
+                                              x3_transport=x3_transport, write_concurrency=write_concurrency,
+                                              repeat=repeat)
             except BenchmarkError as exc:
                 raise CommandError(f"{name}: {exc}") from exc
         if as_json:
