@@ -368,7 +368,7 @@ def test_all_pairs_run_in_turn_and_end_with_one_table(monkeypatch):
     ran = []
 
     def fake_run(name, records, lines, admin_rows, progress=None, latency_ms=0, reconcile=False, x3_transport="rest",
-                 write_concurrency=1):
+                 write_concurrency=1, repeat=1):
         ran.append((name, latency_ms, write_concurrency))
         return {"records": records, "sync.overhead_ratio": 1.25, "resync.http_writes": 0}
 
