@@ -18,6 +18,15 @@ ROOT = Path(__file__).resolve().parents[2]
 SANDBOXES = 10  # the demo's sandbox ports, from the base port on
 
 
+def _first_ephemeral_port() -> int:
+    # the kernel hands these out as the local ports of outgoing connections (to PostgreSQL, Redis,
+    # the sandboxes); a server asked to listen on one of them can find it taken
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def _listening(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(0.2)
@@ -26,19 +35,22 @@ def _listening(port: int) -> bool:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_a_stopped_demo_leaves_no_sandbox_server_behind(tmp_path, sig):
-    # ports nothing else listens on (other tests start sandbox servers at the same time)
-    base = next(b for b in iter(lambda: random.randrange(30000, 40000, 20), None)
+    # ports nothing else listens on (other tests start sandbox servers at the same time), below the
+    # ephemeral range so that no outgoing connection holds one of them
+    top = min(_first_ephemeral_port(), 32768) - SANDBOXES
+    base = next(b for b in iter(lambda: random.randrange(20000, top, 20), None)
                 if not any(_listening(b + n) for n in range(SANDBOXES)))
     env = {**os.environ, "PORTAL_DEV": "true", "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
            "PYTHONUNBUFFERED": "1"}
     demo = subprocess.Popen([sys.executable, "manage.py", "demo", "--sandbox-base-port", str(base), "--no-serve"],
                             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + 120
+        deadline, said = time.monotonic() + 120, []
         for line in demo.stdout:
+            said.append(line)
             if line.startswith("Sandbox:") or time.monotonic() > deadline:
                 break
-        assert any(_listening(base + n) for n in range(SANDBOXES)), "the sandboxes were up"
+        assert any(_listening(base + n) for n in range(SANDBOXES)), "the sandboxes were up:\n" + "".join(said)
         demo.send_signal(sig)
         assert demo.wait(timeout=60) != 0
     finally:
