@@ -126,6 +126,9 @@ class PagePlan:
     payloads: dict[str, Any]
     items: list[WriteItem]
     outcome: PageOutcome
+    # the records first met in this page, inserted (pending) by :func:`book_new_records` before
+    # the rest of its intent: a pipeline books them while the page before is still on the wire
+    booked_new: list[SyncRecord] = field(default_factory=list)
 
     @property
     def keys(self) -> set[str]:
@@ -237,20 +240,40 @@ def _plan_page(run: SyncRun, stream: RecordStream, ctx: StreamContext, page: lis
 def record_intent(run: SyncRun, stream: RecordStream, plan: PagePlan) -> None:
     """Write-ahead: the intent to write is on disk before the first byte goes out, so a crash
     after the target committed leaves a pending row that the next attempt looks up first."""
-    rows = plan.rows
-    new_rows = [row for row in rows.values() if row.pk is None]
-    pending_known = [row for row in rows.values() if row.pk is not None]
-    if new_rows:
-        insert_many(SyncRecord, new_rows)
-        ids = dict(SyncRecord.objects.filter(
-            integration_id=run.integration_id, stream=stream.name,
-            source_key__in=[row.source_key for row in new_rows],
-        ).values_list("source_key", "pk"))
-        for row in new_rows:
-            row.pk = ids[row.source_key]
-            row._state.adding = False
+    book_new_records(run, stream, plan)
+    booked = {id(row) for row in plan.booked_new}
+    pending_known = [row for row in plan.rows.values() if row.pk is not None and id(row) not in booked]
     if pending_known:
         update_many(SyncRecord, pending_known, [*RECORD_FIELDS, "updated_at"])
+
+
+def book_new_records(run: SyncRun, stream: RecordStream, plan: PagePlan) -> None:
+    """The first part of :func:`record_intent`: insert the page's records the portal had never met,
+    and learn their ids. Undone by :func:`unbook_new_records` if the page's write never starts."""
+    new_rows = [row for row in plan.rows.values() if row.pk is None]
+    if not new_rows:
+        return
+    insert_many(SyncRecord, new_rows)
+    ids = dict(SyncRecord.objects.filter(
+        integration_id=run.integration_id, stream=stream.name,
+        source_key__in=[row.source_key for row in new_rows],
+    ).values_list("source_key", "pk"))
+    for row in new_rows:
+        row.pk = ids[row.source_key]
+        row._state.adding = False
+    plan.booked_new.extend(new_rows)
+
+
+def unbook_new_records(plan: PagePlan) -> None:
+    """Take back what :func:`book_new_records` inserted, for a page whose write will not start (the
+    write before it spent the budget or was refused): as if the page had never been planned."""
+    if not plan.booked_new:
+        return
+    SyncRecord.objects.filter(pk__in=[row.pk for row in plan.booked_new]).delete()
+    for row in plan.booked_new:
+        row.pk = None
+        row._state.adding = True
+    plan.booked_new.clear()
 
 
 def write_plan(stream: RecordStream, ctx: StreamContext, plan: PagePlan) -> dict[str, WriteResult]:

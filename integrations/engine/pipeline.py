@@ -14,7 +14,10 @@ What does not change:
   flight at a time, so a crash leaves at most the in-flight page pending, to be looked up
   first, as a crash during a serial write does;
 * the next page's write starts only once the write before it has answered, its call budget is
-  not spent and no answer said the connection is refused: a stop leaves nothing planned on disk;
+  not spent and no answer said the connection is refused: a stop leaves nothing planned on disk.
+  The records a page meets for the first time are inserted (pending) while the page before is
+  still on the wire, so that its write can start the moment that answer comes; on a stop they are
+  taken back (a crash in between leaves them pending, looked up first, as above);
 * a page that shares a record with the page in flight waits until that page is booked, so a
   record is never planned from what the portal knew before its previous write was booked.
 
@@ -24,21 +27,28 @@ audited) runs here whenever this thread waits for it.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from typing import Any
+
+from django.db import DatabaseError
 
 from integrations.engine.pages import (
     PageOutcome,
     PagePlan,
+    book_new_records,
     plan_page,
     record_intent,
     record_outcome,
+    unbook_new_records,
     write_plan,
 )
 from integrations.flows.base import RecordStream, SourceRecord, StreamContext
 from integrations.models import SyncRun
 from integrations.systems.concurrency import Background, in_background
 from integrations.systems.errors import SystemicError
+
+logger = logging.getLogger(__name__)
 
 Worked = tuple[Any, PageOutcome | None]
 
@@ -73,6 +83,7 @@ class Pipeline:
         self.actor, self.exhausted = actor, exhausted
         self.stopped = False
         self.flight: _Flight | None = None
+        self.ahead: PagePlan | None = None  # its new records booked, its write not started yet
 
     def _land(self) -> Worked:
         landed, self.flight = self.flight, None
@@ -89,6 +100,15 @@ class Pipeline:
         finally:
             if self.flight is not None:  # left early (an error, an interrupt): no write outlives the run
                 self.flight.write.wait()
+            if self.ahead is not None:  # its write will never start: as if it had not been planned
+                self._take_back(self.ahead)
+
+    def _take_back(self, plan: PagePlan) -> None:
+        self.ahead = None
+        try:
+            unbook_new_records(plan)
+        except DatabaseError:  # already leaving on an error: the rows stay pending, looked up first
+            logger.exception("The records booked ahead for %s could not be taken back", self.stream.name)
 
     def _units(self) -> Iterator[tuple[Any, list[SourceRecord]]]:
         """``(page, fresh records)`` per page; a large page in parts of the stream's
@@ -140,12 +160,20 @@ class Pipeline:
                     self._take_off(page, plan)
                 continue
             landed = self.flight
+            if plan is not None:  # on disk while the page before is on the wire
+                self.ahead = plan
+                book_new_records(self.run, self.stream, plan)
             results = landed.write.result()
             self.flight = None
             refused = any(isinstance(result.error, SystemicError) for result in results.values())
             stop = refused or self.exhausted()
-            if plan is not None and not stop:
-                self._take_off(page, plan)  # written while the page before is booked
+            if plan is not None:
+                if stop:
+                    self.ahead = None
+                    unbook_new_records(plan)
+                else:
+                    self.ahead = None
+                    self._take_off(page, plan)  # written while the page before is booked
             yield landed.page, record_outcome(self.run, self.stream, landed.plan, results, actor=self.actor)
             if stop:  # the caller raises on the refusal; a spent budget ends the run here
                 self.stopped = True

@@ -108,6 +108,31 @@ def test_the_next_page_is_transformed_while_this_one_is_written(ready, sn_sim, s
     assert overlapped, "pages 2 and 3 were planned while a batch of the page before was being written"
 
 
+def test_the_next_pages_new_records_are_booked_while_this_one_is_written(ready, sn_sim, settings, monkeypatch):
+    """So that the next write starts the moment this one is answered; a stop takes them back (the
+    budget and refusal tests below find nothing of the next pages on disk)."""
+    settings.SYNC_PIPELINE = True
+    posts = _batch_posts(sn_sim, hold_seconds=0.3)
+    booked: list[tuple[float, int]] = []
+    book = pipeline.book_new_records
+
+    def timed(run, stream, plan):  # a spy: the records are booked as before, and when is noted
+        booked.append((time.monotonic(), sum(1 for row in plan.rows.values() if row.pk is None)))
+        return book(run, stream, plan)
+
+    monkeypatch.setattr(pipeline, "book_new_records", timed)
+
+    run = run_stream(ready, "invoices")
+
+    assert run.status == RunStatus.SUCCEEDED and run.created == 60
+    assert [count for _, count in booked] == [20, 20], "pages 2 and 3, each while the page before was written"
+    # each page is two batches (headers, lines): page k + 1 was booked before page k's lines were answered
+    assert len(posts) == 6
+    assert all(when < posts[2 * k + 1][2] for k, (when, _) in enumerate(booked))
+    assert set(SyncRecord.objects.filter(integration=ready, stream="invoices").values_list("status", flat=True)) == {
+        RecordStatus.SYNCED}
+
+
 @pytest.mark.parametrize("pipelined", [True, False])
 @pytest.mark.parametrize("budget", [4, 5])
 def test_a_spent_budget_stops_at_the_same_page_with_nothing_of_the_next_ones_on_disk(ready, x3_sim, sn_sim,
