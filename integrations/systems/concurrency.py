@@ -195,6 +195,27 @@ class Background(Generic[Value]):
             self.result()
 
 
+class Finished(Generic[Value]):
+    """``fn(*args)`` already run on this thread, with :class:`Background`'s interface: where a
+    limit of one call in flight leaves nothing to overlap, no thread is started."""
+
+    def __init__(self, fn: Callable[..., Value], *args: Any) -> None:
+        self._value: Value | None = None
+        self._error: Exception | None = None
+        try:
+            self._value = fn(*args)
+        except Exception as exc:  # raised by result(), as Background does
+            self._error = exc
+
+    def result(self) -> Value:
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
+
+    def wait(self) -> None:
+        return None
+
+
 def in_background(fn: Callable[..., Value], *args: Any) -> Background[Value]:
     """Start ``fn(*args)`` on a helper thread and go on; ``.result()`` waits for it. Its database
     work runs on this thread whenever this thread waits for any of its helpers."""

@@ -191,8 +191,9 @@ COMMON_CONNECTION_SETTINGS = (
     Setting("call_budget", INT, default=0, minimum=0, maximum=10_000_000,
             help="API calls this connection may make per sync cycle (0: no limit), e.g. an IIS call limit."),
     Setting("write_concurrency", INT, default=None, minimum=1, maximum=MAX_CONCURRENCY,
-            help="Documents written at once where each is a call of its own (Sage X3); keep it within the "
-                 "system's rate limit. Empty: the portal's default (SYNC_WRITE_CONCURRENCY, 4)."),
+            help="Documents written at once where each is a call of its own (Sage X3); into ServiceNow, above 1 "
+                 "two Batch API calls of a write overlap. Keep it within the system's rate limit. Empty: the "
+                 "portal's default (SYNC_WRITE_CONCURRENCY, 4)."),
 )
 
 

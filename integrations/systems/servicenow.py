@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import Any
 import requests
 
 from integrations.systems.auth import BearerAuth, TokenManager, TokenStore, oauth2_fetcher
+from integrations.systems.concurrency import Background, Finished, in_background, write_limit
 from integrations.systems.errors import BudgetExhausted, DataError, SyncError, SystemicError, TransientError
 from integrations.systems.http import (
     BasicAuth,
@@ -108,6 +110,11 @@ UPSERT_RESPONSE_FIELDS = "sys_id,sys_mod_count"
 # calls: 200, 100, 50... 1 item); what is still lost after that is failed, retried later.
 UPSERT_ROUNDS = 10
 _JSON_BODY = {"Content-Type": "application/json"}
+Answer = tuple[list[dict[str, Any]], list[str]]  # a Batch API call: its serviced items, its unserviced ids
+# Batch API calls of one write on the wire at once, at most (within the connection's
+# ``write_concurrency``): each holds one of the instance's API worker slots for its whole run,
+# and the instance's other integrations need theirs.
+BATCH_CALLS_IN_FLIGHT = 2
 _BATCH_ITEM_HEADERS = [
     {"name": "Content-Type", "value": "application/json"},
     {"name": "Accept", "value": "application/json"},
@@ -334,58 +341,75 @@ class ServiceNowClient:
 
         While one call is on the wire, a helper thread encodes the next call's body and decodes
         the previous answer: pure CPU work on values nobody else touches (no I/O, no database),
-        so the client's share overlaps the wait for the instance instead of adding to it.
+        so the client's share overlaps the wait for the instance instead of adding to it. With a
+        ``write_concurrency`` above one, the next call goes out before the previous one is
+        answered (:data:`BATCH_CALLS_IN_FLIGHT` at most): the items of one write do not depend on
+        each other, and the answers are still taken in call order.
         """
         outcomes: dict[str, BatchOutcome] = {}
         lost: dict[str, BatchOutcome] = {}
         pending = list(items)
         rounds = 0
+        slots = min(write_limit(self.spec), BATCH_CALLS_IN_FLIGHT)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="servicenow-batch") as helper:
             # the body of the next call, encoded early, and the ids it holds
             ahead: tuple[list[str], Future[bytes]] | None = None
             decoded: list[Future[list[BatchOutcome]]] = []
-            while pending:
-                if rounds > 10:  # ten calls in a row that serviced nothing: give up on the rest
-                    for item in pending:
-                        outcomes[item.id] = BatchOutcome(item.id, 0, None, TransientError("Batch item never serviced"))
-                    break
-                size = max(1, min(self.batch_now, self.batch_size))
-                chunk, pending = pending[:size], pending[size:]
-                ids = [item.id for item in chunk]
-                body = ahead[1].result() if ahead is not None and ahead[0] == ids else self._encode_batch(chunk)
-                ahead = None
-                if pending:
-                    following = pending[:size]
-                    ahead = ([item.id for item in following], helper.submit(self._encode_batch, following))
-                try:
-                    response = self.http.request("POST", "/api/now/v1/batch", data=body, headers=_JSON_BODY,
-                                                 idempotent=False)
-                    served, unserviced_ids = self._batch_answer(response)
-                except (SystemicError, BudgetExhausted):
-                    raise
-                except SyncError as exc:
-                    # This call failed or its answer was lost (it may have committed): its items
-                    # carry the error, and are looked up before they are written again. The
-                    # other calls' outcomes stand: one lost answer must not discard them.
-                    lost.update({item.id: BatchOutcome(item.id, 0, None, exc) for item in chunk})
-                    if isinstance(exc, TransientError) and exc.ambiguous:
-                        self.batch_now = max(1, len(chunk) // 2)
-                    rounds = 0
-                    continue
-                self.batch_now = min(self.batch_size, max(1, self.batch_now) * 2)
-                decoded.append(helper.submit(self._batch_outcomes, served))
-                by_id = {item.id: item for item in chunk}
-                unserviced = [by_id[i] for i in unserviced_ids if i in by_id]
-                rounds = rounds + 1 if len(unserviced) == len(chunk) else 0
-                if unserviced:
-                    pending = unserviced + pending
+            # calls on the wire, oldest first: (their items, the call)
+            flying: deque[tuple[list[BatchItem], Background[Answer] | Finished[Answer]]] = deque()
+            try:
+                while pending or flying:
+                    while pending and len(flying) < slots and rounds <= 10:
+                        size = max(1, min(self.batch_now, self.batch_size))
+                        chunk, pending = pending[:size], pending[size:]
+                        ids = [item.id for item in chunk]
+                        body = ahead[1].result() if ahead is not None and ahead[0] == ids else self._encode_batch(chunk)
+                        ahead = None
+                        if pending:
+                            following = pending[:size]
+                            ahead = ([item.id for item in following], helper.submit(self._encode_batch, following))
+                        flying.append((chunk, in_background(self._send_batch, body) if slots > 1
+                                       else Finished(self._send_batch, body)))
+                    if not flying:  # ten calls in a row that serviced nothing: give up on the rest
+                        for item in pending:
+                            outcomes[item.id] = BatchOutcome(item.id, 0, None,
+                                                             TransientError("Batch item never serviced"))
+                        break
+                    chunk, call = flying.popleft()
+                    try:
+                        served, unserviced_ids = call.result()
+                    except (SystemicError, BudgetExhausted):
+                        raise
+                    except SyncError as exc:
+                        # This call failed or its answer was lost (it may have committed): its items
+                        # carry the error, and are looked up before they are written again. The
+                        # other calls' outcomes stand: one lost answer must not discard them.
+                        lost.update({item.id: BatchOutcome(item.id, 0, None, exc) for item in chunk})
+                        if isinstance(exc, TransientError) and exc.ambiguous:
+                            self.batch_now = max(1, len(chunk) // 2)
+                        rounds = 0
+                        continue
+                    self.batch_now = min(self.batch_size, max(1, self.batch_now) * 2)
+                    decoded.append(helper.submit(self._batch_outcomes, served))
+                    by_id = {item.id: item for item in chunk}
+                    unserviced = [by_id[i] for i in unserviced_ids if i in by_id]
+                    rounds = rounds + 1 if len(unserviced) == len(chunk) else 0
+                    if unserviced:
+                        pending = unserviced + pending
+            finally:
+                for _, call in flying:  # leaving on an error: no call outlives the write
+                    call.wait()
             for future in decoded:  # in call order: a resent item's last answer wins
                 for outcome in future.result():
                     outcomes[outcome.id] = outcome
         return {**lost, **outcomes}
 
+    def _send_batch(self, body: bytes) -> Answer:
+        response = self.http.request("POST", "/api/now/v1/batch", data=body, headers=_JSON_BODY, idempotent=False)
+        return self._batch_answer(response)
+
     @staticmethod
-    def _batch_answer(response: requests.Response) -> tuple[list[dict[str, Any]], list[str]]:
+    def _batch_answer(response: requests.Response) -> Answer:
         """The serviced items and the ids of the unserviced ones, as the Batch API documents them.
 
         Anything else is an answer we cannot read, to a write: ambiguous, so the rows are looked

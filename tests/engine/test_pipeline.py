@@ -74,6 +74,7 @@ def _batch_posts(sn_sim, hold_seconds: float = 0.0) -> list[tuple[str, float, fl
 @pytest.mark.parametrize("pipelined", [True, False])
 def test_the_same_invoices_land_once_and_the_checkpoint_ends_alike(ready, x3_sim, sn_sim, settings, pipelined):
     settings.SYNC_PIPELINE = pipelined
+    settings.SYNC_WRITE_CONCURRENCY = 1  # a write's Batch API calls one after another, on the write's thread
     posts = _batch_posts(sn_sim)
 
     run = run_stream(ready, "invoices")
