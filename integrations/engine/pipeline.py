@@ -168,11 +168,10 @@ class Pipeline:
             refused = any(isinstance(result.error, SystemicError) for result in results.values())
             stop = refused or self.exhausted()
             if plan is not None:
+                self.ahead = None
                 if stop:
-                    self.ahead = None
                     unbook_new_records(plan)
                 else:
-                    self.ahead = None
                     self._take_off(page, plan)  # written while the page before is booked
             yield landed.page, record_outcome(self.run, self.stream, landed.plan, results, actor=self.actor)
             if stop:  # the caller raises on the refusal; a spent budget ends the run here
