@@ -33,7 +33,7 @@ from integrations.engine.audit import audit
 from integrations.models import AlertEvent, AlertSettings
 from integrations.models.alerts import address_problem, webhook_url_problem
 from integrations.systems.errors import SyncError
-from integrations.systems.http import CallCounter, HttpClient, HttpPolicy, default_classifier
+from integrations.systems.http import CallCounter, HttpClient, HttpPolicy, default_classifier, new_session
 from integrations.systems.redaction import redact_text
 
 logger = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ def post_webhook(url: str, secret: str, message: dict[str, Any]) -> Delivery:
     counter = CallCounter()
     policy = HttpPolicy(timeout=settings.ALERT_WEBHOOK_TIMEOUT_SECONDS, max_retries=settings.ALERT_WEBHOOK_MAX_RETRIES,
                         backoff_base=settings.HTTP_BACKOFF_BASE_SECONDS, backoff_max=settings.HTTP_BACKOFF_MAX_SECONDS)
-    session = requests.Session()
+    session = new_session()
     session.max_redirects = 0  # a redirect could lead anywhere the URL check did not see: refused
     client = HttpClient(url, policy=policy, counter=counter, session=session, secrets=(secret,),
                         error_classifier=_masking(secret))

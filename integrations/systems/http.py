@@ -8,6 +8,7 @@ through an ``error_classifier``.
 
 from __future__ import annotations
 
+import functools
 import json as _json
 import logging
 import os
@@ -37,6 +38,46 @@ from integrations.systems.redaction import redact_text
 from integrations.systems.spec import EventSink, ignore_event
 
 logger = logging.getLogger(__name__)
+
+
+@functools.lru_cache(maxsize=16)
+def _ca_path_kind(path: str) -> str:
+    """``"dir"``, ``"file"`` or ``""`` (missing) for a CA path, asked of the file system once."""
+    return "dir" if os.path.isdir(path) else "file" if os.path.exists(path) else ""
+
+
+class _CaPathOnce(requests.adapters.HTTPAdapter):
+    """``requests``' adapter, but a CA bundle named by path (``REQUESTS_CA_BUNDLE``) is looked at
+    once per path instead of two or three ``stat`` calls per request. Each of those lets go of the
+    interpreter lock, and with several write threads a thread then queues to take it back: in a
+    profile of four documents in flight, a sixth of the sync's samples waited there."""
+
+    def build_connection_pool_key_attributes(self, request: requests.PreparedRequest, verify: Any,
+                                             cert: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        if not isinstance(verify, str) or not _ca_path_kind(verify):
+            return super().build_connection_pool_key_attributes(request, verify, cert)
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, True, cert)
+        pool_kwargs["ca_cert_dir" if _ca_path_kind(verify) == "dir" else "ca_certs"] = verify
+        return host_params, pool_kwargs
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        if cert or not isinstance(verify, str) or not _ca_path_kind(verify) or not url.lower().startswith("https"):
+            super().cert_verify(conn, url, verify, cert)  # a missing path is refused there, as ever
+            return
+        conn.cert_reqs = "CERT_REQUIRED"
+        if _ca_path_kind(verify) == "dir":
+            conn.ca_cert_dir = verify
+        else:
+            conn.ca_certs = verify
+
+
+def new_session() -> requests.Session:
+    """A session for a vendor client: ``requests``' own, with the CA path looked at once."""
+    session = requests.Session()
+    adapter = _CaPathOnce()
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return session
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -180,21 +221,32 @@ def exact_json(value: Any) -> bytes:
 
 
 def _exact(value: Any) -> str:
+    # the json module's own C string encoder (what ``json.dumps(..., ensure_ascii=False)`` uses),
+    # called directly: a ``json.dumps`` per value was most of a document's encoding time
+    if isinstance(value, str):
+        return _quote(value)
     if isinstance(value, Decimal):
         if not value.is_finite():
             raise ValueError(f"{value} is not an amount")
         return format(value, "f")
-    if isinstance(value, float):
-        raise TypeError("float amount: parse amounts to Decimal")
-    if value is None or isinstance(value, bool | int | str):
-        return _json.dumps(value, ensure_ascii=False)
-    if isinstance(value, date):  # datetime included
-        return _json.dumps(value.isoformat())
     if isinstance(value, dict):
-        return "{" + ",".join(f"{_json.dumps(str(k), ensure_ascii=False)}:{_exact(v)}" for k, v in value.items()) + "}"
+        return "{" + ",".join(f"{_quote(str(k))}:{_exact(v)}" for k, v in value.items()) + "}"
     if isinstance(value, list | tuple):
         return "[" + ",".join(_exact(v) for v in value) + "]"
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return int.__repr__(value)  # an IntEnum as its number, as json writes it
+    if isinstance(value, float):
+        raise TypeError("float amount: parse amounts to Decimal")
+    if isinstance(value, date):  # datetime included
+        return _quote(value.isoformat())
     raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+_quote = _json.encoder.encode_basestring  # the C version where the interpreter has it
 
 
 def decode_json(response: requests.Response, system: str, **options: Any) -> Any:
@@ -237,7 +289,7 @@ class HttpClient:
         self.auth = auth or NoAuth()
         self.policy = policy or HttpPolicy()
         self.counter = counter or CallCounter()
-        self.session = session or requests.Session()
+        self.session = session or new_session()
         # The environment's proxy and CA settings, read once per host instead of on every call
         # (``requests`` re-reads every environment variable per request: a millisecond each, the
         # largest share of a small call's cost). ``.netrc`` is never consulted: credentials come

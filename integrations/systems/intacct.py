@@ -37,7 +37,7 @@ import requests
 
 from integrations.systems.auth import Token, TokenManager, TokenStore, utcnow
 from integrations.systems.errors import AuthError, SessionExpired, SyncError, SystemicError
-from integrations.systems.http import CallCounter, HttpClient, HttpPolicy
+from integrations.systems.http import CallCounter, HttpClient, HttpPolicy, new_session
 from integrations.systems.intacct_envelope import (
     XML_HEADERS,
     Credentials,
@@ -552,7 +552,7 @@ def build_client(spec: ConnectionSpec, store: TokenStore, counter: CallCounter |
                  session: requests.Session | None = None) -> IntacctClient:
     gateway = (spec.url or GATEWAY_URL).rstrip("/")
     creds = credentials(spec)
-    session = session or requests.Session()
+    session = session or new_session()
     # getAPISession goes out on its own (no session to put in it); every other call carries one.
     login = HttpClient(gateway, policy=policy, counter=counter, session=session, error_classifier=classify,
                        secrets=spec.secret_values(), on_event=on_event)

@@ -46,7 +46,7 @@ from urllib.parse import quote, quote_plus, urlsplit
 import requests
 
 from integrations.systems.errors import AuthError, SyncError, SystemicError
-from integrations.systems.http import BasicAuth, CallCounter, HttpClient, HttpPolicy
+from integrations.systems.http import BasicAuth, CallCounter, HttpClient, HttpPolicy, new_session
 from integrations.systems.schema import INT, MAP, TEXT, ConnectionFields, ConnectionSchema, Problems, Setting
 from integrations.systems.spec import ConnectionSpec, EventSink, ignore_event
 from integrations.systems.syspro_enet import (  # noqa: F401 - re-exported: the client's public names
@@ -562,7 +562,7 @@ def build_client(spec: ConnectionSpec, store: Any = None, counter: CallCounter |
     for value in spec.secret_values():
         secrets.extend({value, quote(value, safe=""), quote_plus(value)})
     enet = EnetSession(operator, operator_password, spec.company, company_password, store=store, on_event=on_event)
-    http_session = session or requests.Session()
+    http_session = session or new_session()
     http_session.auth = enet  # puts the current UserId into every call's URL
     http = HttpClient(rest_base(spec.url), auth=enet, policy=policy, counter=counter, session=http_session,
                       error_classifier=classify_status, body_classifier=enet.classify, secrets=tuple(secrets),
@@ -573,7 +573,7 @@ def build_client(spec: ConnectionSpec, store: Any = None, counter: CallCounter |
     if odata_url:
         token = basic_token(operator, operator_password)
         odata_http = HttpClient(odata_url, auth=BasicAuth(operator, operator_password), policy=policy, counter=counter,
-                                session=requests.Session(), default_headers={"Accept": "application/json"},
+                                session=new_session(), default_headers={"Accept": "application/json"},
                                 secrets=(*secrets, token), on_event=on_event)
         client.odata = ODataReader(odata_http, operator=operator,
                                    page_size=int(spec.setting("odata_page_size", ODATA_PAGE)),
