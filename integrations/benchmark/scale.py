@@ -3,9 +3,10 @@
 M tenants, each with its own Sage X3 and its own ServiceNow sandbox (one simulator is one company
 or one instance), every answer delayed by a per-call latency (a WAN to a cloud instance). For
 each worker count (1, 2, 4 by default): a throwaway PostgreSQL database, a Redis of its own,
-fresh ServiceNow sandboxes, the tenants loaded and their reference data synced and mapped (not
-timed), then one sync task per tenant queued at once and run by one ``qcluster`` with that many
-workers (timed, until every task has finished). Figures per worker count: wall time, records
+fresh ServiceNow sandboxes, the tenants loaded and their reference data synced and mapped, one
+``qcluster`` with that many workers started and idle (none of this timed: production workers
+start once), then one sync task per tenant queued at once (timed, until every task has
+finished). Figures per worker count: wall time, records
 per second, speed-up over one worker, target rows doubled (must be 0, counted in each
 ServiceNow sandbox by source key) and runs skipped for a held lock.
 

@@ -2,9 +2,10 @@
 
 Pointed by its environment at a throwaway PostgreSQL database and a Redis of its own: migrate,
 load one tenant per pair of sandboxes, sync their reference data and approve the suggestions
-(not timed), queue one sync of the record streams per tenant at once, start one ``qcluster``
-with ``Q_WORKERS`` workers and wait until every queued sync has finished (timed); print one JSON
-line of figures.
+(not timed), start one ``qcluster`` with ``Q_WORKERS`` workers and wait until it reports itself
+idle with all of them (not timed: a production worker starts once, not per sync), then queue one
+sync of the record streams per tenant at once and wait until every queued sync has finished
+(timed); print one JSON line of figures.
 """
 
 from __future__ import annotations
@@ -56,14 +57,15 @@ def main(argv: list[str]) -> int:
         integrations.append(integration)
 
     first_run = SyncRun.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-    for integration in integrations:
-        async_task("integrations.tasks.run_integration_task", integration.pk, None, RECORDS,
-                   task_name=f"scale {integration.tenant.slug}")
-    started = time.monotonic()
     cluster = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=settings.BASE_DIR,
                                env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                start_new_session=True)
     try:
+        _wait_until_idle(cluster, int(config["workers"]))
+        started = time.monotonic()
+        for integration in integrations:
+            async_task("integrations.tasks.run_integration_task", integration.pk, None, RECORDS,
+                       task_name=f"scale {integration.tenant.slug}")
         deadline = started + 3000
         while time.monotonic() < deadline:  # django-q stores a task once it has finished (or failed)
             if Task.objects.filter(name__startswith="scale ").count() >= len(integrations):
@@ -86,6 +88,21 @@ def main(argv: list[str]) -> int:
         "failed": runs.filter(status=RunStatus.FAILED).count(),
     }), flush=True)
     return 0
+
+
+def _wait_until_idle(cluster: subprocess.Popen, workers: int, timeout: float = 120) -> None:
+    """Wait until the cluster has published an idle status with all its workers (its guard does, twice a second)."""
+    from django_q.conf import Conf
+    from django_q.status import Stat
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cluster.poll() is not None:
+            raise SystemExit(f"qcluster exited with {cluster.returncode} before it was ready")
+        if any(stat.status == Conf.IDLE and len(stat.workers) >= workers for stat in Stat.get_all()):
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"qcluster was not idle with {workers} workers after {timeout:.0f} s")
 
 
 if __name__ == "__main__":
