@@ -41,6 +41,28 @@ def reset_peak_rss() -> None:
         handle.write("5")
 
 
+def machine_cpu_ticks() -> tuple[int, int] | None:
+    """(busy, total) CPU ticks of the whole machine since boot (``/proc/stat``), or None.
+
+    Two readings give the share of the machine's cores that was busy in between: whether a run
+    waited on its calls or on the CPU.
+    """
+    try:
+        with open("/proc/stat", encoding="ascii") as handle:
+            fields = [int(n) for n in handle.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def busy_pct(before: tuple[int, int] | None, after: tuple[int, int] | None) -> float | None:
+    """The machine's CPU busy share between two :func:`machine_cpu_ticks` readings, in percent."""
+    if before is None or after is None or after[1] <= before[1]:
+        return None
+    return round(100 * (after[0] - before[0]) / (after[1] - before[1]), 1)
+
+
 def peak_rss_mb() -> float:
     """Peak resident set size of this process, in MiB (VmHWM; ``ru_maxrss`` where /proc is missing)."""
     kib = _status_kib("VmHWM")

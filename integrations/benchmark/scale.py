@@ -76,6 +76,9 @@ def run_scale(tenants: int = 8, records: int = 200, lines: int = 2, workers: tup
             figures[f"{prefix}.doubled_target_rows"] = result["doubled"]
             figures[f"{prefix}.lock_skips"] = result["skipped"]
             figures[f"{prefix}.runs_failed"] = result["failed"]
+            # every core of the machine busy means the workers waited on the CPU, not on their calls
+            figures[f"{prefix}.machine_cpu_busy_pct"] = result.get("cpu_busy_pct")
+            figures[f"{prefix}.one_sync_seconds_mean"] = result.get("sync_seconds_mean")
     finally:
         for sandbox in sources:
             sandbox.stop()

@@ -31,6 +31,7 @@ def main(argv: list[str]) -> int:
     from django_q.models import Task
     from django_q.tasks import async_task
 
+    from integrations.benchmark.measure import busy_pct, machine_cpu_ticks
     from integrations.benchmark.pairs import _x3_servicenow_document
     from integrations.engine.mappings import approve
     from integrations.engine.runner import run_integration
@@ -62,7 +63,7 @@ def main(argv: list[str]) -> int:
                                start_new_session=True)
     try:
         _wait_until_idle(cluster, int(config["workers"]))
-        started = time.monotonic()
+        started, ticks = time.monotonic(), machine_cpu_ticks()
         for integration in integrations:
             async_task("integrations.tasks.run_integration_task", integration.pk, None, RECORDS,
                        task_name=f"scale {integration.tenant.slug}")
@@ -71,7 +72,7 @@ def main(argv: list[str]) -> int:
             if Task.objects.filter(name__startswith="scale ").count() >= len(integrations):
                 break
             time.sleep(0.2)
-        seconds = time.monotonic() - started
+        seconds, cpu_busy = time.monotonic() - started, busy_pct(ticks, machine_cpu_ticks())
     finally:
         os.killpg(cluster.pid, signal.SIGTERM)
         try:
@@ -81,13 +82,25 @@ def main(argv: list[str]) -> int:
     records = SyncRecord.objects.filter(stream__in=RECORDS)
     synced = records.filter(status=RecordStatus.SYNCED).count()
     runs = SyncRun.objects.filter(pk__gt=first_run, stream__in=RECORDS)
+    # one tenant's sync, from its first run's start to its last run's end: with W workers and T
+    # tenants the wall time cannot be under T x this / W, so the two show where a speed-up stops
+    spans = [(max(r.finished_at for r in group) - min(r.started_at for r in group)).total_seconds()
+             for group in _by_integration(runs.exclude(finished_at=None)) if group]
     print(json.dumps({
+        "sync_seconds_mean": round(sum(spans) / len(spans), 2) if spans else None,
         "seconds": round(seconds, 2), "synced": synced, "not_synced": records.count() - synced,
         "records_per_second": round(synced / seconds, 1) if seconds else 0,
         "skipped": runs.filter(status=RunStatus.SKIPPED).count(),
-        "failed": runs.filter(status=RunStatus.FAILED).count(),
+        "failed": runs.filter(status=RunStatus.FAILED).count(), "cpu_busy_pct": cpu_busy,
     }), flush=True)
     return 0
+
+
+def _by_integration(runs) -> list[list]:
+    groups: dict[int, list] = {}
+    for run in runs:
+        groups.setdefault(run.integration_id, []).append(run)
+    return list(groups.values())
 
 
 def _wait_until_idle(cluster: subprocess.Popen, workers: int, timeout: float = 120) -> None:
