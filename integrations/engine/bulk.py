@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connections, models, router, transaction
+from django.db.models.constants import OnConflict
 from django.utils import timezone
 
 from integrations.flows.base import EncodedJSON
@@ -142,13 +143,16 @@ def new_instance(model: type[models.Model], **values: Any) -> models.Model:
     return obj
 
 
-def insert_many(model: type[models.Model], objs: list[Any], *, stamp: bool = True) -> None:
+def insert_many(model: type[models.Model], objs: list[Any], *, stamp: bool = True,
+                ignore_conflicts: bool = False) -> None:
     """INSERT every concrete column but the primary key, as multi-row statements.
 
     The pks are not read back (``executemany`` and multi-row inserts cannot portably return
     them in order): select the rows by a unique key afterwards when they are needed.
     ``stamp=False`` keeps the objects' own ``auto_now``/``auto_now_add`` values (bulk loads of
-    history); by default they get "now", as ``save`` would give them.
+    history); by default they get "now", as ``save`` would give them. ``ignore_conflicts``
+    skips a row a unique constraint already holds (another process inserted it first), in the
+    backend's own words, as ``bulk_create(ignore_conflicts=True)`` does.
     """
     if not objs:
         return
@@ -161,13 +165,16 @@ def insert_many(model: type[models.Model], objs: list[Any], *, stamp: bool = Tru
     quote = connection.ops.quote_name
     size = max(1, connection.ops.bulk_batch_size(fields, objs))
     # Identifiers come from the model and are quoted; every value is a parameter.
-    head = f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) VALUES "  # noqa: S608
+    conflict = OnConflict.IGNORE if ignore_conflicts else None
+    head = (f"{connection.ops.insert_statement(on_conflict=conflict)} {quote(model._meta.db_table)} "
+            f"({', '.join(quote(f.column) for f in fields)}) VALUES ")
+    tail = connection.ops.on_conflict_suffix_sql(fields, conflict, None, None) if conflict else ""
     one = f"({', '.join(['%s'] * len(fields))})"
     with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
         for start in range(0, len(objs), size):
             batch = objs[start:start + size]
             params = [adapt(getattr(obj, field.attname)) for obj in batch for field, adapt in columns]
-            cursor.execute(head + ", ".join([one] * len(batch)), params)
+            cursor.execute(head + ", ".join([one] * len(batch)) + (f" {tail}" if tail else ""), params)
 
 
 def update_many(model: type[models.Model], objs: list[models.Model], names: list[str]) -> None:

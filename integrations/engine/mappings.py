@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import transaction
 from django.db.models import Count, DateTimeField, F, Max, OuterRef, Q, QuerySet, Subquery
@@ -25,7 +25,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from integrations.engine.audit import audit, audit_event, audit_many
-from integrations.engine.bulk import update_many
+from integrations.engine.bulk import insert_many, update_many
 from integrations.engine.pages import Counts
 from integrations.engine.reconcile import money_streams
 from integrations.engine.suggest import SUGGEST_AT, Scorer, Target
@@ -90,6 +90,13 @@ SUGGESTION_FIELDS = ("status", "reason", "target_code", "target_label", "target_
                      "candidates")
 
 
+class _Row(NamedTuple):
+    """A source reference row as far as a kind matching by code and label reads it."""
+
+    code: str
+    label: str
+
+
 def _refresh(integration: Integration, mapping_kind: MappingKind, actor: Any) -> int:
     """(Re)suggest a target for every source code of the mapping kind not yet decided by a person.
 
@@ -99,10 +106,13 @@ def _refresh(integration: Integration, mapping_kind: MappingKind, actor: Any) ->
     is offered again, a rejected pair is never suggested again.
     """
     kind = mapping_kind.name
-    sources = list(ReferenceRecord.objects.filter(integration=integration, side=Side.SOURCE,
-                                                  kind=mapping_kind.source_kind))
-    scorer = Scorer(Target(t.code, t.label, t.external_id) for t in ReferenceRecord.objects.filter(
-        integration=integration, side=Side.TARGET, kind=mapping_kind.target_kind))
+    # rows as plain values where they are only read (a chart or thousands of purchase orders):
+    # the source rows as models only when the kind matches by more than code and label
+    of_integration = ReferenceRecord.objects.filter(integration=integration)
+    found = of_integration.filter(side=Side.SOURCE, kind=mapping_kind.source_kind)
+    sources = list(found) if mapping_kind.match else [_Row(*row) for row in found.values_list("code", "label")]
+    scorer = Scorer(Target(*row) for row in of_integration.filter(
+        side=Side.TARGET, kind=mapping_kind.target_kind).values_list("code", "label", "external_id"))
     threshold = int((integration.settings or {}).get("suggest_at") or SUGGEST_AT)
     learned, rejected = _decisions_elsewhere(integration, kind)
     existing = {m.source_code: m for m in Mapping.objects.filter(integration=integration, kind=kind)}
@@ -130,9 +140,8 @@ def _refresh(integration: Integration, mapping_kind: MappingKind, actor: Any) ->
                 setattr(mapping, name, value)
             mapping.source_label = source.label
             changed.append(mapping)
-    Mapping.objects.bulk_create(new, ignore_conflicts=True)
-    if changed:
-        Mapping.objects.bulk_update(changed, [*SUGGESTION_FIELDS, "source_label", "updated_at"])
+    insert_many(Mapping, new, ignore_conflicts=True)  # a refresh running beside this one may have added some
+    update_many(Mapping, changed, [*SUGGESTION_FIELDS, "source_label", "updated_at"])
     suggested = sum(1 for m in [*new, *changed] if m.status == MappingStatus.SUGGESTED)
     if new or changed:
         audit(integration.tenant_id, "mapping.suggested",

@@ -146,3 +146,34 @@ def test_the_command_approves_only_suggestions_above_the_chosen_confidence(integ
     call_command("mappings", tenant=integration.tenant.slug, integration=integration.name, kind="supplier",
                  approve_suggested=True, min_confidence=95, json=True, stdout=StringIO())
     assert Mapping.objects.filter(kind="supplier", status=MappingStatus.APPROVED).count() == 2
+
+
+def test_suggestions_are_written_beside_a_mapping_another_refresh_inserted_first(integration):
+    """Two refreshes at once (a scheduled run and a person's "suggest again") may both find a code
+    unmapped: the second insert keeps the row the first wrote and still adds the others."""
+    from integrations.engine.bulk import insert_many
+
+    Mapping.objects.create(integration=integration, kind="gl_account", source_code="61200", source_label="Freight",
+                           status=MappingStatus.APPROVED, target_code="61210")
+    insert_many(Mapping, [Mapping(integration=integration, kind="gl_account", source_code=code, source_label=code)
+                          for code in ("61200", "61300")], ignore_conflicts=True)
+    rows = dict(Mapping.objects.filter(integration=integration, kind="gl_account").values_list("source_code", "status"))
+    assert rows == {"61200": MappingStatus.APPROVED, "61300": MappingStatus.UNMAPPED}
+
+
+def test_a_refresh_updates_what_it_suggested_when_the_target_side_arrives(integration):
+    """Source codes read before any target row are unmapped; the target rows' refresh suggests them."""
+    from integrations.engine.mappings import refresh_suggestions
+
+    ReferenceRecord.objects.create(integration=integration, side=Side.SOURCE, kind="gl_account", code="61200",
+                                   label="Freight in")
+    refresh_suggestions(integration, "gl_account")
+    first = Mapping.objects.get(integration=integration, source_code="61200")
+    assert (first.status, first.target_code) == (MappingStatus.UNMAPPED, "")
+    ReferenceRecord.objects.create(integration=integration, side=Side.TARGET, kind="gl_account", code="61200",
+                                   label="Freight inbound", external_id="sys-61200")
+    refresh_suggestions(integration, "gl_account")
+    again = Mapping.objects.get(pk=first.pk)
+    assert (again.status, again.reason, again.target_code, again.target_external_id) == (
+        MappingStatus.SUGGESTED, MappingReason.EXACT_CODE, "61200", "sys-61200")
+    assert again.candidates[0]["code"] == "61200" and again.updated_at > first.updated_at
