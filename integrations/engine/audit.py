@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from integrations.engine.bulk import insert_many
 from integrations.models import AuditEvent
 from integrations.systems.redaction import redact
 
@@ -55,5 +56,6 @@ def audit(tenant_id: int, action: str, message: str = "", **kwargs: Any) -> Audi
 
 
 def audit_many(events: list[AuditEvent]) -> None:
-    if events:
-        AuditEvent.objects.bulk_create(events)
+    """Store many events at once (plain multi-row INSERTs: approving thousands of mappings writes
+    one event each). Their pks are not read back; events are never read back by their writer."""
+    insert_many(AuditEvent, events)
