@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Iterable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import pytest
 from django.utils import timezone
 
 from integrations.engine.mappings import approve, map_manually
@@ -130,3 +136,22 @@ def assert_suppliers_match_x3(x3_sim: SageX3Simulator, sn_sim: ServiceNowSimulat
     by_key = source_key_counts(sn_sim, SUPPLIER)
     assert sorted(by_key) == sorted(s["BPSNUM"] for s in x3_sim.records("BPSUPPLIER"))
     assert set(by_key.values()) == {1}
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def manage_json(*args: str, needs: str, timeout: int = 600, env: dict[str, str] | None = None) -> dict:
+    """Run ``manage.py ARGS --json`` in a process of its own, as a user would, and return the JSON it
+    prints. Skipped when the machine lacks the PostgreSQL server binaries or redis-server, which
+    such runs start themselves (``needs`` names the run in the skip message)."""
+    from integrations.chaos.run import requirements
+
+    missing = requirements()
+    if missing:
+        pytest.skip(f"{needs} needs " + " and ".join(missing) + " (apt-get install postgresql redis-server)")
+    completed = subprocess.run([sys.executable, "manage.py", *args, "--json"], cwd=ROOT, capture_output=True,
+                               text=True, timeout=timeout, check=False, env={**os.environ, **(env or {})})
+    start = completed.stdout.find("{")
+    assert start >= 0, f"no figures (exit {completed.returncode}):\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
+    return json.loads(completed.stdout[start:])

@@ -28,6 +28,7 @@ def main(argv: list[str]) -> int:
     django.setup()
     from django.conf import settings
     from django.core.management import call_command
+    from django.db.models import Max, Min
     from django_q.models import Task
     from django_q.tasks import async_task
 
@@ -84,8 +85,9 @@ def main(argv: list[str]) -> int:
     runs = SyncRun.objects.filter(pk__gt=first_run, stream__in=RECORDS)
     # one tenant's sync, from its first run's start to its last run's end: with W workers and T
     # tenants the wall time cannot be under T x this / W, so the two show where a speed-up stops
-    spans = [(max(r.finished_at for r in group) - min(r.started_at for r in group)).total_seconds()
-             for group in _by_integration(runs.exclude(finished_at=None)) if group]
+    spans = [(last - first).total_seconds() for first, last in runs.exclude(finished_at=None).order_by()
+             .values("integration_id").annotate(first=Min("started_at"), last=Max("finished_at"))
+             .values_list("first", "last")]
     print(json.dumps({
         "sync_seconds_mean": round(sum(spans) / len(spans), 2) if spans else None,
         "seconds": round(seconds, 2), "synced": synced, "not_synced": records.count() - synced,
@@ -94,13 +96,6 @@ def main(argv: list[str]) -> int:
         "failed": runs.filter(status=RunStatus.FAILED).count(), "cpu_busy_pct": cpu_busy,
     }), flush=True)
     return 0
-
-
-def _by_integration(runs) -> list[list]:
-    groups: dict[int, list] = {}
-    for run in runs:
-        groups.setdefault(run.integration_id, []).append(run)
-    return list(groups.values())
 
 
 def _wait_until_idle(cluster: subprocess.Popen, workers: int, timeout: float = 120) -> None:

@@ -150,10 +150,6 @@ def new_instance(model: type[models.Model], **values: Any) -> models.Model:
     return obj
 
 
-# PostgreSQL caps the parameters of one statement (a 16-bit count in the wire protocol)
-_MAX_PARAMETERS = 65_535
-
-
 def _binds_on_server(connection: Any) -> bool:
     return connection.vendor == "postgresql"
 
@@ -171,14 +167,10 @@ def _cursor(connection: Any) -> Any:
     return connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
 
 
-def _batch_size(connection: Any, fields: list[Any], objs: list[Any]) -> int:
-    size = max(1, connection.ops.bulk_batch_size(fields, objs))
-    return min(size, max(1, _MAX_PARAMETERS // max(1, len(fields)))) if _binds_on_server(connection) else size
-
-
 def insert_many(model: type[models.Model], objs: list[Any], *, stamp: bool = True,
                 ignore_conflicts: bool = False) -> None:
-    """INSERT every concrete column but the primary key, as multi-row statements.
+    """INSERT every concrete column but the primary key: multi-row statements, or on PostgreSQL
+    one short statement run for every row (no statement nears the protocol's 65,535 parameters).
 
     The pks are not read back (``executemany`` and multi-row inserts cannot portably return
     them in order): select the rows by a unique key afterwards when they are needed.
@@ -196,7 +188,7 @@ def insert_many(model: type[models.Model], objs: list[Any], *, stamp: bool = Tru
     if stamp:
         _stamp(objs, fields, adding=True)
     quote = connection.ops.quote_name
-    size = _batch_size(connection, fields, objs)
+    size = max(1, connection.ops.bulk_batch_size(fields, objs))
     # Identifiers come from the model and are quoted; every value is a parameter.
     conflict = OnConflict.IGNORE if ignore_conflicts else None
     head = (f"{connection.ops.insert_statement(on_conflict=conflict)} {quote(model._meta.db_table)} "

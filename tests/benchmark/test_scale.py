@@ -9,17 +9,10 @@ when the PostgreSQL server binaries or redis-server are missing.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-from integrations.chaos.run import requirements
+from tests.support import manage_json
 
-ROOT = Path(__file__).resolve().parents[2]
 TENANTS, INVOICES = 2, 10
 
 pytestmark = pytest.mark.slow
@@ -27,21 +20,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def figures() -> dict:
-    missing = requirements()
-    if missing:
-        pytest.skip("benchmark --scale needs " + " and ".join(missing) + " (apt-get install postgresql redis-server)")
-    completed = subprocess.run(
-        [sys.executable, "manage.py", "benchmark", "--scale", "--tenants", str(TENANTS), "--records", str(INVOICES),
-         "--lines-per-invoice", "1", "--workers", "1,2", "--latency-ms", "5", "--json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False, env=_env(),
-    )
-    start = completed.stdout.find("{")
-    assert start >= 0, f"no figures (exit {completed.returncode}):\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
-    return json.loads(completed.stdout[start:])
-
-
-def _env() -> dict:
-    return {**os.environ, "PORTAL_DEV": "true"}
+    return manage_json("benchmark", "--scale", "--tenants", str(TENANTS), "--records", str(INVOICES),
+                       "--lines-per-invoice", "1", "--workers", "1,2", "--latency-ms", "5",
+                       needs="benchmark --scale", env={"PORTAL_DEV": "true"})
 
 
 @pytest.mark.parametrize("workers", [1, 2])

@@ -12,17 +12,12 @@ test is skipped only when those binaries are missing.
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from integrations.chaos.run import requirements
+from tests.support import manage_json
 
-ROOT = Path(__file__).resolve().parents[2]
 SEED = int(os.environ.get("CHAOS_SEED", "1"))
 KILLS = 10
 
@@ -31,17 +26,8 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def figures() -> dict:
-    missing = requirements()
-    if missing:
-        pytest.skip("the chaos test needs " + " and ".join(missing) + " (apt-get install postgresql redis-server)")
-    completed = subprocess.run(
-        [sys.executable, "manage.py", "chaos", "--tenants", "2", "--records", "30", "--kills", str(KILLS),
-         "--seed", str(SEED), "--json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
-    )
-    start = completed.stdout.find("{")
-    assert start >= 0, f"no figures (exit {completed.returncode}):\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
-    return json.loads(completed.stdout[start:])
+    return manage_json("chaos", "--tenants", "2", "--records", "30", "--kills", str(KILLS), "--seed", str(SEED),
+                       needs="the chaos test")
 
 
 def _why(figures: dict) -> str:

@@ -1,5 +1,5 @@
 """The plain-SQL bulk writers on both backends: every value arrives as the ORM would have
-written it, and a batch larger than one statement's parameter limit is split."""
+written it, and a batch larger than one statement's parameter limit lands whole."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def test_values_arrive_as_the_orm_writes_them(integration):
 
 
 @pytest.mark.django_db
-def test_a_batch_past_one_statements_parameter_limit_is_split(integration):
+def test_a_batch_past_one_statements_parameter_limit_lands_whole(integration):
     # 6,000 mappings of ~20 columns: 120,000 values, past PostgreSQL's 65,535 per statement
     rows = [Mapping(integration=integration, kind="gl_account", source_code=f"{n:05d}", source_label=f"Account {n}")
             for n in range(6000)]
