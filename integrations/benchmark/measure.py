@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -15,6 +16,8 @@ from requests.adapters import HTTPAdapter
 AUTH_PATHS = ("/oauth_token.do", "/token", "/v1/token", "/Rest/Logon", "/Rest/Logoff")
 INTACCT_GATEWAY = ".phtml"  # /ia/xml/xmlgw.phtml
 _INTACCT_WRITES = (b"<create>", b"<update>", b"<delete>", b"<create ", b"<update ", b"<delete ")
+SERVICENOW_BATCH = "/api/now/v1/batch"
+_BATCH_WRITE = re.compile(rb'"method"\s*:\s*"(?:POST|PATCH|PUT|DELETE)"')
 
 
 def _intacct_kind(body: bytes | str | None) -> str:
@@ -76,6 +79,7 @@ def peak_rss_mb() -> float:
 @dataclass
 class HttpTally:
     """Every request that goes on the wire, by kind: auth (token endpoints), read (GET), write.
+    A ServiceNow Batch API call reads when its items are all GETs.
 
     Sage Intacct takes every call as a POST to its XML gateway, so there the kind comes from the
     functions in the body: ``getAPISession`` signs in, ``create``/``update``/``delete`` write,
@@ -91,6 +95,9 @@ class HttpTally:
         path = urlsplit(url).path.rstrip("/")
         if path.endswith(INTACCT_GATEWAY):
             kind = _intacct_kind(body)
+        elif path.endswith(SERVICENOW_BATCH):  # a Batch API call of GET items only reads
+            data = body.encode("utf-8") if isinstance(body, str) else body or b""
+            kind = "write" if _BATCH_WRITE.search(data) else "read"
         else:
             kind = "auth" if path.endswith(AUTH_PATHS) else "read" if method in ("GET", "HEAD") else "write"
         with self._lock:

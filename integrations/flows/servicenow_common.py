@@ -88,7 +88,8 @@ def adopt(ctx: StreamContext, logical: str, column: str, items: list[WriteItem],
     for start in range(0, len(values), 50):
         chunk = values[start:start + 50]
         query = "^OR".join(f"{column}={value}" for value in chunk)
-        for page in sn.iter_pages(sn.table(logical), query, fields=[column, "sys_id", sn.source_id_field]):
+        for page in sn.iter_pages_before_write(sn.table(logical), query,
+                                               fields=[column, "sys_id", sn.source_id_field]):
             for row in page:
                 item = fresh.get(text(row.get(column)))
                 if item is None or item.target_id or text(row.get(sn.source_id_field)):

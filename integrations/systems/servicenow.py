@@ -1,12 +1,13 @@
-"""ServiceNow client: Table API reads, Batch API writes, OAuth2 / Basic auth, connection checks.
+"""ServiceNow client: Table API reads, Batch API writes (and reads sent together), OAuth2 / Basic
+auth, connection checks.
 
 Facts followed (API_FACTS section 1): every value is a string; list paging by
 ``sysparm_offset``/``sysparm_limit`` with a ``Link`` header; a condition on an unknown column is
 silently ignored (so lookups only use configured columns, and results are re-checked); errors
 come in the ``{"error": {...}, "status": "failure"}`` envelope; an unknown table is HTTP 400
 "Invalid table"; the token endpoint answers 401 ``access_denied`` on bad credentials. Before its
-first write a client checks, once, that the source-id column exists (``sys_dictionary``), and the
-connection test checks the user, roles, tables and columns the integrations need: both in
+first write a client checks, once, that the source-id column exists (``sys_dictionary``, in the
+same Batch API call as the look-up made before that write when there is one), and the connection test checks the user, roles, tables and columns the integrations need: both in
 :mod:`integrations.systems.servicenow_checks`.
 """
 
@@ -20,6 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 
@@ -37,7 +39,7 @@ from integrations.systems.http import (
 )
 from integrations.systems.needs import TableNeed
 from integrations.systems.schema import INT, LIST, MAP, TEXT, ConnectionSchema, Setting
-from integrations.systems.servicenow_checks import SourceColumnGuard, check_columns, check_roles
+from integrations.systems.servicenow_checks import SourceColumnGuard, TableRead, check_columns, check_roles
 from integrations.systems.spec import ConnectionSpec, EventSink, ignore_event
 
 # GL postings staged for reconciliation (SYSPRO's journal detail): no ServiceNow table exists for
@@ -179,6 +181,7 @@ class BatchItem:
     method: str
     url: str
     body: dict[str, Any] | None = None
+    headers: bool = False  # the item's response headers wanted (a read's Link header)
 
 
 @dataclass
@@ -187,6 +190,15 @@ class BatchOutcome:
     status: int
     body: Any
     error: SyncError | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # lower-case names; only when asked for
+
+
+@dataclass
+class Page:
+    """One page of a Table API query, and whether the instance said another follows."""
+
+    rows: list[dict[str, Any]]
+    more: bool = False
 
 
 @dataclass
@@ -249,27 +261,79 @@ class ServiceNowClient:
 
     def list(self, table: str, query: str = "", *, fields: list[str] | None = None, limit: int | None = None,
              offset: int = 0) -> tuple[list[dict[str, Any]], requests.Response]:
-        params: dict[str, Any] = {
-            "sysparm_limit": limit or self.page_size,
-            "sysparm_offset": offset,
-            "sysparm_exclude_reference_link": "true",
-        }
-        if query:
-            params["sysparm_query"] = query
-        if fields:
-            params["sysparm_fields"] = ",".join(fields)
-        response = self.http.request("GET", f"/api/now/table/{table}", params=params)
-        body = decode_json(response, "ServiceNow")
-        rows = body.get("result", []) if isinstance(body, dict) else None
-        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        response = self.http.request("GET", f"/api/now/table/{table}",
+                                     params=self._list_params(TableRead(table, query, fields, limit, offset)))
+        rows = _rows(decode_json(response, "ServiceNow"))
+        if rows is None:
             raise unexpected_answer(response, "ServiceNow", "a Table API answer whose result is not a list of rows")
         return rows, response
 
+    def _list_params(self, read: TableRead) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "sysparm_limit": read.limit or self.page_size,
+            "sysparm_offset": read.offset,
+            "sysparm_exclude_reference_link": "true",
+        }
+        if read.query:
+            params["sysparm_query"] = read.query
+        if read.fields:
+            params["sysparm_fields"] = ",".join(read.fields)
+        return params
+
+    def read_together(self, reads: list[TableRead]) -> list[Page | SyncError]:
+        """Several Table API queries in one round trip: GET items of one Batch API call (API_FACTS
+        1.3), each run by the instance as the same user. Each query's first page, or the error
+        its item met, in the order asked. An item the instance left unserviced, answered with a
+        temporary failure or with something else than rows is asked again on its own, with the
+        usual retries and checks."""
+        items = [BatchItem(str(n), "GET", f"/api/now/table/{read.table}?{urlencode(self._list_params(read))}",
+                           headers=True) for n, read in enumerate(reads)]
+        response = self.http.request("POST", "/api/now/v1/batch", data=self._encode_batch(items),
+                                     headers=_JSON_BODY, idempotent=True)
+        served, _ = self._batch_answer(response)
+        answers: dict[str, Page | SyncError] = {}
+        for outcome in self._batch_outcomes(served):
+            rows = _rows(outcome.body)
+            if outcome.error is not None and not isinstance(outcome.error, TransientError):
+                answers[outcome.id] = outcome.error
+            elif outcome.error is None and rows is not None:
+                answers[outcome.id] = Page(rows, 'rel="next"' in outcome.headers.get("link", ""))
+        results: list[Page | SyncError] = []
+        for item, read in zip(items, reads, strict=True):
+            answer = answers.get(item.id)
+            if answer is None:
+                try:
+                    rows, alone = self.list(read.table, read.query, fields=read.fields, limit=read.limit,
+                                            offset=read.offset)
+                    answer = Page(rows, 'rel="next"' in alone.headers.get("Link", ""))
+                except SyncError as exc:
+                    answer = exc
+            results.append(answer)
+        return results
+
+    def iter_pages_before_write(self, table: str, query: str = "", *,
+                                fields: list[str] | None = None) -> Iterator[list[dict[str, Any]]]:
+        """:meth:`iter_pages` for a read made before the first write into ``table`` (the look-up
+        that adopts rows entered by hand): while the source-id columns are not checked yet
+        (:class:`SourceColumnGuard`), that check's query goes in the same call as the first page,
+        which saves the cycle one round trip."""
+        check = self.source_column.first_read(table)
+        if check is None:
+            yield from self.iter_pages(table, query, fields=fields)
+            return
+        first, verdict = self.read_together([TableRead(table, query, fields, self.page_size), check])
+        self.source_column.judge(table, verdict.rows if isinstance(verdict, Page) else verdict)
+        if isinstance(first, SyncError):
+            raise first
+        if first.rows:
+            yield first.rows
+        if first.rows and (first.more or len(first.rows) >= self.page_size):
+            yield from self.iter_pages(table, query, fields=fields, offset=len(first.rows))
+
     def iter_pages(self, table: str, query: str = "", *, fields: list[str] | None = None,
-                   limit: int | None = None) -> Iterator[list[dict[str, Any]]]:
+                   limit: int | None = None, offset: int = 0) -> Iterator[list[dict[str, Any]]]:
         """Every page of a query, following the ``Link: rel="next"`` header (offset paging)."""
         limit = limit or self.page_size
-        offset = 0
         while True:
             rows, response = self.list(table, query, fields=fields, limit=limit, offset=offset)
             if rows:
@@ -439,7 +503,7 @@ class ServiceNowClient:
             "method": item.method,
             "url": item.url,
             "headers": _BATCH_ITEM_HEADERS,
-            "exclude_response_headers": True,
+            "exclude_response_headers": not item.headers,
         }
         if item.body is not None:
             request["body"] = base64.b64encode(json.dumps(item.body).encode("utf-8")).decode("ascii")
@@ -468,7 +532,10 @@ class ServiceNowClient:
                 error = SystemicError(message or "Not authorised", status=status, detail=detail)
             else:
                 error = DataError(message or "Rejected", status=status, detail=detail)
-        return BatchOutcome(str(served.get("id", "")), status, body, error)
+        listed = served.get("headers")
+        headers = {str(h.get("name", "")).lower(): str(h.get("value", "")) for h in listed
+                   if isinstance(h, dict)} if isinstance(listed, list) else {}
+        return BatchOutcome(str(served.get("id", "")), status, body, error, headers)
 
     def upsert(self, table: str, rows: list[UpsertRow]) -> dict[str, UpsertOutcome]:
         """Create or update rows by source identity, through the Batch API.
@@ -633,6 +700,14 @@ def _same(wanted: Any, found: Any) -> bool:
         return Decimal(want) == Decimal(got)
     except (InvalidOperation, ValueError):
         return False
+
+
+def _rows(body: Any) -> list[dict[str, Any]] | None:
+    """The rows of a Table API answer (``{"result": [...]}``), or None when it is not one."""
+    rows = body.get("result", []) if isinstance(body, dict) else None
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        return None
+    return rows
 
 
 def _lookup_chunks(values: list[str]) -> Iterator[list[str]]:

@@ -41,6 +41,17 @@ Line = dict[str, Any]
 
 
 @dataclass
+class TableRead:
+    """One Table API query: ``limit`` rows at most, from ``offset``."""
+
+    table: str
+    query: str
+    fields: list[str] | None = None
+    limit: int | None = None
+    offset: int = 0
+
+
+@dataclass
 class ColumnScan:
     """Where the asked columns are defined.
 
@@ -58,11 +69,21 @@ class ColumnScan:
     unresolved: set[tuple[str, str]] = field(default_factory=set)
 
 
+def dictionary_read(tables: list[str], columns: list[str]) -> TableRead:
+    """The ``sys_dictionary`` query for these columns of these tables (at most one row per pair
+    can match, whatever the connection's page size)."""
+    return TableRead("sys_dictionary", f"nameIN{','.join(tables)}^elementIN{','.join(columns)}",
+                     ["name", "element"], len(tables) * len(columns))
+
+
 def _defined(sn: ServiceNowClient, tables: list[str], columns: list[str]) -> set[tuple[str, str]]:
-    """(table, column) pairs that ``sys_dictionary`` lists, of those asked (one query: at most one
-    row per pair can match, whatever the connection's page size)."""
-    query = f"nameIN{','.join(tables)}^elementIN{','.join(columns)}"
-    rows, _ = sn.list("sys_dictionary", query, fields=["name", "element"], limit=len(tables) * len(columns))
+    """(table, column) pairs that ``sys_dictionary`` lists, of those asked (one query)."""
+    read = dictionary_read(tables, columns)
+    rows, _ = sn.list(read.table, read.query, fields=read.fields, limit=read.limit)
+    return _listed(rows, tables, columns)
+
+
+def _listed(rows: list[dict[str, Any]], tables: list[str], columns: list[str]) -> set[tuple[str, str]]:
     found: set[tuple[str, str]] = set()
     for row in rows:  # re-checked: an ignored condition would answer other rows
         name, element = str(row.get("name") or ""), str(row.get("element") or "")
@@ -251,7 +272,8 @@ class SourceColumnGuard:
 
     Checked once per client, i.e. once per sync cycle: before the first write, one
     ``sys_dictionary`` query covers the source-id column of every table of the profile at once
-    (one extra call per cycle that writes anything); a table that does not list it itself is
+    (one extra call per cycle that writes anything, none when it rides with a read made before
+    the first write: :meth:`first_read`); a table that does not list it itself is
     followed up its ``super_class`` before the first write into it. When this user cannot read
     the dictionary the write goes ahead, once noted in the audit trail: the connection test says
     what to grant.
@@ -261,19 +283,43 @@ class SourceColumnGuard:
         self.sn = sn
         self.verdicts: dict[str, str] = {}  # table -> ok | unresolved | missing | unverified
 
+    def first_read(self, table: str) -> TableRead | None:
+        """The one query that judges ``table`` and every other table of the profile not judged
+        yet, or None when ``table`` is judged: for a read before the first write into ``table``
+        to carry in the same call (:meth:`ServiceNowClient.iter_pages_before_write`), the
+        answer then given to :meth:`judge`."""
+        if table in self.verdicts:
+            return None
+        return dictionary_read(self._unjudged(table), [self.sn.source_id_field, "sys_id"])
+
+    def judge(self, table: str, answer: list[dict[str, Any]] | SyncError) -> None:
+        """First verdicts from the answer to :meth:`first_read` (its rows, or the error it met)."""
+        tables, column = self._unjudged(table), self.sn.source_id_field
+        if isinstance(answer, SyncError):
+            if not unreadable(answer):
+                raise answer
+            self._unverified(tables, f"the user cannot read sys_dictionary: {answer}")
+            return
+        listed = _listed(answer, tables, [column, "sys_id"])
+        for name in tables:
+            self.verdicts[name] = "ok" if (name, column) in listed else "unresolved"
+
+    def _unjudged(self, table: str) -> list[str]:
+        return sorted({table, *self.sn.tables.values()} - set(self.verdicts))
+
     def require(self, table: str) -> None:
         column = self.sn.source_id_field
         if table not in self.verdicts:
-            tables = sorted({table, *self.sn.tables.values()} - set(self.verdicts))
+            read = self.first_read(table)
+            assert read is not None
             try:
-                scan = scan_columns(self.sn, {name: {column} for name in tables}, follow=False)
+                rows, _ = self.sn.list(read.table, read.query, fields=read.fields, limit=read.limit)
             except SyncError as exc:
-                if not unreadable(exc):
-                    raise
-                self._unverified(tables, f"the user cannot read sys_dictionary: {exc}")
-                return
-            for name in tables:
-                self.verdicts[name] = "ok" if (name, column) in scan.owner else "unresolved"
+                self.judge(table, exc)
+            else:
+                self.judge(table, rows)
+        if self.verdicts[table] == "unverified":
+            return
         if self.verdicts[table] == "unresolved":
             try:
                 scan = scan_columns(self.sn, {table: {column}})

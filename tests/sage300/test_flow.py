@@ -162,6 +162,16 @@ def test_existing_rows_without_a_source_key_are_adopted_not_duplicated(db, sandb
     assert adopted.count() == 2 and any("Northwind Metals" in e.message for e in adopted)
 
 
+def test_the_source_id_column_check_shares_a_call_with_the_first_adoption_look_up(integration, sn_sim):
+    run_integration(integration)
+
+    assert not [r for r in sn_sim.requests if r.path.endswith("/sys_dictionary")], "no call of its own"
+    batches = [[item["url"].split("?")[0] for item in r.json()["rest_requests"]]
+               for r in sn_sim.requests if r.path.endswith("/batch")]
+    reads = [urls for urls in batches if any(url.endswith("/sys_dictionary") for url in urls)]
+    assert reads == [["/api/now/table/itfm_gl_accounts", "/api/now/table/sys_dictionary"]]
+
+
 def test_lost_servicenow_answers_never_stage_an_invoice_twice(integration, sn_sim, s300_sim):
     run_integration(integration)
     approve_suggested(integration)

@@ -1,0 +1,194 @@
+"""Table API reads sent together as GET items of one Batch API call (API_FACTS 1.3): the column
+guard's ``sys_dictionary`` query rides with the look-up made before the first write into a table,
+so a cycle that adopts rows entered by hand spends one round trip less, and the guard still
+judges every table as it did with a call of its own."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import responses
+
+from integrations.sandbox.clock import ManualClock
+from integrations.sandbox.inprocess import mount
+from integrations.sandbox.servicenow import ServiceNowSimulator
+from integrations.systems.auth import MemoryTokenStore
+from integrations.systems.errors import SystemicError
+from integrations.systems.servicenow import ServiceNowClient, UpsertRow, build_client
+from integrations.systems.servicenow_checks import TableRead
+from integrations.systems.spec import ConnectionSpec
+
+SN_URL = "https://reads.service-now.com"
+SN_USER = "integration.user"
+SUPPLIER = "proc_vendor"
+BATCH = "/api/now/v1/batch"
+DICTIONARY = "/api/now/table/sys_dictionary"
+
+
+@pytest.fixture
+def sn_sim() -> ServiceNowSimulator:
+    return ServiceNowSimulator(clock=ManualClock(), strict_columns=True).seed_demo()
+
+
+@pytest.fixture
+def events() -> list[tuple[str, dict[str, Any]]]:
+    return []
+
+
+@pytest.fixture
+def client(sn_sim: ServiceNowSimulator, events: list) -> Iterator[ServiceNowClient]:
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        mount(sn_sim, SN_URL, rsps)
+        yield make_client(events)
+
+
+def make_client(events: list, **settings: Any) -> ServiceNowClient:
+    spec = ConnectionSpec("servicenow", SN_URL, "basic", settings={"username": SN_USER, **settings},
+                          secrets={"password": "integration-pass"})
+    return build_client(spec, MemoryTokenStore(), on_event=lambda action, detail: events.append((action, detail)))
+
+
+def seed_suppliers(sn_sim: ServiceNowSimulator, *names: str) -> None:
+    for name in names:
+        sn_sim.insert(SUPPLIER, {"name": name})
+
+
+def calls(sn_sim: ServiceNowSimulator, since: int = 0) -> list[tuple[str, str]]:
+    return [(r.method, r.path) for r in sn_sim.requests[since:]]
+
+
+def batch_items(request: Any) -> list[tuple[str, str]]:
+    return [(item["method"], item["url"].split("?")[0]) for item in request.json()["rest_requests"]]
+
+
+def by_name(client: ServiceNowClient, *names: str) -> list[list[dict[str, Any]]]:
+    query = "^OR".join(f"name={name}" for name in names)
+    return list(client.iter_pages_before_write(SUPPLIER, query, fields=["name", "sys_id", "u_source_key"]))
+
+
+def test_the_column_check_goes_in_the_same_call_as_the_look_up_before_the_first_write(client, sn_sim):
+    seed_suppliers(sn_sim, "Acme Tools", "Globex")
+
+    pages = by_name(client, "Acme Tools", "Initech")
+    client.source_column.require(SUPPLIER)
+
+    assert [row["name"] for page in pages for row in page] == ["Acme Tools"]
+    assert calls(sn_sim) == [("POST", BATCH)], "one round trip: no sys_dictionary call of its own"
+    assert batch_items(sn_sim.requests[0]) == [("GET", f"/api/now/table/{SUPPLIER}"), ("GET", DICTIONARY)]
+    assert client.source_column.verdicts[SUPPLIER] == "ok"
+    # the one query judged every table of the profile: the next look-ups are plain reads
+    by_name(client, "Globex")
+    client.source_column.require("sn_apo_invoice")
+    assert calls(sn_sim)[1:] == [("GET", f"/api/now/table/{SUPPLIER}")]
+
+
+def test_a_missing_source_id_column_found_by_the_shared_call_still_stops_the_write(client, sn_sim):
+    sn_sim.drop_column(SUPPLIER, "u_source_key")
+
+    by_name(client, "Acme Tools")
+    with pytest.raises(SystemicError) as refused:
+        client.upsert(SUPPLIER, [UpsertRow("SUP1", {"name": "Acme Tools"})])
+
+    assert refused.value.code == "missing_column"
+    assert "Create the column u_source_key" in str(refused.value)
+    assert sn_sim.rows(SUPPLIER) == []
+
+
+def test_without_read_access_to_the_dictionary_the_look_up_answers_and_the_write_goes_ahead_noted(
+        client, sn_sim, events):
+    sn_sim.install_table("sys_dictionary", roles=["admin"])  # the integration user gets 403 for that item
+    seed_suppliers(sn_sim, "Acme Tools")
+
+    pages = by_name(client, "Acme Tools")
+    written = client.upsert(SUPPLIER, [UpsertRow("SUP1", {"name": "Globex"})])
+
+    assert [row["name"] for page in pages for row in page] == ["Acme Tools"]
+    assert written["SUP1"].action == "created"
+    assert [action for action, _ in events] == ["connection.columns_unverified"]
+    assert SUPPLIER in events[0][1]["tables"]
+
+
+def test_every_page_of_the_look_up_is_read_after_the_shared_first_one(sn_sim, events):
+    seed_suppliers(sn_sim, *(f"Vendor {n}" for n in range(5)))
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        mount(sn_sim, SN_URL, rsps)
+        client = make_client(events, page_size=2)
+        pages = by_name(client, *(f"Vendor {n}" for n in range(5)))
+
+    assert [len(page) for page in pages] == [2, 2, 1]
+    assert sorted(row["name"] for page in pages for row in page) == [f"Vendor {n}" for n in range(5)]
+    assert [method for method, _ in calls(sn_sim)] == ["POST", "GET", "GET"]
+
+
+def test_an_item_left_unserviced_is_asked_on_its_own(sn_sim, events):
+    sn_sim.batch_max_items = 1  # the instance serves one item per call and lists the other as unserviced
+    seed_suppliers(sn_sim, "Acme Tools")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        mount(sn_sim, SN_URL, rsps)
+        client = make_client(events)
+        pages = by_name(client, "Acme Tools")
+
+    assert [row["name"] for page in pages for row in page] == ["Acme Tools"]
+    assert calls(sn_sim) == [("POST", BATCH), ("GET", DICTIONARY)]
+    assert client.source_column.verdicts[SUPPLIER] == "ok"
+
+
+def test_an_item_answered_with_a_temporary_failure_is_asked_again_on_its_own(sn_sim, events):
+    sn_sim.faults.item_error_rate = 1.0  # every batch item answered 503 without being run
+    seed_suppliers(sn_sim, "Acme Tools")
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        mount(sn_sim, SN_URL, rsps)
+        client = make_client(events)
+        pages = by_name(client, "Acme Tools")
+
+    assert [row["name"] for page in pages for row in page] == ["Acme Tools"]
+    assert calls(sn_sim) == [("POST", BATCH), ("GET", f"/api/now/table/{SUPPLIER}"), ("GET", DICTIONARY)]
+    assert client.source_column.verdicts[SUPPLIER] == "ok"
+
+
+@responses.activate
+def test_each_items_link_header_is_read_and_an_item_that_is_not_rows_is_asked_on_its_own():
+    def item(item_id: str, body: Any, headers: list[dict[str, str]]) -> dict[str, Any]:
+        return {"id": item_id, "status_code": 200, "status_text": "OK", "headers": headers,
+                "body": base64.b64encode(json.dumps(body).encode()).decode("ascii")}
+
+    responses.add(responses.POST, f"{SN_URL}{BATCH}", json={
+        "batch_request_id": "0",
+        "serviced_requests": [
+            item("1", {"result": "not rows"}, []),
+            item("0", {"result": [{"sys_id": "a"}]},
+                 [{"name": "Link", "value": f'<{SN_URL}/api/now/table/x?sysparm_offset=1>;rel="next"'}]),
+        ],
+        "unserviced_requests": []})
+    responses.add(responses.GET, f"{SN_URL}/api/now/table/y", json={"result": [{"sys_id": "b"}]})
+    client = make_client([])
+
+    first, second = client.read_together([TableRead("x", "a=1"), TableRead("y", "b=2")])
+    request = json.loads(responses.calls[0].request.body)
+
+    assert first.rows == [{"sys_id": "a"}] and first.more is True
+    assert second.rows == [{"sys_id": "b"}] and second.more is False
+    assert responses.calls[1].request.params["sysparm_query"] == "b=2"
+    assert [item["exclude_response_headers"] for item in request["rest_requests"]] == [False, False]
+    assert request["rest_requests"][0]["url"] == "/api/now/table/x?sysparm_limit=1000&sysparm_offset=0&" \
+                                                 "sysparm_exclude_reference_link=true&sysparm_query=a%3D1"
+
+
+@responses.activate
+def test_an_item_refused_for_the_user_is_its_error_and_not_asked_again():
+    responses.add(responses.POST, f"{SN_URL}{BATCH}", json={
+        "batch_request_id": "0", "unserviced_requests": [],
+        "serviced_requests": [{"id": "0", "status_code": 403, "status_text": "Forbidden", "headers": [],
+                               "body": base64.b64encode(json.dumps({"error": {
+                                   "message": "User Not Authorized", "detail": "ACL"}, "status": "failure"}
+                               ).encode()).decode("ascii")}]})
+    client = make_client([])
+
+    [refused] = client.read_together([TableRead("sys_dictionary", "name=x")])
+
+    assert isinstance(refused, SystemicError) and refused.status == 403
+    assert len(responses.calls) == 1
