@@ -112,41 +112,43 @@ def test_without_read_access_to_the_dictionary_the_look_up_answers_and_the_write
     assert SUPPLIER in events[0][1]["tables"]
 
 
-def test_every_page_of_the_look_up_is_read_after_the_shared_first_one(sn_sim, events):
-    seed_suppliers(sn_sim, *(f"Vendor {n}" for n in range(5)))
+def look_up_alone(sn_sim: ServiceNowSimulator, events: list, names: list[str],
+                  **settings: Any) -> tuple[ServiceNowClient, list[list[dict[str, Any]]]]:
+    """A new client's look-up by name, against the simulator as the test left it."""
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         mount(sn_sim, SN_URL, rsps)
-        client = make_client(events, page_size=2)
-        pages = by_name(client, *(f"Vendor {n}" for n in range(5)))
+        client = make_client(events, **settings)
+        return client, by_name(client, *names)
+
+
+def test_every_page_of_the_look_up_is_read_after_the_shared_first_one(sn_sim, events):
+    names = [f"Vendor {n}" for n in range(5)]
+    seed_suppliers(sn_sim, *names)
+
+    _, pages = look_up_alone(sn_sim, events, names, page_size=2)
 
     assert [len(page) for page in pages] == [2, 2, 1]
-    assert sorted(row["name"] for page in pages for row in page) == [f"Vendor {n}" for n in range(5)]
+    assert sorted(row["name"] for page in pages for row in page) == names
     assert [method for method, _ in calls(sn_sim)] == ["POST", "GET", "GET"]
 
 
-def test_an_item_left_unserviced_is_asked_on_its_own(sn_sim, events):
-    sn_sim.batch_max_items = 1  # the instance serves one item per call and lists the other as unserviced
+@pytest.mark.parametrize(("instance", "asked_alone"), [
+    # the instance serves one item per call and lists the other as unserviced
+    ({"batch_max_items": 1}, [DICTIONARY]),
+    # every batch item answered 503 without being run
+    ({"item_error_rate": 1.0}, [f"/api/now/table/{SUPPLIER}", DICTIONARY]),
+], ids=["unserviced", "temporary-failure"])
+def test_an_item_not_answered_is_asked_again_on_its_own(sn_sim, events, instance, asked_alone):
+    if "batch_max_items" in instance:
+        sn_sim.batch_max_items = instance["batch_max_items"]
+    else:
+        sn_sim.faults.item_error_rate = instance["item_error_rate"]
     seed_suppliers(sn_sim, "Acme Tools")
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        mount(sn_sim, SN_URL, rsps)
-        client = make_client(events)
-        pages = by_name(client, "Acme Tools")
+
+    client, pages = look_up_alone(sn_sim, events, ["Acme Tools"])
 
     assert [row["name"] for page in pages for row in page] == ["Acme Tools"]
-    assert calls(sn_sim) == [("POST", BATCH), ("GET", DICTIONARY)]
-    assert client.source_column.verdicts[SUPPLIER] == "ok"
-
-
-def test_an_item_answered_with_a_temporary_failure_is_asked_again_on_its_own(sn_sim, events):
-    sn_sim.faults.item_error_rate = 1.0  # every batch item answered 503 without being run
-    seed_suppliers(sn_sim, "Acme Tools")
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        mount(sn_sim, SN_URL, rsps)
-        client = make_client(events)
-        pages = by_name(client, "Acme Tools")
-
-    assert [row["name"] for page in pages for row in page] == ["Acme Tools"]
-    assert calls(sn_sim) == [("POST", BATCH), ("GET", f"/api/now/table/{SUPPLIER}"), ("GET", DICTIONARY)]
+    assert calls(sn_sim) == [("POST", BATCH), *(("GET", path) for path in asked_alone)]
     assert client.source_column.verdicts[SUPPLIER] == "ok"
 
 
