@@ -314,21 +314,31 @@ class ServiceNowClient:
     def iter_pages_before_write(self, table: str, query: str = "", *,
                                 fields: list[str] | None = None) -> Iterator[list[dict[str, Any]]]:
         """:meth:`iter_pages` for a read made before the first write into ``table`` (the look-up
-        that adopts rows entered by hand): while the source-id columns are not checked yet
-        (:class:`SourceColumnGuard`), that check's query goes in the same call as the first page,
-        which saves the cycle one round trip."""
-        check = self.source_column.first_read(table)
-        if check is None:
+        that adopts rows entered by hand): the first page may carry the column check
+        (:meth:`_first_page_judging`)."""
+        first = self._first_page_judging(table, TableRead(table, query, fields, self.page_size))
+        if first is None:
             yield from self.iter_pages(table, query, fields=fields)
             return
-        first, verdict = self.read_together([TableRead(table, query, fields, self.page_size), check])
-        self.source_column.judge(table, verdict.rows if isinstance(verdict, Page) else verdict)
-        if isinstance(first, SyncError):
-            raise first
         if first.rows:
             yield first.rows
         if first.rows and (first.more or len(first.rows) >= self.page_size):
             yield from self.iter_pages(table, query, fields=fields, offset=len(first.rows))
+
+    def _first_page_judging(self, table: str, read: TableRead) -> Page | None:
+        """While the source-id columns are not checked yet (:class:`SourceColumnGuard`), the
+        check's query and ``read`` go in one call (a round trip saved before a cycle's first
+        write), and a table without the column is refused before the rows are used: the first
+        page of ``read``. None when the check was made already: ``read`` is the caller's to send."""
+        check = self.source_column.first_read(table)
+        if check is None:
+            return None
+        first, verdict = self.read_together([read, check])
+        self.source_column.judge(table, verdict.rows if isinstance(verdict, Page) else verdict)
+        self.source_column.require(table)
+        if isinstance(first, SyncError):
+            raise first
+        return first
 
     def iter_pages(self, table: str, query: str = "", *, fields: list[str] | None = None,
                    limit: int | None = None, offset: int = 0) -> Iterator[list[dict[str, Any]]]:
@@ -370,18 +380,29 @@ class ServiceNowClient:
                 return
             ts, last_id = str(rows[-1].get("sys_updated_on", "")), str(rows[-1].get("sys_id", ""))
 
-    def lookup(self, table: str, column: str, values: list[str], fields: list[str]) -> dict[str, dict[str, Any]]:
+    def lookup(self, table: str, column: str, values: list[str], fields: list[str], *,
+               before_write: bool = False) -> dict[str, dict[str, Any]]:
         """Rows whose ``column`` is one of ``values``, by that value (chunked IN queries).
 
         ServiceNow ignores a condition on a missing column and would return every row, so each
-        returned row is checked against the asked values.
+        returned row is checked against the asked values. ``before_write``: a look-up made before
+        writing into ``table``, whose first query may carry the column check
+        (:meth:`_first_page_judging`).
         """
         found: dict[str, dict[str, Any]] = {}
         for chunk in _lookup_chunks(sorted({v for v in values if v})):
-            query = f"{column}IN{','.join(chunk)}"
-            rows, response = self.list(table, query, fields=[column, "sys_id", *fields], limit=len(chunk) + 1)
+            read = TableRead(table, f"{column}IN{','.join(chunk)}", [column, "sys_id", *fields], len(chunk) + 1)
+            first = self._first_page_judging(table, read) if before_write else None
+            before_write = False
+            response = None
+            if first is None:
+                rows, response = self.list(read.table, read.query, fields=read.fields, limit=read.limit)
+            else:
+                rows = first.rows
             if any(not row.get("sys_id") or not isinstance(row["sys_id"], str) for row in rows):
-                raise unexpected_answer(response, "ServiceNow", f"{table} rows without a sys_id")
+                what = f"{table} rows without a sys_id"
+                raise (unexpected_answer(response, "ServiceNow", what) if response is not None
+                       else TransientError(f"ServiceNow answered with {what}"))
             if len(rows) > len(chunk):
                 raise SystemicError(
                     f"Looking up {table} by {column} matched more rows than asked for: "
@@ -548,18 +569,19 @@ class ServiceNowClient:
         outcome's ``record`` holds the row's ``sys_id`` and ``sys_mod_count`` only (see
         :data:`UPSERT_RESPONSE_FIELDS`).
         """
-        self.source_column.require(table)
         results: dict[str, UpsertOutcome] = {}
         todo = list(rows)
         for round_no in range(UPSERT_ROUNDS):
             try:
-                verified = self._verify(table, [row for row in todo if row.uncertain])
+                # the first look-up may carry the source-id column check, which comes before any write
+                verified = self._verify(table, [row for row in todo if row.uncertain], before_write=not round_no)
             except (SystemicError, BudgetExhausted):
                 raise
             except SyncError:
                 if not round_no:
                     raise
                 break  # the look-up failed: what this call wrote stands, the lost rows fail (ambiguous)
+            self.source_column.require(table)
             results.update(verified)
             todo = [row for row in todo if row.key not in verified]
             if not todo:
@@ -574,7 +596,7 @@ class ServiceNowClient:
             todo = lost
         return results
 
-    def _verify(self, table: str, rows: list[UpsertRow]) -> dict[str, UpsertOutcome]:
+    def _verify(self, table: str, rows: list[UpsertRow], *, before_write: bool = False) -> dict[str, UpsertOutcome]:
         """Look rows whose write is uncertain up by source identity: each found row's sys_id is
         kept (so it is updated, not created twice), and the rows that already hold every value of
         the payload are done, as "updated", without writing them again."""
@@ -584,7 +606,7 @@ class ServiceNowClient:
         fields = sorted({name for row in rows for name in row.payload} - {column, "sys_id"})
         # Rows written before identities were namespaced carry the bare key: accept both.
         existing = self.lookup(table, column, [v for row in rows for v in {row.written_identity, row.key}],
-                               fields=["sys_mod_count", *fields])
+                               fields=["sys_mod_count", *fields], before_write=before_write)
         done: dict[str, UpsertOutcome] = {}
         for row in rows:
             found = existing.get(row.written_identity) or existing.get(row.key)

@@ -134,7 +134,7 @@ def test_without_shrinking_and_verifying_the_same_faults_do_not_converge_in_thre
     assert not converged(integration, x3_sim)
 
 
-def _lookup_only(self, table, rows):
+def _lookup_only(self, table, rows, **_options):
     """The old look-up before a re-send: the sys_id is kept, the row is written again anyway."""
     if rows:
         column = self.source_id_field

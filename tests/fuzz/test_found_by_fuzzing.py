@@ -192,6 +192,16 @@ def test_a_created_row_without_a_sys_id_is_ambiguous_not_created_as_nothing():
 def test_a_looked_up_row_without_a_sys_id_is_transient():
     responses.get(f"{SN}/api/now/table/proc_vendor", json={"result": [{"u_source_key": "K1"}]})
     with pytest.raises(TransientError, match="without a sys_id"):
+        sn().lookup("proc_vendor", "u_source_key", ["K1"], fields=[])
+
+
+@responses.activate
+def test_a_row_without_a_sys_id_in_the_look_up_sharing_the_column_checks_call_is_transient():
+    # the first look-up before a write goes with the dictionary query (here refused: unverified)
+    responses.post(BATCH, json={"unserviced_requests": [], "serviced_requests": [
+        item(200, {"result": [{"u_source_key": "K1"}]}),
+        {**item(403, {"error": {"message": "User Not Authorized"}}), "id": "1"}]})
+    with pytest.raises(TransientError, match="without a sys_id"):
         sn().upsert("proc_vendor", [UpsertRow("K1", {"name": "A"}, uncertain=True)])
 
 

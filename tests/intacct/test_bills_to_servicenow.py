@@ -41,6 +41,16 @@ def test_vendors_are_staged_as_suppliers(intacct_integration, sn_sim):
         "Northwind Metals", "Chicago", "Net 30", "V100")
 
 
+def test_the_source_id_column_check_shares_a_call_with_the_new_vendors_look_up(intacct_integration, sn_sim):
+    run_integration(intacct_integration, streams=["vendors"])
+
+    assert not [r for r in sn_sim.requests if r.path.endswith("/sys_dictionary")], "no call of its own"
+    [first, *writes] = [[(item["method"], item["url"].split("?")[0]) for item in r.json()["rest_requests"]]
+                        for r in sn_sim.requests if r.path.endswith("/batch")]
+    assert first == [("GET", "/api/now/table/proc_vendor"), ("GET", "/api/now/table/sys_dictionary")]
+    assert writes and all(method == "POST" for items in writes for method, _ in items)
+
+
 def test_bills_wait_for_approved_mappings_and_name_the_missing_keys(intacct_integration, sn_sim):
     run_integration(intacct_integration)
     held = SyncRecord.objects.filter(integration=intacct_integration, stream="bills", status=RecordStatus.HELD)

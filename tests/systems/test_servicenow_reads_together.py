@@ -89,12 +89,13 @@ def test_the_column_check_goes_in_the_same_call_as_the_look_up_before_the_first_
 def test_a_missing_source_id_column_found_by_the_shared_call_still_stops_the_write(client, sn_sim):
     sn_sim.drop_column(SUPPLIER, "u_source_key")
 
-    by_name(client, "Acme Tools")
-    with pytest.raises(SystemicError) as refused:
+    with pytest.raises(SystemicError) as at_the_look_up:
+        by_name(client, "Acme Tools")
+    with pytest.raises(SystemicError) as at_the_write:
         client.upsert(SUPPLIER, [UpsertRow("SUP1", {"name": "Acme Tools"})])
 
-    assert refused.value.code == "missing_column"
-    assert "Create the column u_source_key" in str(refused.value)
+    assert at_the_look_up.value.code == at_the_write.value.code == "missing_column"
+    assert "Create the column u_source_key" in str(at_the_look_up.value)
     assert sn_sim.rows(SUPPLIER) == []
 
 
@@ -194,3 +195,34 @@ def test_an_item_refused_for_the_user_is_its_error_and_not_asked_again():
 
     assert isinstance(refused, SystemicError) and refused.status == 403
     assert len(responses.calls) == 1
+
+
+def test_the_look_up_of_rows_whose_write_is_uncertain_carries_the_check_too(client, sn_sim):
+    seed_suppliers(sn_sim, "Acme Tools")
+
+    written = client.upsert(SUPPLIER, [UpsertRow("SUP1", {"name": "Globex"}, uncertain=True)])
+
+    assert written["SUP1"].action == "created"
+    assert calls(sn_sim) == [("POST", BATCH), ("POST", BATCH)]
+    assert batch_items(sn_sim.requests[0]) == [("GET", f"/api/now/table/{SUPPLIER}"), ("GET", DICTIONARY)]
+    assert batch_items(sn_sim.requests[1]) == [("POST", f"/api/now/table/{SUPPLIER}")]
+
+
+def test_a_missing_column_is_named_before_the_uncertain_rows_look_up_is_believed(client, sn_sim):
+    # the instance ignores the condition on the missing column and answers every row: the guard's
+    # verdict, not the look-up's "matched more rows", is what the run reports
+    sn_sim.drop_column(SUPPLIER, "u_source_key")
+    seed_suppliers(sn_sim, "Acme Tools", "Globex", "Initech")
+
+    with pytest.raises(SystemicError) as refused:
+        client.upsert(SUPPLIER, [UpsertRow("SUP1", {"name": "Hooli"}, uncertain=True)])
+
+    assert refused.value.code == "missing_column"
+    assert sorted(row["name"] for row in sn_sim.rows(SUPPLIER)) == ["Acme Tools", "Globex", "Initech"]
+
+
+def test_a_write_with_nothing_to_look_up_checks_the_column_in_a_call_of_its_own(client, sn_sim):
+    written = client.upsert(SUPPLIER, [UpsertRow("SUP1", {"name": "Globex"})])
+
+    assert written["SUP1"].action == "created"
+    assert calls(sn_sim) == [("GET", DICTIONARY), ("POST", BATCH)]
