@@ -7,7 +7,8 @@ silently ignored (so lookups only use configured columns, and results are re-che
 come in the ``{"error": {...}, "status": "failure"}`` envelope; an unknown table is HTTP 400
 "Invalid table"; the token endpoint answers 401 ``access_denied`` on bad credentials. Before its
 first write a client checks, once, that the source-id column exists (``sys_dictionary``, in the
-same Batch API call as the look-up made before that write when there is one), and the connection test checks the user, roles, tables and columns the integrations need: both in
+same Batch API call as the look-up made before that write when there is one), and the connection
+test checks the user, roles, tables and columns the integrations need: both in
 :mod:`integrations.systems.servicenow_checks`.
 """
 
@@ -261,8 +262,11 @@ class ServiceNowClient:
 
     def list(self, table: str, query: str = "", *, fields: list[str] | None = None, limit: int | None = None,
              offset: int = 0) -> tuple[list[dict[str, Any]], requests.Response]:
-        response = self.http.request("GET", f"/api/now/table/{table}",
-                                     params=self._list_params(TableRead(table, query, fields, limit, offset)))
+        return self.read(TableRead(table, query, fields, limit, offset))
+
+    def read(self, query: TableRead) -> tuple[list[dict[str, Any]], requests.Response]:
+        """One page of a Table API query: its rows, and the answer (for its ``Link`` header)."""
+        response = self.http.request("GET", f"/api/now/table/{query.table}", params=self._list_params(query))
         rows = _rows(decode_json(response, "ServiceNow"))
         if rows is None:
             raise unexpected_answer(response, "ServiceNow", "a Table API answer whose result is not a list of rows")
@@ -303,8 +307,7 @@ class ServiceNowClient:
             answer = answers.get(item.id)
             if answer is None:
                 try:
-                    rows, alone = self.list(read.table, read.query, fields=read.fields, limit=read.limit,
-                                            offset=read.offset)
+                    rows, alone = self.read(read)
                     answer = Page(rows, 'rel="next"' in alone.headers.get("Link", ""))
                 except SyncError as exc:
                     answer = exc
@@ -396,7 +399,7 @@ class ServiceNowClient:
             before_write = False
             response = None
             if first is None:
-                rows, response = self.list(read.table, read.query, fields=read.fields, limit=read.limit)
+                rows, response = self.read(read)
             else:
                 rows = first.rows
             if any(not row.get("sys_id") or not isinstance(row["sys_id"], str) for row in rows):

@@ -59,14 +59,12 @@ class ColumnScan:
     ``missing``: looked for through the whole hierarchy, which we can see, and not found.
     ``hidden``: tables whose dictionary entries this user cannot see (nothing, not even sys_id).
     ``unregistered``: tables absent from ``sys_db_object`` (not installed, or hidden too).
-    ``unresolved``: not found on the table itself, when the hierarchy was not followed.
     """
 
     owner: dict[tuple[str, str], str] = field(default_factory=dict)
     missing: set[tuple[str, str]] = field(default_factory=set)
     hidden: set[str] = field(default_factory=set)
     unregistered: set[str] = field(default_factory=set)
-    unresolved: set[tuple[str, str]] = field(default_factory=set)
 
 
 def dictionary_read(tables: list[str], columns: list[str]) -> TableRead:
@@ -78,8 +76,7 @@ def dictionary_read(tables: list[str], columns: list[str]) -> TableRead:
 
 def _defined(sn: ServiceNowClient, tables: list[str], columns: list[str]) -> set[tuple[str, str]]:
     """(table, column) pairs that ``sys_dictionary`` lists, of those asked (one query)."""
-    read = dictionary_read(tables, columns)
-    rows, _ = sn.list(read.table, read.query, fields=read.fields, limit=read.limit)
+    rows, _ = sn.read(dictionary_read(tables, columns))
     return _listed(rows, tables, columns)
 
 
@@ -100,7 +97,7 @@ def _parents(sn: ServiceNowClient, tables: list[str]) -> dict[str, str]:
             if str(row.get("name")) in tables}
 
 
-def scan_columns(sn: ServiceNowClient, wanted: dict[str, set[str]], *, follow: bool = True) -> ColumnScan:
+def scan_columns(sn: ServiceNowClient, wanted: dict[str, set[str]]) -> ColumnScan:
     """Where each wanted column of each table is defined, through ``sys_dictionary``.
 
     One query when every column is on its own table; each level of ``super_class`` followed
@@ -124,9 +121,6 @@ def scan_columns(sn: ServiceNowClient, wanted: dict[str, set[str]], *, follow: b
             if not pending[table]:
                 del pending[table]
         if not pending:
-            break
-        if not follow:
-            scan.unresolved |= {(table, column) for table, columns in pending.items() for column in columns}
             break
         parents = _parents(sn, sorted({at[table] for table in pending}))
         for table in list(pending):
@@ -313,13 +307,11 @@ class SourceColumnGuard:
             read = self.first_read(table)
             assert read is not None
             try:
-                rows, _ = self.sn.list(read.table, read.query, fields=read.fields, limit=read.limit)
+                rows, _ = self.sn.read(read)
             except SyncError as exc:
                 self.judge(table, exc)
             else:
                 self.judge(table, rows)
-        if self.verdicts[table] == "unverified":
-            return
         if self.verdicts[table] == "unresolved":
             try:
                 scan = scan_columns(self.sn, {table: {column}})
