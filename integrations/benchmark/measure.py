@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,11 +88,14 @@ class HttpTally:
     """
 
     counts: dict[str, int] = field(default_factory=lambda: {"read": 0, "write": 0, "auth": 0})
-    # with ``trace``: every call as "kind METHOD path" (no query string: some vendors put sessions there)
+    # with ``trace``: every call as "start duration kind METHOD path", seconds since the tally
+    # began (no query string: some vendors put sessions there); gaps show where no call was out
     trace: list[str] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _began: float = field(default_factory=time.perf_counter, repr=False)
 
-    def add(self, method: str, url: str, body: bytes | str | None = None) -> None:
+    def add(self, method: str, url: str, body: bytes | str | None = None, *, started: float | None = None,
+            seconds: float | None = None) -> None:
         path = urlsplit(url).path.rstrip("/")
         if path.endswith(INTACCT_GATEWAY):
             kind = _intacct_kind(body)
@@ -103,7 +107,8 @@ class HttpTally:
         with self._lock:
             self.counts[kind] += 1
             if self.trace is not None:
-                self.trace.append(f"{kind} {method} {path}")
+                at = (started or time.perf_counter()) - self._began
+                self.trace.append(f"{at:.3f} {seconds or 0:.3f} {kind} {method} {path}")
 
     @property
     def total(self) -> int:
@@ -124,8 +129,15 @@ def tally_http() -> Iterator[HttpTally]:
     original = HTTPAdapter.send
 
     def send(self: HTTPAdapter, request: Any, *args: Any, **kwargs: Any) -> Any:
-        tally.add(request.method or "GET", request.url or "", request.body)
-        return original(self, request, *args, **kwargs)
+        if tally.trace is None:
+            tally.add(request.method or "GET", request.url or "", request.body)
+            return original(self, request, *args, **kwargs)
+        started = time.perf_counter()
+        try:
+            return original(self, request, *args, **kwargs)
+        finally:
+            tally.add(request.method or "GET", request.url or "", request.body, started=started,
+                      seconds=time.perf_counter() - started)
 
     HTTPAdapter.send = send  # type: ignore[method-assign]
     try:

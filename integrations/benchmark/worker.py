@@ -9,7 +9,8 @@ unchanged re-sync, counting database queries and HTTP calls. Prints one JSON lin
 ``python -m integrations.benchmark.worker CONFIG.json``; with ``BENCH_PROFILE=FILE`` in the
 environment (it passes through ``manage.py benchmark``) the full sync is profiled with cProfile
 into FILE, for ``python -m pstats FILE``; with ``BENCH_TRACE=FILE`` every HTTP call of the full
-sync is listed in FILE ("kind METHOD path", in order), to see which calls exceed the minimum; with
+sync is listed in FILE ("start duration kind METHOD path", seconds, in order), to see which calls
+exceed the minimum and, from the gaps between them, where no call was out; with
 ``BENCH_QUERIES=FILE`` its most frequent SQL statements, with their counts.
 """
 

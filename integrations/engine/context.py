@@ -27,7 +27,7 @@ from integrations.models import (
     StreamState,
     SyncRecord,
 )
-from integrations.systems.concurrency import on_owner
+from integrations.systems.concurrency import on_owner, read_on_owner
 from integrations.systems.errors import AuthError, SyncError, TransientError
 from integrations.systems.http import CallCounter, HttpPolicy
 from integrations.systems.registry import client_builder, schema_for, system_label
@@ -98,7 +98,7 @@ def lineage_lookup(integration: Integration):
         ).values_list("source_key", "target_id", "target_refs")
         return {key: (target, refs or {}) for key, target, refs in rows}
 
-    return lambda stream, keys: on_owner(lookup, stream, keys)  # a helper thread's read asks the page's thread
+    return lambda stream, keys: read_on_owner(lookup, stream, keys)  # a helper thread's read asks the page's thread
 
 
 def written_lookup(integration: Integration):
@@ -116,7 +116,7 @@ def written_lookup(integration: Integration):
         ).exists()
         return known, unaccounted
 
-    return lambda stream, target_ids: on_owner(lookup, stream, target_ids)
+    return lambda stream, target_ids: read_on_owner(lookup, stream, target_ids)
 
 
 class Cycle:

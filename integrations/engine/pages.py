@@ -42,6 +42,7 @@ from integrations.models import (
     SyncRecord,
     SyncRun,
 )
+from integrations.systems.concurrency import answer_reads
 from integrations.systems.errors import BudgetExhausted, SyncError, SystemicError, TransientError
 
 # A page write that fails as a whole (a lost batch response...) is retried this many times in
@@ -181,6 +182,7 @@ def _plan_page(run: SyncRun, stream: RecordStream, ctx: StreamContext, page: lis
     items: list[WriteItem] = []
     plan = PagePlan(page, rows, payloads, items, outcome)
     for record in page:
+        answer_reads()  # a page in flight asking what a stream synced is not held up by this one's plan
         snapshot, digest = snapshot_and_hash(record.data)
         row = known.get(record.key)
         if (row is not None and row.status == RecordStatus.SYNCED and row.source_hash == digest

@@ -22,7 +22,9 @@ What does not change:
   record is never planned from what the portal knew before its previous write was booked.
 
 The database stays on this thread: the helper's database work (a token refreshed, an event
-audited) runs here whenever this thread waits for it.
+audited) runs here whenever this thread waits for it, and its plain reads (what a stream synced,
+the stored token) also between two records of the next page's plan, so that the write is not held
+up until that plan is done.
 """
 
 from __future__ import annotations

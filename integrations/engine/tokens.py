@@ -11,7 +11,7 @@ from django.db import transaction
 from integrations.engine.audit import audit
 from integrations.models import Connection
 from integrations.systems.auth import Token
-from integrations.systems.concurrency import in_helper, on_owner
+from integrations.systems.concurrency import in_helper, on_owner, read_on_owner
 
 
 def _stored(token: Token | None) -> dict:
@@ -40,7 +40,7 @@ class ConnectionTokenStore:
     def load(self) -> Token | None:
         if self._cached and self._cached.is_fresh():
             return self._cached
-        return on_owner(self._read)
+        return read_on_owner(self._read)
 
     def _read(self) -> Token | None:
         row = Connection.objects.only("token_cache").get(pk=self.connection_id)

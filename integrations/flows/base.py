@@ -189,6 +189,9 @@ class SourceRecord:
     business_key: str = ""
     # the source's order among records sharing a cursor, when that is not ``key`` (e.g. sys_id)
     order_key: str = ""
+    # what ``prepare_page`` looked up for the record's write, on the page's thread, so that a write
+    # running beside the next page's plan need not ask that thread (not part of the snapshot)
+    notes: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass

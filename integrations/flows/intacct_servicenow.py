@@ -148,6 +148,10 @@ class Vendors(RecordStream):
         return upsert_with_lines(ctx, "supplier", _lookup_first(items))
 
 
+# SourceRecord.notes: the bill may have been created by the approvals stream from a ServiceNow invoice
+_FROM_SERVICENOW = "may_come_from_servicenow"
+
+
 class Bills(StagedInvoices, RecordStream):
     name = "bills"
     read_ahead = True  # its page work calls ServiceNow only
@@ -181,6 +185,13 @@ class Bills(StagedInvoices, RecordStream):
         ctx.prefetch("vendors", [text(r.data.get("VENDORID")) for r in records])
         ctx.prefetch(self.name, [r.key for r in records])
         ctx.prefetch(ApprovedInvoices.name, [found[0] for r in records if (found := ctx.lineage_of(self.name, r.key))])
+        # For the write (:meth:`_adopt_invoices_started_in_servicenow`), asked here on the page's
+        # thread: which new bills the approvals stream may have created from a ServiceNow invoice.
+        unlinked = [r for r in records if r.data.get("RECORDID") and ctx.lineage_of(self.name, r.key) is None]
+        if unlinked:
+            ours, unaccounted = ctx.written(ApprovedInvoices.name, [r.key for r in unlinked])
+            for record in unlinked:
+                record.notes[_FROM_SERVICENOW] = unaccounted or record.key in ours
 
     def transform(self, ctx: StreamContext, record: SourceRecord) -> dict[str, Any]:
         synced = ctx.lineage_of(self.name, record.key)
@@ -245,9 +256,13 @@ class Bills(StagedInvoices, RecordStream):
         if not unlinked:
             return
         # Only bills the approvals stream posted can have an invoice already: ask our own records
-        # first, and ServiceNow only for those (or for all when a post is unaccounted for).
-        ours, unaccounted = ctx.written(ApprovedInvoices.name, [i.key for i in unlinked])
-        fresh = {text(i.record.data.get("RECORDID")): i for i in unlinked if unaccounted or i.key in ours}
+        # first (the page's plan did, see prepare_page), and ServiceNow only for those (or for all
+        # when a post is unaccounted for).
+        if any(_FROM_SERVICENOW not in i.record.notes for i in unlinked):
+            ours, unaccounted = ctx.written(ApprovedInvoices.name, [i.key for i in unlinked])
+            for item in unlinked:
+                item.record.notes[_FROM_SERVICENOW] = unaccounted or item.key in ours
+        fresh = {text(i.record.data.get("RECORDID")): i for i in unlinked if i.record.notes[_FROM_SERVICENOW]}
         if not fresh:
             return
         rows = sn.lookup(sn.table("invoice"), "number", list(fresh), fields=[sn.source_id_field])

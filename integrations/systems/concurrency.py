@@ -7,7 +7,9 @@ worked on (:func:`read_ahead`); a page's write may run while the next page is tr
 database on the way (a token refreshed or dropped, an event audited) is handed back to the
 thread that owns the database connection with :func:`on_owner` and run there whenever that
 thread waits for any of its helpers: one database connection and one transaction, exactly as
-if the calls had been made one after another.
+if the calls had been made one after another. A plain read that opens no transaction (what a
+stream synced, :func:`read_on_owner`) is also answered between two steps of the owner's own
+work (:func:`answer_reads`), so a helper is not held up while the owner computes for a while.
 
 Each owning thread has one mailbox. Helpers post their reports to it, tagged with the wait they
 belong to, and their database work; whichever wait the owner is in runs the database work of
@@ -43,8 +45,9 @@ _DONE, _PAGE, _END, _FAILED = object(), object(), object(), object()
 class _Job:
     """A call a helper hands to the owning thread, and its outcome."""
 
-    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        self.fn, self.args, self.kwargs = fn, args, kwargs
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], *,
+                 read: bool = False) -> None:
+        self.fn, self.args, self.kwargs, self.read = fn, args, kwargs, read
         self.done = threading.Event()
         self.value: Any = None
         self.error: BaseException | None = None
@@ -52,7 +55,7 @@ class _Job:
     def run(self) -> None:
         try:
             # on a helper that serves helpers of its own, passed on to its owner
-            self.value = on_owner(self.fn, *self.args, **self.kwargs)
+            self.value = _on_owner(self.fn, self.args, self.kwargs, read=self.read)
         except BaseException as exc:  # handed back to the helper that asked, raised there
             self.error = exc
         finally:
@@ -66,9 +69,11 @@ class _Mailbox:
     def __init__(self) -> None:
         self.inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self.kept: defaultdict[object, deque[Any]] = defaultdict(deque)
+        self.deferred: deque[_Job] = deque()  # taken out by answer_reads, run at the next wait
 
-    def call(self, fn: Callable[..., Value], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Value:
-        job = _Job(fn, args, kwargs)
+    def call(self, fn: Callable[..., Value], args: tuple[Any, ...], kwargs: dict[str, Any], *,
+             read: bool = False) -> Value:
+        job = _Job(fn, args, kwargs, read=read)
         self.inbox.put(job)
         job.done.wait()
         if job.error is not None:
@@ -80,6 +85,8 @@ class _Mailbox:
 
     def receive(self, tag: object) -> Any:
         """The next report tagged ``tag``, running every helper's database work meanwhile."""
+        while self.deferred:
+            self.deferred.popleft().run()
         kept = self.kept.get(tag)
         if kept:
             return kept.popleft()
@@ -92,6 +99,23 @@ class _Mailbox:
             if to is tag:
                 return report
             self.kept[to].append(report)
+
+    def answer_reads(self) -> None:
+        """Run the reads waiting in the inbox now; other database work waits for the next
+        :meth:`receive` (in the order it came), reports are kept for their wait."""
+        while True:
+            try:
+                message = self.inbox.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(message, _Job):
+                if message.read:
+                    message.run()
+                else:
+                    self.deferred.append(message)
+            else:
+                to, report = message
+                self.kept[to].append(report)
 
     def forget(self, tag: object) -> None:
         self.kept.pop(tag, None)
@@ -115,10 +139,31 @@ def on_owner(fn: Callable[..., Value], *args: Any, **kwargs: Any) -> Value:
     Called from a helper (:func:`concurrently`, :func:`read_ahead`, :func:`in_background`), the
     owning thread runs it and the helper waits for the answer; anywhere else it is a plain call.
     """
+    return _on_owner(fn, args, kwargs, read=False)
+
+
+def read_on_owner(fn: Callable[..., Value], *args: Any, **kwargs: Any) -> Value:
+    """:func:`on_owner` for a read that opens no transaction and changes nothing (what a stream
+    synced): besides whenever it waits, the owning thread answers it between two steps of its own
+    work (:func:`answer_reads`), so the helper is not held up while the owner computes."""
+    return _on_owner(fn, args, kwargs, read=True)
+
+
+def _on_owner(fn: Callable[..., Value], args: tuple[Any, ...], kwargs: dict[str, Any], *, read: bool) -> Value:
     owner: _Mailbox | None = getattr(_local, "owner", None)
     if owner is None:
         return fn(*args, **kwargs)
-    return owner.call(fn, args, kwargs)
+    return owner.call(fn, args, kwargs, read=read)
+
+
+def answer_reads() -> None:
+    """On a thread whose helpers may be waiting for it: run the reads they asked of it
+    (:func:`read_on_owner`) now, between two steps of its own work. Anything else they handed
+    over (a transaction to open, a row to save) still waits until this thread waits for them:
+    between two steps, the thread may be inside work of its own that it must not be mixed with."""
+    box: _Mailbox | None = getattr(_local, "mailbox", None)
+    if box is not None and not box.inbox.empty():
+        box.answer_reads()
 
 
 def in_helper() -> bool:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from collections import Counter
 from decimal import Decimal
 
+from integrations.engine import pipeline
 from integrations.engine.runner import ensure_streams, run_integration, run_stream
-from integrations.models import Mapping, MappingStatus, RecordStatus, ReferenceRecord, SyncRecord
+from integrations.flows.intacct_servicenow import Bills
+from integrations.models import Mapping, MappingStatus, RecordStatus, ReferenceRecord, RunStatus, SyncRecord
 from integrations.sandbox.intacct_seed import COMPANY_ID
+from tests.engine.test_pipeline import _batch_posts
+from tests.intacct.conftest import approve_suggestions_and_release
 from tests.support import skey
 
 
@@ -102,3 +108,46 @@ def test_nothing_is_written_when_nothing_changed(staged, sn_sim):
     assert all(r.status == "succeeded" for r in runs)
     assert sum(r.created + r.updated for r in runs) == 0
     assert sum(1 for r in sn_sim.requests if r.method in ("POST", "PATCH")) == writes_before
+
+
+def test_a_pages_write_is_not_held_up_while_the_next_page_is_planned(intacct_integration, sn_sim, settings,
+                                                                     monkeypatch):
+    """What a page's write needs from the database on the page's thread is either looked up by
+    its own plan beforehand (which new bills the approvals stream may have created) or, a plain
+    read (the stored token of a new cycle), answered between two bills of the next page's plan:
+    the write goes out while that plan is still under way, not after it."""
+    settings.SYNC_PIPELINE = True
+    run_integration(intacct_integration, streams=["intacct_gl_accounts", "sn_gl_accounts", "intacct_departments",
+                                                  "sn_cost_centers", "vendors"])
+    approve_suggestions_and_release(intacct_integration)
+    intacct_integration.settings = {**intacct_integration.settings, "page_size": 10}  # 36 bills: four pages
+    intacct_integration.save(update_fields=["settings"])
+    posts = _batch_posts(sn_sim)
+    plans: list[tuple[float, float]] = []
+    plan_page = pipeline.plan_page
+    transform = Bills.transform
+
+    def slow(self, ctx, record):  # a bill that takes a while to transform (sleeping, as a busy thread lets go)
+        time.sleep(0.02)
+        return transform(self, ctx, record)
+
+    def timed(*args, **kwargs):  # a spy: the page is planned as before, and when is noted
+        began = time.monotonic()
+        try:
+            return plan_page(*args, **kwargs)
+        finally:
+            plans.append((began, time.monotonic()))
+
+    monkeypatch.setattr(Bills, "transform", slow)
+    monkeypatch.setattr(pipeline, "plan_page", timed)
+
+    run = run_stream(intacct_integration, "bills")
+
+    assert run.status == RunStatus.SUCCEEDED and len(plans) == 4
+    # the write of pages 1, 2 and 3 was sent before the plan of the page after it was done
+    windows = [(plans[n - 1][1], plans[n][1]) for n in range(1, 4)]
+    assert all(any(after < sent < before for _, sent, _ in posts) for after, before in windows), (
+        "\n".join(map(str, plans + posts)))
+    statuses = Counter(SyncRecord.objects.filter(integration=intacct_integration, stream="bills")
+                       .values_list("status", flat=True))
+    assert statuses == {RecordStatus.SYNCED: 28, RecordStatus.HELD: 8}  # the held ones on codes left unmapped

@@ -18,10 +18,13 @@ from integrations.models import AuditEvent, Connection
 from integrations.sandbox.clock import ManualClock
 from integrations.systems.concurrency import (
     MAX_CONCURRENCY,
+    answer_reads,
     concurrently,
+    in_background,
     in_helper,
     on_owner,
     read_ahead,
+    read_on_owner,
     write_limit,
 )
 from integrations.systems.errors import DataError
@@ -172,3 +175,52 @@ def test_the_reading_helper_uses_the_database_through_the_callers_thread(integra
             yield [on_owner(lambda: (threading.get_ident(), Connection.objects.filter(pk=integration.source_id).count()))]
 
     assert [page[0] for page in read_ahead(pages())] == [(caller, 1)] * 3
+
+
+def _until(condition, seconds: float = 5.0) -> None:
+    """The owner at work: a step at a time, answering its helpers' reads between steps."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        answer_reads()
+        time.sleep(0.001)
+
+
+def test_a_helpers_read_is_answered_between_the_owners_steps_and_other_work_waits_for_its_wait():
+    owner, log = threading.get_ident(), []
+
+    def write_page() -> int:
+        asked = read_on_owner(threading.get_ident)  # what a stream synced
+        log.append("read answered")
+        on_owner(log.append, "saved")  # e.g. a refreshed token saved: only while the owner waits
+        return asked
+
+    background = in_background(write_page)
+    _until(lambda: "read answered" in log)
+    assert log == ["read answered"]
+    time.sleep(0.05)
+    answer_reads()  # the save is taken from the inbox, not run: the owner is between steps of its own work
+    assert log == ["read answered"]
+
+    assert background.result() == owner  # the read ran on the owning thread
+    assert log == ["read answered", "saved"]
+
+
+def test_a_report_taken_while_answering_reads_still_reaches_its_wait():
+    asked = threading.Event()
+
+    def write_page() -> int:
+        value = read_on_owner(lambda: 7)
+        asked.set()
+        return value + 1
+
+    background = in_background(write_page)
+    _until(asked.is_set)
+    time.sleep(0.05)
+    answer_reads()  # the helper's outcome, if already posted, is kept for the wait below
+
+    assert background.result() == 8
+
+
+def test_answering_reads_on_a_thread_without_helpers_does_nothing():
+    answer_reads()
+    assert read_on_owner(lambda: threading.get_ident()) == threading.get_ident()  # no helper: a plain call
