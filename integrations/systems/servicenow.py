@@ -26,6 +26,7 @@ from urllib.parse import urlencode
 
 import requests
 
+from integrations.systems import wire_json
 from integrations.systems.auth import BearerAuth, TokenManager, TokenStore, oauth2_fetcher
 from integrations.systems.concurrency import Background, Finished, in_background, write_limit
 from integrations.systems.errors import BudgetExhausted, DataError, SyncError, SystemicError, TransientError
@@ -514,7 +515,7 @@ class ServiceNowClient:
     @classmethod
     def _encode_batch(cls, chunk: list[BatchItem]) -> bytes:
         body = {"batch_request_id": chunk[0].id, "rest_requests": [cls._batch_request(item) for item in chunk]}
-        return json.dumps(body).encode("utf-8")
+        return wire_json.dumps(body)
 
     @classmethod
     def _batch_outcomes(cls, served: list[dict[str, Any]]) -> list[BatchOutcome]:
@@ -530,7 +531,7 @@ class ServiceNowClient:
             "exclude_response_headers": not item.headers,
         }
         if item.body is not None:
-            request["body"] = base64.b64encode(json.dumps(item.body).encode("utf-8")).decode("ascii")
+            request["body"] = base64.b64encode(wire_json.dumps(item.body)).decode("ascii")
         return request
 
     @staticmethod
