@@ -25,7 +25,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from integrations.engine.audit import audit, audit_event, audit_many
-from integrations.engine.bulk import insert_many, update_many
+from integrations.engine.bulk import Row, insert_many, row_of, update_many
 from integrations.engine.pages import Counts
 from integrations.engine.reconcile import money_streams
 from integrations.engine.suggest import SUGGEST_AT, Scorer, Target
@@ -45,28 +45,31 @@ from integrations.models.mappings import HeldTally
 
 
 def store_reference_page(integration: Integration, stream: ReferenceStream, items: list[RefItem]) -> Counts:
-    """Upsert one page of reference rows in bulk."""
+    """Upsert one page of reference rows in bulk (plain SQL rows: a chart of accounts or thousands
+    of purchase orders read hourly need no model instance per row)."""
     side = Side.SOURCE if stream.reads == "source" else Side.TARGET
     counts = Counts(read=len(items))
     codes = [item.code for item in items]
     known = {
-        row.code: row
-        for row in ReferenceRecord.objects.filter(integration=integration, side=side, kind=stream.kind, code__in=codes)
+        code: (pk, (label, external_id, data))
+        for pk, code, label, external_id, data in ReferenceRecord.objects.filter(
+            integration=integration, side=side, kind=stream.kind, code__in=codes,
+        ).values_list("pk", "code", "label", "external_id", "data")
     }
     new, changed = [], []
     for item in items:
-        row = known.get(item.code)
-        if row is None:
-            new.append(ReferenceRecord(integration=integration, side=side, kind=stream.kind, code=item.code,
-                                       label=item.label[:300], external_id=item.external_id, data=item.data))
-        elif (row.label, row.external_id, row.data) != (item.label[:300], item.external_id, item.data):
-            row.label, row.external_id, row.data = item.label[:300], item.external_id, item.data
-            changed.append(row)
+        found = known.get(item.code)
+        values = (item.label[:300], item.external_id, item.data)
+        if found is None:
+            new.append(row_of(ReferenceRecord, integration_id=integration.pk, side=side, kind=stream.kind,
+                              code=item.code, label=values[0], external_id=values[1], data=values[2]))
+        elif found[1] != values:
+            changed.append(Row({"pk": found[0], "label": values[0], "external_id": values[1], "data": values[2],
+                                "updated_at": None}))
         else:
             counts.unchanged += 1
-    ReferenceRecord.objects.bulk_create(new, ignore_conflicts=True)
-    if changed:
-        ReferenceRecord.objects.bulk_update(changed, ["label", "external_id", "data", "updated_at"])
+    insert_many(ReferenceRecord, new, ignore_conflicts=True)  # a refresh running beside this one wrote it first
+    update_many(ReferenceRecord, changed, ["label", "external_id", "data", "updated_at"])
     counts.created, counts.updated = len(new), len(changed)
     return counts
 
