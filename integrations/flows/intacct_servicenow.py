@@ -152,6 +152,17 @@ class Vendors(RecordStream):
 _FROM_SERVICENOW = "may_come_from_servicenow"
 
 
+def _note_from_servicenow(ctx: StreamContext, bills: list[SourceRecord]) -> None:
+    """Note on each new bill not noted yet whether the approvals stream may have created it: it
+    did, or one of its posts is unaccounted for (one query for them all, none when all are noted)."""
+    unnoted = [bill for bill in bills if _FROM_SERVICENOW not in bill.notes]
+    if not unnoted:
+        return
+    ours, unaccounted = ctx.written(ApprovedInvoices.name, [bill.key for bill in unnoted])
+    for bill in unnoted:
+        bill.notes[_FROM_SERVICENOW] = unaccounted or bill.key in ours
+
+
 class Bills(StagedInvoices, RecordStream):
     name = "bills"
     read_ahead = True  # its page work calls ServiceNow only
@@ -185,13 +196,9 @@ class Bills(StagedInvoices, RecordStream):
         ctx.prefetch("vendors", [text(r.data.get("VENDORID")) for r in records])
         ctx.prefetch(self.name, [r.key for r in records])
         ctx.prefetch(ApprovedInvoices.name, [found[0] for r in records if (found := ctx.lineage_of(self.name, r.key))])
-        # For the write (:meth:`_adopt_invoices_started_in_servicenow`), asked here on the page's
-        # thread: which new bills the approvals stream may have created from a ServiceNow invoice.
-        unlinked = [r for r in records if r.data.get("RECORDID") and ctx.lineage_of(self.name, r.key) is None]
-        if unlinked:
-            ours, unaccounted = ctx.written(ApprovedInvoices.name, [r.key for r in unlinked])
-            for record in unlinked:
-                record.notes[_FROM_SERVICENOW] = unaccounted or record.key in ours
+        # for the write (:meth:`_adopt_invoices_started_in_servicenow`), asked here on the page's thread
+        _note_from_servicenow(ctx, [r for r in records
+                                    if r.data.get("RECORDID") and ctx.lineage_of(self.name, r.key) is None])
 
     def transform(self, ctx: StreamContext, record: SourceRecord) -> dict[str, Any]:
         synced = ctx.lineage_of(self.name, record.key)
@@ -258,10 +265,7 @@ class Bills(StagedInvoices, RecordStream):
         # Only bills the approvals stream posted can have an invoice already: ask our own records
         # first (the page's plan did, see prepare_page), and ServiceNow only for those (or for all
         # when a post is unaccounted for).
-        if any(_FROM_SERVICENOW not in i.record.notes for i in unlinked):
-            ours, unaccounted = ctx.written(ApprovedInvoices.name, [i.key for i in unlinked])
-            for item in unlinked:
-                item.record.notes[_FROM_SERVICENOW] = unaccounted or item.key in ours
+        _note_from_servicenow(ctx, [i.record for i in unlinked])
         fresh = {text(i.record.data.get("RECORDID")): i for i in unlinked if i.record.notes[_FROM_SERVICENOW]}
         if not fresh:
             return

@@ -5,8 +5,8 @@ JSON envelope: the portal encodes some 60,000 small documents per 10,000 invoice
 ``json.dumps`` spent about 4 µs on each, ``orjson`` under a fifth of a microsecond.
 
 The bytes are ASCII, as ``json.dumps`` writes them: a document with text beyond ASCII is written
-by ``json`` (``\\u`` escapes), so no receiver has to guess how it is encoded (a Batch API item
-body is base64 of bytes whose encoding no header states). So is what ``orjson`` refuses and
+by ``json`` (``\\u`` escapes), so no receiver has to assume an encoding (a Batch API item body
+is base64, and what the instance decodes it as is not documented). So is what ``orjson`` refuses and
 ``json`` writes (an integer past 64 bits); what neither writes (a Decimal, any other object)
 raises ``TypeError`` as before. The text differs from ``json.dumps`` in its spaces only, with one
 exception: a float NaN or infinity, which ``json`` writes as a literal no JSON parser accepts,
