@@ -11,7 +11,7 @@ from django.db import transaction
 from integrations.engine.audit import audit
 from integrations.models import Connection
 from integrations.systems.auth import Token
-from integrations.systems.concurrency import in_helper, on_owner, read_on_owner
+from integrations.systems.concurrency import held_on_owner, on_owner, read_on_owner
 
 
 def _stored(token: Token | None) -> dict:
@@ -87,25 +87,16 @@ class ConnectionTokenStore:
 
     @contextmanager
     def locked(self) -> Iterator[Token | None]:
-        with self._mutex:
-            if not in_helper():
-                with transaction.atomic():
-                    yield self._read_for_update()
-                return
-            # On a helper thread the page's thread takes and releases the row lock (it holds the
-            # database connection); the refresh in between is the helper's own HTTP call.
-            atomic = transaction.atomic()
-            token = on_owner(self._enter, atomic)
-            try:
-                yield token
-            except BaseException as exc:
-                on_owner(atomic.__exit__, type(exc), exc, exc.__traceback__)
-                raise
-            on_owner(atomic.__exit__, None, None, None)
+        # On a helper thread the page's thread (it holds the database connection) takes and
+        # releases the row lock, and does nothing else meanwhile: the refresh in between is the
+        # helper's own HTTP call, and its failure rolls back the lock's transaction alone.
+        with self._mutex, held_on_owner(self._row_locked) as token:
+            yield token
 
-    def _enter(self, atomic: transaction.Atomic) -> Token | None:
-        atomic.__enter__()
-        return self._read_for_update()
+    @contextmanager
+    def _row_locked(self) -> Iterator[Token | None]:
+        with transaction.atomic():
+            yield self._read_for_update()
 
     def _read_for_update(self) -> Token | None:
         row = Connection.objects.select_for_update().only("token_cache").get(pk=self.connection_id)

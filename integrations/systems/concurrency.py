@@ -87,10 +87,10 @@ class _Mailbox:
         """The next report tagged ``tag``, running every helper's database work meanwhile."""
         while self.deferred:
             self.deferred.popleft().run()
-        kept = self.kept.get(tag)
-        if kept:
-            return kept.popleft()
         while True:
+            kept = self.kept.get(tag)
+            if kept:  # also one a job run below kept, waiting for its own report (a hold)
+                return kept.popleft()
             message = self.inbox.get()
             if isinstance(message, _Job):
                 message.run()
@@ -154,6 +154,70 @@ def _on_owner(fn: Callable[..., Value], args: tuple[Any, ...], kwargs: dict[str,
     if owner is None:
         return fn(*args, **kwargs)
     return owner.call(fn, args, kwargs, read=read)
+
+
+class _Hold:
+    """A context entered on the owning thread for a helper, the owner kept in its wait until the
+    helper leaves it (see :func:`held_on_owner`)."""
+
+    def __init__(self, enter: Callable[[], contextlib.AbstractContextManager[Value]]) -> None:
+        self.enter = enter
+        self.tag = object()
+        self.entered = threading.Event()
+        self.inside = False
+        self.value: Any = None
+        self.box: _Mailbox | None = None
+
+    def run(self) -> None:
+        """On the owning thread: enter, wait (running the helpers' database work, this one's
+        included) until the helper leaves, and leave with the helper's error if it had one."""
+        self.box = _mailbox()
+        try:
+            with self.enter() as value:
+                self.value, self.inside = value, True
+                self.entered.set()
+                error = self.box.receive(self.tag)
+                if error is not None:
+                    raise error
+        finally:
+            self.entered.set()  # also when entering failed: the helper then raises that error
+
+
+@contextlib.contextmanager
+def held_on_owner(enter: Callable[[], contextlib.AbstractContextManager[Value]]) -> Iterator[Value]:
+    """``with enter() as value``, entered and left on the thread that owns the database connection.
+
+    Called from a helper, the owning thread enters the context at its wait and stays in that wait
+    until the helper leaves it: it runs the database work its helpers hand it (this helper's
+    included, which runs inside the context) and nothing of its own, so no work of its own falls
+    inside the context, and contexts of its own stay nested (a row lock's transaction, rolled back
+    on the helper's error, takes nothing else with it). Anywhere else it is a plain ``with``.
+    """
+    owner: _Mailbox | None = getattr(_local, "owner", None)
+    if owner is None:
+        with enter() as value:
+            yield value
+        return
+    hold = _Hold(enter)
+    job = _Job(hold.run, (), {})
+    owner.inbox.put(job)
+    hold.entered.wait()
+    if not hold.inside:
+        job.done.wait()
+        raise job.error  # type: ignore[misc]
+    _local.owner = hold.box  # database work inside goes to the thread that holds the context
+    try:
+        yield hold.value
+    except BaseException as exc:
+        hold.box.post(hold.tag, exc)  # type: ignore[union-attr]
+        job.done.wait()
+        raise
+    finally:
+        _local.owner = owner
+    hold.box.post(hold.tag, None)  # type: ignore[union-attr]
+    job.done.wait()
+    if job.error is not None:  # leaving failed (a commit refused)
+        raise job.error
 
 
 def answer_reads() -> None:

@@ -7,19 +7,23 @@ neither see the test's rows nor write while the page's thread holds its transact
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from integrations.engine.context import build_client
+from integrations.engine.tokens import ConnectionTokenStore
 from integrations.models import AuditEvent, Connection
 from integrations.sandbox.clock import ManualClock
+from integrations.systems.auth import Token
 from integrations.systems.concurrency import (
     MAX_CONCURRENCY,
     answer_reads,
     concurrently,
+    held_on_owner,
     in_background,
     in_helper,
     on_owner,
@@ -27,7 +31,7 @@ from integrations.systems.concurrency import (
     read_on_owner,
     write_limit,
 )
-from integrations.systems.errors import DataError
+from integrations.systems.errors import AuthError, DataError
 from integrations.systems.http import CallCounter
 from integrations.systems.spec import ConnectionSpec
 from tests.systems.test_x3_oauth_tokens import token_calls, x3_client
@@ -224,3 +228,77 @@ def test_a_report_taken_while_answering_reads_still_reaches_its_wait():
 def test_answering_reads_on_a_thread_without_helpers_does_nothing():
     answer_reads()
     assert read_on_owner(lambda: threading.get_ident()) == threading.get_ident()  # no helper: a plain call
+
+
+# --- a row lock a helper takes on the page's thread ----------------------------------------------------
+@pytest.mark.django_db
+def test_a_failed_refresh_on_a_helper_rolls_back_nothing_the_page_thread_did_meanwhile(integration):
+    """The refresh's row lock is a transaction on the page's thread. While a helper holds it, that
+    thread stays in its wait: work of its own done in that window would sit inside the helper's
+    transaction and be rolled back with a failed refresh (a booking lost)."""
+    store = ConnectionTokenStore(Connection.objects.get(pk=integration.source_id))
+    locked, go = threading.Event(), threading.Event()
+
+    def refresh_that_fails() -> None:
+        with store.locked():
+            locked.set()
+            go.wait(0.3)  # the page's thread would set it, had it left its wait
+            raise AuthError("refresh token refused")
+
+    refreshing = in_background(refresh_that_fails)
+    other = in_background(lambda: locked.wait(5))  # a report that ends the page thread's wait
+    assert other.result() is True
+    go.set()
+    booked = AuditEvent.objects.create(tenant_id=integration.tenant_id, action="sync.booked", message="booked")
+
+    with pytest.raises(AuthError):
+        refreshing.result()
+    assert AuditEvent.objects.filter(pk=booked.pk).exists(), "the page thread's own work was rolled back"
+
+
+@pytest.mark.django_db
+def test_database_work_inside_a_helpers_row_lock_runs_on_the_page_thread_within_it(integration):
+    store = ConnectionTokenStore(Connection.objects.get(pk=integration.source_id))
+    owner = threading.get_ident()
+
+    def refresh() -> int:
+        with store.locked() as latest:
+            assert latest is None or latest.access_token
+            store.save(Token(access_token="fresh", expires_at=datetime.now(UTC) + timedelta(hours=1)))
+        return read_on_owner(threading.get_ident)
+
+    assert in_background(refresh).result() == owner
+    assert Connection.objects.get(pk=integration.source_id).token_cache["access_token"] == "fresh"
+    assert AuditEvent.objects.filter(connection_id=integration.source_id,
+                                     action="connection.token_refreshed").count() == 1
+
+
+@pytest.mark.django_db
+def test_a_context_held_on_the_page_thread_is_entered_and_left_there_once(integration):
+    log = []
+
+    @contextlib.contextmanager
+    def context():
+        log.append(("enter", threading.get_ident()))
+        try:
+            yield "value"
+        except DataError:
+            log.append(("left with error", threading.get_ident()))
+            raise
+        log.append(("left", threading.get_ident()))
+
+    def use(fail: bool) -> str:
+        with held_on_owner(context) as value:
+            on_owner(lambda: log.append(("inside", threading.get_ident())))
+            if fail:
+                raise DataError("bad")
+        return value
+
+    owner = threading.get_ident()
+    assert in_background(use, False).result() == "value"
+    with pytest.raises(DataError):
+        in_background(use, True).result()
+    assert log == [("enter", owner), ("inside", owner), ("left", owner),
+                   ("enter", owner), ("inside", owner), ("left with error", owner)]
+    with held_on_owner(context) as value:  # no helper: a plain ``with``
+        assert value == "value"
