@@ -82,7 +82,7 @@ def build_client(connection: Connection, counter: CallCounter, run_id: int | Non
 
 
 def approved_mappings(integration: Integration) -> MappingLookup:
-    rows = Mapping.objects.filter(integration=integration, status=MappingStatus.APPROVED).values_list(
+    rows = Mapping.objects.filter(integration=integration, status=MappingStatus.APPROVED).order_by().values_list(
         "kind", "source_code", "target_code", "target_external_id"
     )
     return MappingLookup({(kind, code): (target, ext) for kind, code, target, ext in rows})
@@ -95,7 +95,7 @@ def lineage_lookup(integration: Integration):
             return {}
         rows = SyncRecord.objects.filter(integration=integration, stream=stream, source_key__in=keys).exclude(
             target_id=""
-        ).values_list("source_key", "target_id", "target_refs")
+        ).order_by().values_list("source_key", "target_id", "target_refs")
         return {key: (target, refs or {}) for key, target, refs in rows}
 
     return lambda stream, keys: read_on_owner(lookup, stream, keys)  # a helper thread's read asks the page's thread
@@ -106,14 +106,18 @@ def written_lookup(integration: Integration):
     unaccounted for (attempted, no target id recorded: committed or not, we cannot tell)."""
 
     def lookup(stream: str, target_ids: Iterable[str]) -> tuple[set[str], bool]:
-        records = SyncRecord.objects.filter(integration=integration, stream=stream)
         ids = list(set(target_ids))
-        known = set(records.filter(target_id__in=ids).values_list("target_id", flat=True)) if ids else set()
+        # by target id across the integration (record_target_id_idx), the stream picked here:
+        # with the stream in the query, SQLite walks the stream's every row instead
+        known = {target for target, of in SyncRecord.objects.filter(integration=integration, target_id__in=ids)
+                 .order_by().values_list("target_id", "stream") if of == stream} if ids else set()
         # a pending row (its run died) or a transient failure may have committed; a data or
-        # systemic failure was refused, so it created nothing
-        unaccounted = records.filter(target_id="", attempts__gt=0).filter(
-            Q(status=RecordStatus.PENDING) | Q(status=RecordStatus.FAILED, error_class=ErrorClass.TRANSIENT)
-        ).exists()
+        # systemic failure was refused, so it created nothing. The statuses as a list, so only
+        # the rows in them are read (record_retry_idx), not the stream's every row.
+        unaccounted = SyncRecord.objects.filter(
+            integration=integration, stream=stream, status__in=[RecordStatus.PENDING, RecordStatus.FAILED],
+            target_id="", attempts__gt=0,
+        ).filter(Q(status=RecordStatus.PENDING) | Q(error_class=ErrorClass.TRANSIENT)).exists()
         return known, unaccounted
 
     return lambda stream, target_ids: read_on_owner(lookup, stream, target_ids)

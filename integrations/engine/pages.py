@@ -172,6 +172,7 @@ def _plan_page(run: SyncRun, stream: RecordStream, ctx: StreamContext, page: lis
     known = {
         row.source_key: row
         for row in SyncRecord.objects.filter(integration_id=integration_id, stream=stream.name, source_key__in=keys)
+        .order_by()  # no sort: the unique key finds them (see SyncRecord.Meta.ordering)
     }
     ctx.forget_lineage()
     stream.prepare_page(ctx, page)
@@ -259,7 +260,7 @@ def book_new_records(run: SyncRun, stream: RecordStream, plan: PagePlan) -> None
     ids = dict(SyncRecord.objects.filter(
         integration_id=run.integration_id, stream=stream.name,
         source_key__in=[row.source_key for row in new_rows],
-    ).values_list("source_key", "pk"))
+    ).order_by().values_list("source_key", "pk"))
     for row in new_rows:
         row.pk = ids[row.source_key]
         row._state.adding = False

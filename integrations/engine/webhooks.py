@@ -162,7 +162,7 @@ def _process_stream(integration: Integration, stream_name: str, keys: dict[str, 
         # Left waiting: the next pass (or the next poll) takes them up once the cause is fixed.
         return 0
     rows = dict(SyncRecord.objects.filter(integration=integration, stream=stream_name, source_key__in=list(keys))
-                .values_list("source_key", "pk"))
+                .order_by().values_list("source_key", "pk"))
     now = timezone.now()
     count = 0
     for key, named_by in keys.items():

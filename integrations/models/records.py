@@ -254,6 +254,10 @@ class SyncRecord(models.Model):
     )
 
     class Meta:
+        # Newest first where a person reads them. A look-up by key says ``.order_by()``: sorted,
+        # SQLite reads the integration's every row off record_integration_time_idx (to skip the
+        # sort) instead of finding each key in the unique index, a page's look-up growing with the
+        # integration (tests/engine/test_key_lookups.py).
         ordering = ["-updated_at"]
         constraints = [
             models.UniqueConstraint(
