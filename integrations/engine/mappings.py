@@ -25,7 +25,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from integrations.engine.audit import audit, audit_event, audit_many
-from integrations.engine.bulk import Row, insert_many, row_of, update_many
+from integrations.engine.bulk import Row, insert_many, new_instance, row_of, update_many
 from integrations.engine.pages import Counts
 from integrations.engine.reconcile import money_streams
 from integrations.engine.suggest import SUGGEST_AT, Scorer, Target
@@ -136,8 +136,8 @@ def _refresh(integration: Integration, mapping_kind: MappingKind, actor: Any) ->
             if best else (MappingStatus.UNMAPPED, MappingReason.NONE, "", "", "")
         ) + (candidates[0].score if candidates else None, [c.as_json() for c in candidates])
         if mapping is None:
-            new.append(Mapping(integration=integration, kind=kind, source_code=source.code,
-                               source_label=source.label, **dict(zip(SUGGESTION_FIELDS, wanted, strict=True))))
+            new.append(new_instance(Mapping, integration_id=integration.pk, kind=kind, source_code=source.code,
+                                    source_label=source.label, **dict(zip(SUGGESTION_FIELDS, wanted, strict=True))))
         elif tuple(getattr(mapping, f) for f in SUGGESTION_FIELDS) + (mapping.source_label,) != (*wanted, source.label):
             for name, value in zip(SUGGESTION_FIELDS, wanted, strict=True):
                 setattr(mapping, name, value)

@@ -7,6 +7,7 @@ headers (``Authorization: Bearer ...``). ``redact`` handles structures, ``redact
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from typing import Any
@@ -34,6 +35,11 @@ _AUTH_HEADER_RE = re.compile(r"\b(Bearer|Basic)\s++[A-Za-z0-9\-._~+/=]++", re.IG
 
 
 def is_secret_key(key: str) -> bool:
+    return _is_secret_name(key) if len(key) <= 100 else bool(_SECRET_KEY_RE.search(key))
+
+
+@functools.lru_cache(maxsize=4096)  # the same few names, event after event (thousands per approval)
+def _is_secret_name(key: str) -> bool:
     return bool(_SECRET_KEY_RE.search(key))
 
 
