@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from integrations.engine.bulk import insert_many
+from integrations.engine.bulk import insert_many, new_instance
 from integrations.models import AuditEvent
 from integrations.systems.redaction import redact
 
@@ -34,13 +34,15 @@ def audit_event(
 ) -> AuditEvent:
     """Build (unsaved) one audit event; use :func:`audit` or :func:`audit_many` to store."""
     user, name = _actor_fields(actor)
-    return AuditEvent(
+    # without Model.__init__'s walk over every field: approving 10,000 mappings builds 10,000
+    return new_instance(
+        AuditEvent,
         tenant_id=tenant_id,
         integration_id=integration_id,
         connection_id=connection_id,
         record_id=record_id,
         run_id=run_id,
-        actor=user,
+        actor_id=user.pk if user is not None else None,
         actor_name=name,
         action=action,
         message=message[:2000],

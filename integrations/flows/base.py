@@ -456,9 +456,10 @@ class RecordStream(Stream):
         raise NotImplementedError
 
     def write_chunk(self, ctx: StreamContext) -> int:
-        """For a pipelined stream: the records one write call of the target takes. A larger page
-        is worked in parts of this size, each written while the next is transformed (the
-        checkpoint still moves once per page); 0 keeps pages whole."""
+        """For a pipelined stream: the records one write call of the target takes (or, where each
+        record is a call of its own, a part small enough that the first calls leave early). A
+        larger page is worked in parts of this size, each written while the next is transformed
+        (the checkpoint still moves once per page); 0 keeps pages whole."""
         return 0
 
     def prepare_page(self, ctx: StreamContext, records: list[SourceRecord]) -> None:

@@ -88,6 +88,12 @@ def today() -> str:
 
 
 # --- shared by the two document streams ------------------------------------------------------------
+# A ServiceTitan page holds up to 5,000 jobs or bills, and X3 takes each document in a call of its
+# own: a page is worked in parts of this many, each part's calls going out while the next part is
+# transformed, so the first calls leave after 500 transforms, not 5,000 (the checkpoint still
+# moves once per page).
+DOCUMENTS_PER_PART = 500
+
 def _lookup(ctx: StreamContext, klass: str, logical: str, refs: list[str]) -> dict[str, dict[str, Any]]:
     """Documents already in X3 by their reference field (one query for a page)."""
     if not refs:
@@ -183,6 +189,9 @@ class JobCosts(RecordStream):
 
     name = "job_costs"
     pipelined = True  # the next page is read and transformed while this one is written
+
+    def write_chunk(self, ctx: StreamContext) -> int:
+        return DOCUMENTS_PER_PART
     label = "Job costs (ServiceTitan → X3 journal entries)"
     default_schedule = "hourly"
     depends_on = ("st_job_types", "st_business_units", "x3_gl_accounts", "x3_cost_centers")
@@ -348,6 +357,9 @@ class InventoryBills(RecordStream):
 
     name = "inventory_bills"
     pipelined = True  # the next page is read and transformed while this one is written
+
+    def write_chunk(self, ctx: StreamContext) -> int:
+        return DOCUMENTS_PER_PART
     label = "Inventory bills (ServiceTitan → X3 supplier invoices)"
     default_schedule = "hourly"
     depends_on = ("vendors", "st_vendors", "st_purchase_orders", "st_gl_accounts", "st_business_units", "x3_suppliers",

@@ -12,11 +12,14 @@ from decimal import Decimal
 import pytest
 import responses
 
+from integrations.benchmark.pairs import PAIRS
 from integrations.demo import servicetitan_x3_document
 from integrations.engine.mappings import approve, map_manually
 from integrations.engine.replay import replay_records
 from integrations.engine.runner import run_integration
+from integrations.flows.servicetitan_x3_postings import DOCUMENTS_PER_PART
 from integrations.models import AuditEvent, Integration, Mapping, MappingStatus, RecordStatus, SyncRecord, Trigger
+from integrations.sandbox.bench import build_benchmark_simulator
 from integrations.sandbox.inprocess import mount
 from integrations.sandbox.sage_x3 import SageX3Simulator
 from integrations.sandbox.sage_x3_seed import FIELD_SERVICE_FOLDER, FIELD_SUPPLIER_RENAMED
@@ -322,3 +325,33 @@ def test_a_delivered_webhook_leads_to_exactly_one_entry(synced: Pair, settings, 
     assert len(entries) == 1 and event.record.target_id == entries[0]["NUM"]
     synced.run("job_costs")  # the next poll sees the same job: nothing more
     assert len([e for e in synced.entries() if e["REF"].startswith("ST-JOB-1007")]) == 1
+
+
+def test_a_page_of_more_jobs_than_a_part_posts_each_job_once_and_resumes_after_the_last() -> None:
+    """A ServiceTitan page of 1,100 jobs is worked in parts (X3 takes one document per call): every
+    completed job gets its one entry, and the stream resumes after the page's last job."""
+    jobs = 1100
+    assert jobs > 2 * DOCUMENTS_PER_PART
+    st = ServiceTitanSimulator(rate_limit_per_second=0).seed_bulk(jobs, lines=1, vendors=5)
+    x3 = build_benchmark_simulator("sage_x3", invoices=jobs, lines_per_invoice=1, suppliers=5, field_service=True)
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        mount(st, ST_URL, rsps)
+        mount(st, ST_AUTH, rsps)
+        mount(x3, X3_URL, rsps)
+        document = PAIRS["servicetitan-x3"].document(ST_URL, X3_URL)
+        load_document(document)
+        integration = Integration.objects.select_related("source", "target", "tenant").get(name="st-to-x3")
+        references = ["x3_gl_accounts", "x3_cost_centers", "st_job_types", "st_business_units"]
+        run_integration(integration, streams=references, trigger=Trigger.MANUAL, actor="test")
+        approve(list(Mapping.objects.filter(integration=integration, status=MappingStatus.SUGGESTED)), actor="test")
+        (run,) = run_integration(integration, streams=["job_costs"], trigger=Trigger.MANUAL, actor="test")
+
+    posted = [entry["REF"] for entry in x3.records("GACCENTRY", "FIELD")]
+    records = SyncRecord.objects.filter(integration=integration, stream="job_costs")
+    synced = records.filter(status=RecordStatus.SYNCED)
+    assert run.status == "succeeded"
+    assert synced.count() == len(posted) == len(set(posted)) > 2 * DOCUMENTS_PER_PART
+    assert sorted(posted) == sorted(f"ST-JOB-{key}" for key in synced.values_list("source_key", flat=True))
+    last = max(st.rows("jpm", "jobs"), key=lambda job: (job["modifiedOn"], job["id"]))
+    state = integration.streams.get(stream="job_costs")
+    assert state.checkpoint["key"].lstrip("0") == str(last["id"])
