@@ -88,10 +88,10 @@ def today() -> str:
 
 
 # --- shared by the two document streams ------------------------------------------------------------
-# A ServiceTitan page holds up to 5,000 jobs or bills, and X3 takes each document in a call of its
-# own: a page is worked in parts of this many, each part's calls going out while the next part is
-# transformed, so the first calls leave after 500 transforms, not 5,000 (the checkpoint still
-# moves once per page).
+# A ServiceTitan list page holds up to 5,000 jobs (the bills' export feed 500), and X3 takes each
+# document in a call of its own: a page is worked in parts of this many, each part's calls going
+# out while the next part is transformed, so the first calls leave after 500 transforms, not 5,000
+# (the checkpoint still moves once per page).
 DOCUMENTS_PER_PART = 500
 
 def _lookup(ctx: StreamContext, klass: str, logical: str, refs: list[str]) -> dict[str, dict[str, Any]]:
@@ -184,14 +184,19 @@ def _reversed(lines: list[Line]) -> list[Line]:
              "text": f"Reversal: {line['text']}"[:60]} for line in lines]
 
 
-class JobCosts(RecordStream):
-    """Completed ServiceTitan jobs as balanced X3 journal entries (see the module docstring)."""
+class _X3Documents(RecordStream):
+    """A stream posting one X3 document per record: pipelined, its pages worked in parts."""
 
-    name = "job_costs"
-    pipelined = True  # the next page is read and transformed while this one is written
+    pipelined = True  # the next part is read and transformed while this one is written
 
     def write_chunk(self, ctx: StreamContext) -> int:
         return DOCUMENTS_PER_PART
+
+
+class JobCosts(_X3Documents):
+    """Completed ServiceTitan jobs as balanced X3 journal entries (see the module docstring)."""
+
+    name = "job_costs"
     label = "Job costs (ServiceTitan → X3 journal entries)"
     default_schedule = "hourly"
     depends_on = ("st_job_types", "st_business_units", "x3_gl_accounts", "x3_cost_centers")
@@ -352,14 +357,10 @@ def _difference(before: dict[str, Any], after: dict[str, Any]) -> str:
     return "; ".join(changes) or "its content"
 
 
-class InventoryBills(RecordStream):
+class InventoryBills(_X3Documents):
     """ServiceTitan inventory bills as X3 supplier invoices (see the module docstring)."""
 
     name = "inventory_bills"
-    pipelined = True  # the next page is read and transformed while this one is written
-
-    def write_chunk(self, ctx: StreamContext) -> int:
-        return DOCUMENTS_PER_PART
     label = "Inventory bills (ServiceTitan → X3 supplier invoices)"
     default_schedule = "hourly"
     depends_on = ("vendors", "st_vendors", "st_purchase_orders", "st_gl_accounts", "st_business_units", "x3_suppliers",
