@@ -481,6 +481,7 @@ class ReferenceStream(Stream):
     is_reference = True
     kind: ClassVar[str]
     default_schedule = "hourly"
+    read_ahead = True  # a page is only stored (no call): the next one is read meanwhile
 
     def read(self, ctx: StreamContext, checkpoint: Checkpoint) -> Iterator[list[RefItem]]:  # type: ignore[override]
         raise NotImplementedError
