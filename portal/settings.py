@@ -248,8 +248,9 @@ SYNC_CONTINUE_AFTER_SECONDS = env.int("SYNC_CONTINUE_AFTER_SECONDS", default=900
 # document (Sage X3 api1 has no batch); per connection: the ``write_concurrency`` setting.
 # 1 sends them one after another. Capped at 16 (integrations.systems.concurrency).
 SYNC_WRITE_CONCURRENCY = env.int("SYNC_WRITE_CONCURRENCY", default=4)
-# Streams that allow it (``RecordStream.read_ahead``) read their next page on a helper thread while
-# the current one is transformed and written: the source's answer overlaps the portal's work.
+# Streams that allow it (``read_ahead``: every reference stream, and the record streams that declare
+# it) read their next page on a helper thread while the current one is transformed and written (or
+# stored): the source's answer overlaps the portal's work.
 SYNC_READ_AHEAD = env.bool("SYNC_READ_AHEAD", default=True)
 # Streams that allow it (``RecordStream.pipelined``) write a page on a helper thread while the next
 # one is transformed and the one before is booked: the portal's work overlaps the target's answer.

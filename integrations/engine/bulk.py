@@ -239,7 +239,7 @@ def update_many(model: type[models.Model], objs: list[models.Model], names: list
         width = len(columns) + 1
         assign = ", ".join(f"{quote(field.column)} = v.column{n}" for n, (field, _) in enumerate(columns, 1))
         one = f"({', '.join(['%s'] * width)})"
-        size = max(1, connection.features.max_query_params // width)
+        size = max(1, connection.ops.bulk_batch_size([field for field, _ in columns] + [meta.pk], objs))
         for start in range(0, len(params), size):
             batch = params[start:start + size]
             cursor.execute(f"UPDATE {table} SET {assign} FROM (VALUES {', '.join([one] * len(batch))}) AS v "  # noqa: S608
@@ -248,8 +248,4 @@ def update_many(model: type[models.Model], objs: list[models.Model], names: list
 
 def _updates_from_values(connection: Any) -> bool:
     """SQLite from 3.33 on takes ``UPDATE ... FROM``."""
-    if connection.vendor != "sqlite":
-        return False
-    import sqlite3
-
-    return sqlite3.sqlite_version_info >= (3, 33, 0)
+    return connection.vendor == "sqlite" and connection.Database.sqlite_version_info >= (3, 33, 0)
