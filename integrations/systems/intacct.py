@@ -14,8 +14,8 @@ Facts followed (API_FACTS section 4):
 - Every response is parsed whatever its HTTP status, because Intacct answers HTTP 200 with
   ``<errormessage>`` at control, authentication or function level. Those become classified
   errors (:class:`IntacctErrorItem`: errorno, description, description2, correction).
-- ``readByQuery`` has no ORDER BY: :meth:`IntacctClient.iter_changed` turns it into pages in
-  (WHENMODIFIED, key) order with bounded memory, so the engine's checkpoints stay safe.
+- ``readByQuery`` has no ORDER BY: :meth:`IntacctClient.iter_changed` turns one scan into pages
+  in (WHENMODIFIED, key) order with bounded memory, so the engine's checkpoints stay safe.
 - Creates and updates go out with ``uniqueid=true`` and a function ``controlid`` derived from
   the record and its content; a repeat is refused with "A successful transaction has already
   been recorded with the control id …", which :meth:`IntacctClient.write` resolves to the
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -37,6 +37,7 @@ import requests
 
 from integrations.systems.auth import Token, TokenManager, TokenStore, utcnow
 from integrations.systems.errors import AuthError, SessionExpired, SyncError, SystemicError
+from integrations.systems.external_sort import sorted_spilling
 from integrations.systems.http import CallCounter, HttpClient, HttpPolicy, new_session
 from integrations.systems.intacct_envelope import (
     XML_HEADERS,
@@ -75,7 +76,8 @@ SETTINGS = (
     Setting("write_batch", INT, default=DEFAULT_WRITE_BATCH, minimum=1, maximum=100,
             help="Functions per write request (Intacct allows 100)."),
     Setting("scan_window", INT, default=DEFAULT_SCAN_WINDOW, minimum=1, maximum=100_000,
-            help="Records ordered by modification time per pass (readByQuery cannot sort)."),
+            help="Changed records sorted in memory at a time (readByQuery cannot sort; more are "
+                 "sorted on disk)."),
 )
 
 
@@ -371,46 +373,36 @@ class IntacctClient:
         ``after_key``, only those after (``since``, ``after_key``).
 
         readByQuery cannot sort, and a checkpoint after an unsorted page could skip records.
-        So each pass scans the matching records keeping only the ``scan_window`` smallest by
-        (WHENMODIFIED, key), yields those in order, and when some were left out starts the
-        next pass from the last WHENMODIFIED yielded, skipping the keys already yielded at it.
-        Memory stays bounded by the window, whatever the number of changed records.
+        So the matching records are scanned once and handed out sorted by (WHENMODIFIED, key):
+        up to ``scan_window`` of them are sorted in memory, and beyond that they are set aside in
+        sorted runs on disk that are merged as the pages are handed out
+        (:func:`~integrations.systems.external_sort.sorted_spilling`). Memory stays bounded by
+        the window and the calls by one scan, whatever the number of changed records.
         """
-        lower, done_at_lower = since, set[str]()
         after = _natural(after_key) if since and after_key else None
         wanted = list(fields) if "*" in fields else sorted({*fields, key_field, "WHENMODIFIED"})
-        while True:
-            conditions = [f"WHENMODIFIED >= {quote(from_cursor(lower))}"] if lower else []
-            if extra_query:
-                conditions.append(f"({extra_query})")
-            kept: list[tuple[tuple[str, tuple[int, str]], dict[str, Any]]] = []
-            overflow = False
+        conditions = [f"WHENMODIFIED >= {quote(from_cursor(since))}"] if since else []
+        if extra_query:
+            conditions.append(f"({extra_query})")
+
+        def scanned() -> Iterator[tuple[tuple[str, int, str], dict[str, Any]]]:
             for page in self.iter_query(obj, " AND ".join(conditions), wanted):
                 for row in page:
                     cursor, key = _when(obj, row, key_field), str(row.get(key_field) or "")
-                    if lower and cursor == lower and (
-                            key in done_at_lower or (after is not None and lower == since and _natural(key) <= after)):
-                        continue
-                    kept.append(((cursor, _natural(key)), row))
-                if len(kept) > 2 * self.scan_window:
-                    kept.sort(key=lambda pair: pair[0])
-                    del kept[self.scan_window:]
-                    overflow = True
-            kept.sort(key=lambda pair: pair[0])
-            if len(kept) > self.scan_window:
-                del kept[self.scan_window:]
-                overflow = True
-            if not kept:
-                return
-            rows = [row for _, row in kept]
-            for start in range(0, len(rows), self.page_size):
-                yield rows[start:start + self.page_size]
-            if not overflow:
-                return
-            last = kept[-1][0][0]
-            at_last = {str(row.get(key_field)) for (cursor, _), row in kept if cursor == last}
-            done_at_lower = at_last | (done_at_lower if last == lower else set())
-            lower = last
+                    natural = _natural(key)
+                    if after is not None and cursor == since and natural <= after:
+                        continue  # done by the run that stopped there
+                    yield (cursor, *natural), row
+
+        with closing(sorted_spilling(scanned(), self.scan_window)) as ordered:
+            page: list[dict[str, Any]] = []
+            for _, row in ordered:
+                page.append(row)
+                if len(page) >= self.page_size:
+                    yield page
+                    page = []
+            if page:
+                yield page
 
     def read(self, obj: str, keys: Sequence[str], fields: Sequence[str] = ("*",)) -> list[dict[str, Any]]:
         """Whole records (with their lines) by RECORDNO, up to 100 keys per function."""

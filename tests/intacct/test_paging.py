@@ -49,12 +49,20 @@ def test_changed_records_come_in_whenmodified_then_key_order_though_intacct_cann
 
 
 def test_a_small_scan_window_still_reads_everything_once_including_ties(make_client, intacct_sim):
-    whole = [r["RECORDNO"] for page in make_client().iter_changed("APBILL", "", fields=["RECORDNO", "WHENMODIFIED"])
-             for r in page]
-    client = make_client(scan_window=3, page_size=2)
-    windowed = [r["RECORDNO"] for page in client.iter_changed("APBILL", "", fields=["RECORDNO", "WHENMODIFIED"])
+    def scan(client) -> tuple[list[str], int]:
+        before = len(intacct_sim.requests)
+        keys = [r["RECORDNO"] for page in client.iter_changed("APBILL", "", fields=["RECORDNO", "WHENMODIFIED"])
                 for r in page]
-    assert windowed == whole
+        calls = [request for request in intacct_sim.requests[before:]
+                 if b"<readByQuery>" in request.body or b"<readMore>" in request.body]
+        return keys, len(calls)
+
+    whole, calls_whole = scan(make_client(page_size=5))
+    windowed, calls_windowed = scan(make_client(scan_window=3, page_size=5))
+    assert windowed == whole and len(whole) == 36
+    # sorted on disk beyond the window: still one scan of the ledger, not one per window
+    assert calls_windowed == calls_whole == 8
+    client = make_client(scan_window=3, page_size=2)
     assert max(len(page) for page in client.iter_changed("APBILL", "", fields=["RECORDNO"])) <= 2
 
 
