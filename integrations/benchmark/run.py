@@ -154,6 +154,8 @@ def sync_figures(minimum: dict[str, int], bare: dict[str, Any], portal: dict[str
         "sync.db_queries": sync["queries"],
         "sync.db_queries_per_record": round(sync["queries"] / records, 3) if records else 0,
         "sync.peak_rss_mb": portal["peak_rss_mb"],
+        # which part of the sync the peak is in (reference data and suggestions, the approval, the records)
+        **{f"sync.peak_rss_mb.{phase}": mb for phase, mb in sync.get("peak_rss_mb_by_phase", {}).items()},
         "sync.cpu_seconds": round(sync["cpu_seconds"], 3),
         "sync.server_cpu_seconds": round(portal["server_cpu_seconds"], 3),
         "bare.wall_seconds": round(bare["wall_seconds"], 3),

@@ -71,6 +71,13 @@ def _runs_summary(runs: list[Any]) -> dict[str, Any]:
     return totals
 
 
+def _phase_peak(peak: Any, reset: Any) -> float:
+    """The peak RSS since the last reset, then reset it to the current RSS for the next phase."""
+    found = peak()
+    reset()
+    return found
+
+
 def sync(config: dict[str, Any]) -> dict[str, Any]:
     from django.core.management import call_command
     from django.db import connection
@@ -104,16 +111,20 @@ def sync(config: dict[str, Any]) -> dict[str, Any]:
         started, cpu = time.perf_counter(), time.process_time()
         if profiler:
             profiler.enable()
+        phases: dict[str, float] = {}  # each phase's peak RSS (VmHWM reset as it starts)
         runs = run_integration(integration, actor="benchmark", streams=references)
+        phases["reference_data"] = _phase_peak(peak_rss_mb, reset_peak_rss)
         # An approver accepts every suggestion before the invoices move (all codes match here).
         approve(list(Mapping.objects.filter(integration=integration, status=MappingStatus.SUGGESTED)
                      .select_related("integration")), actor="benchmark")
+        phases["approval"] = _phase_peak(peak_rss_mb, reset_peak_rss)
         runs += run_integration(integration, actor="benchmark", streams=records)
+        phases["records"] = _phase_peak(peak_rss_mb, reset_peak_rss)
         if profiler:
             profiler.disable()
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         full = {"wall_seconds": wall, "cpu_seconds": cpu, "http": tally.snapshot(), "queries": queries.count,
-                "runs": _runs_summary(runs)}
+                "runs": _runs_summary(runs), "peak_rss_mb_by_phase": phases}
 
         queries.dump()
         if tally.trace is not None:
@@ -131,7 +142,7 @@ def sync(config: dict[str, Any]) -> dict[str, Any]:
         profiler.dump_stats(profile)
     by_status = dict(SyncRecord.objects.filter(integration=integration).order_by().values_list("status")
                      .annotate(n=Count("pk")).values_list("status", "n"))
-    return {"sync": full, "resync": resync, "records": by_status, "peak_rss_mb": peak_rss_mb(),
+    return {"sync": full, "resync": resync, "records": by_status, "peak_rss_mb": max(peak_rss_mb(), *phases.values()),
             **({"reconcile": reconciled} if reconciled else {})}
 
 

@@ -100,58 +100,82 @@ class _Row(NamedTuple):
     label: str
 
 
+# source codes refreshed at a time: the mappings, candidates and rows of one chunk are in memory,
+# not those of every purchase order of a ledger (the targets they are scored against are)
+REFRESH_CHUNK = 2000
+
+
 def _refresh(integration: Integration, mapping_kind: MappingKind, actor: Any) -> int:
     """(Re)suggest a target for every source code of the mapping kind not yet decided by a person.
 
     Candidates are scored (:mod:`integrations.engine.suggest`); the best is suggested at or above
     the integration's ``suggest_at`` threshold, and the best three are kept for the review screen.
     What people decided for the same code in the tenant's other integrations counts: an approval
-    is offered again, a rejected pair is never suggested again.
+    is offered again, a rejected pair is never suggested again. Source codes are worked
+    :data:`REFRESH_CHUNK` at a time.
     """
     kind = mapping_kind.name
-    # rows as plain values where they are only read (a chart or thousands of purchase orders):
-    # the source rows as models only when the kind matches by more than code and label
     of_integration = ReferenceRecord.objects.filter(integration=integration)
-    found = of_integration.filter(side=Side.SOURCE, kind=mapping_kind.source_kind)
-    sources = list(found) if mapping_kind.match else [_Row(*row) for row in found.values_list("code", "label")]
     scorer = Scorer(Target(*row) for row in of_integration.filter(
         side=Side.TARGET, kind=mapping_kind.target_kind).values_list("code", "label", "external_id"))
     threshold = int((integration.settings or {}).get("suggest_at") or SUGGEST_AT)
     learned, rejected = _decisions_elsewhere(integration, kind)
-    existing = {m.source_code: m for m in Mapping.objects.filter(integration=integration, kind=kind)}
-    new, changed = [], []
-    for source in sources:
-        mapping = existing.get(source.code)
-        if mapping is not None and (mapping.status in KEPT or mapping.reason == MappingReason.IMPORTED):
-            continue  # a person's decision, or their spreadsheet's suggestion, stands
-        # What the source row is matched by: its own code and label, or what the mapping kind says
-        # (a GL account suggesting a cost center by its department segment).
-        code, label = mapping_kind.match_of(source)
-        taught, where = learned.get(source.code, ("", ""))
-        candidates = scorer.candidates(code, label, learned=scorer.by_code.get(taught), learned_from=where,
-                                       excluded=rejected.get(source.code, frozenset()))
-        best = candidates[0] if candidates and candidates[0].score >= threshold else None
-        wanted = (
-            (MappingStatus.SUGGESTED, REASON_OF[best.how], best.code, best.label, best.external_id)
-            if best else (MappingStatus.UNMAPPED, MappingReason.NONE, "", "", "")
-        ) + (candidates[0].score if candidates else None, [c.as_json() for c in candidates])
-        if mapping is None:
-            new.append(new_instance(Mapping, integration_id=integration.pk, kind=kind, source_code=source.code,
-                                    source_label=source.label, **dict(zip(SUGGESTION_FIELDS, wanted, strict=True))))
-        elif tuple(getattr(mapping, f) for f in SUGGESTION_FIELDS) + (mapping.source_label,) != (*wanted, source.label):
-            for name, value in zip(SUGGESTION_FIELDS, wanted, strict=True):
-                setattr(mapping, name, value)
-            mapping.source_label = source.label
-            changed.append(mapping)
-    insert_many(Mapping, new, ignore_conflicts=True)  # a refresh running beside this one may have added some
-    update_many(Mapping, changed, [*SUGGESTION_FIELDS, "source_label", "updated_at"])
-    suggested = sum(1 for m in [*new, *changed] if m.status == MappingStatus.SUGGESTED)
-    if new or changed:
+    suggested = touched = 0
+    for sources in _source_chunks(of_integration.filter(side=Side.SOURCE, kind=mapping_kind.source_kind),
+                                  mapping_kind):
+        existing = {m.source_code: m for m in Mapping.objects.filter(
+            integration=integration, kind=kind, source_code__in=[source.code for source in sources])}
+        new, changed = [], []
+        for source in sources:
+            mapping = existing.get(source.code)
+            if mapping is not None and (mapping.status in KEPT or mapping.reason == MappingReason.IMPORTED):
+                continue  # a person's decision, or their spreadsheet's suggestion, stands
+            # What the source row is matched by: its own code and label, or what the mapping kind says
+            # (a GL account suggesting a cost center by its department segment).
+            code, label = mapping_kind.match_of(source)
+            taught, where = learned.get(source.code, ("", ""))
+            candidates = scorer.candidates(code, label, learned=scorer.by_code.get(taught), learned_from=where,
+                                           excluded=rejected.get(source.code, frozenset()))
+            best = candidates[0] if candidates and candidates[0].score >= threshold else None
+            wanted = (
+                (MappingStatus.SUGGESTED, REASON_OF[best.how], best.code, best.label, best.external_id)
+                if best else (MappingStatus.UNMAPPED, MappingReason.NONE, "", "", "")
+            ) + (candidates[0].score if candidates else None, [c.as_json() for c in candidates])
+            if mapping is None:
+                new.append(new_instance(Mapping, integration_id=integration.pk, kind=kind, source_code=source.code,
+                                        source_label=source.label, **dict(zip(SUGGESTION_FIELDS, wanted, strict=True))))
+            elif tuple(getattr(mapping, f) for f in SUGGESTION_FIELDS) + (mapping.source_label,) != (*wanted, source.label):
+                for name, value in zip(SUGGESTION_FIELDS, wanted, strict=True):
+                    setattr(mapping, name, value)
+                mapping.source_label = source.label
+                changed.append(mapping)
+        insert_many(Mapping, new, ignore_conflicts=True)  # a refresh running beside this one may have added some
+        update_many(Mapping, changed, [*SUGGESTION_FIELDS, "source_label", "updated_at"])
+        suggested += sum(1 for m in [*new, *changed] if m.status == MappingStatus.SUGGESTED)
+        touched += len(new) + len(changed)
+    if touched:
         audit(integration.tenant_id, "mapping.suggested",
-              f"{kind}: {suggested} suggestion(s), {len(new) + len(changed) - suggested} without a match",
+              f"{kind}: {suggested} suggestion(s), {touched - suggested} without a match",
               integration_id=integration.pk, actor=actor,
-              detail={"kind": kind, "suggested": suggested, "changed": len(new) + len(changed)})
+              detail={"kind": kind, "suggested": suggested, "changed": touched})
     return suggested
+
+
+def _source_chunks(found: QuerySet, mapping_kind: MappingKind) -> Iterator[list[Any]]:
+    """The source reference rows, :data:`REFRESH_CHUNK` at a time in id order: as plain values
+    where they are only read (a chart or thousands of purchase orders), as models only when the
+    mapping kind matches by more than code and label."""
+    after = 0
+    while True:
+        chunk = found.filter(pk__gt=after).order_by("pk")
+        rows = (list(chunk[:REFRESH_CHUNK]) if mapping_kind.match
+                else list(chunk.values_list("pk", "code", "label")[:REFRESH_CHUNK]))
+        if not rows:
+            return
+        after = rows[-1].pk if mapping_kind.match else rows[-1][0]
+        yield rows if mapping_kind.match else [_Row(code, label) for _, code, label in rows]
+        if len(rows) < REFRESH_CHUNK:
+            return
 
 
 def _decisions_elsewhere(integration: Integration, kind: str
@@ -164,7 +188,8 @@ def _decisions_elsewhere(integration: Integration, kind: str
     learned: dict[str, tuple[str, str]] = {}
     rejected: dict[str, set[str]] = {}
     for mapping in decided.iterator(chunk_size=2000):
-        rejected.setdefault(mapping.source_code, set()).update(mapping.rejected_targets or [])
+        if mapping.rejected_targets:  # not an empty set for every approved code
+            rejected.setdefault(mapping.source_code, set()).update(mapping.rejected_targets)
         if mapping.status == MappingStatus.APPROVED and mapping.integration_id != integration.pk:
             learned.setdefault(mapping.source_code, (mapping.target_code, mapping.integration.name))
     return learned, {code: frozenset(codes) for code, codes in rejected.items()}

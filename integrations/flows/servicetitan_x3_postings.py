@@ -395,20 +395,28 @@ class InventoryBills(_X3Documents):
 
     def prepare_page(self, ctx: StreamContext, records: list[SourceRecord]) -> None:
         """The page's ServiceTitan purchase orders (for their numbers) and the X3 orders they are
-        mapped to (for their line numbers): a call each, per page."""
+        mapped to (for their line numbers): a call each, per page. Only the page's orders are kept
+        (those of the page before that it shares are not asked again): memory follows the page,
+        not the number of bills ever read."""
         ctx.prefetch(self.name, [r.key for r in records])  # which bills were posted before, one query
-        ids = sorted({text(r.data.get("purchaseOrderId")) for r in records if r.data.get("purchaseOrderId")}
-                     - set(self._st_orders))
+        wanted = {text(r.data.get("purchaseOrderId")) for r in records if r.data.get("purchaseOrderId")}
+        self._st_orders = {po_id: po for po_id, po in self._st_orders.items() if po_id in wanted}
+        kept_x3, self._x3_orders = self._x3_orders, {}
+        ids = sorted(wanted - set(self._st_orders))
         if ids:
             for page in ctx.source.iter_list("inventory", "purchase-orders", params={"ids": ",".join(ids),
                                                                                    "active": "Any"}):
                 for po in page:
                     self._st_orders[text(po.get("id"))] = po
         targets = set()
-        for po_id in ids:
+        for po_id in wanted:
             number = text(self._st_orders.get(po_id, {}).get("number")).strip()
             target, _ = ctx.mappings.approved.get(("purchase_order", number), ("", ""))
-            if target and target not in self._x3_orders:
+            if not target:
+                continue
+            if target in kept_x3:
+                self._x3_orders[target] = kept_x3[target]
+            else:
                 targets.add(target)
         if targets:
             x3 = ctx.target

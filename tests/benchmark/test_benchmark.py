@@ -63,6 +63,9 @@ def test_database_and_memory_figures_are_present_and_sane(figures):
     assert figures["sync.db_queries_per_record"] == pytest.approx(
         figures["sync.db_queries"] / figures["records"], abs=0.001)
     assert figures["sync.peak_rss_mb"] > 0 and figures["bare.peak_rss_mb"] > 0
+    # the peak of each part of the sync, the whole sync's peak being the highest of them (or the re-sync's)
+    phases = [figures[f"sync.peak_rss_mb.{phase}"] for phase in ("reference_data", "approval", "records")]
+    assert all(mb > 0 for mb in phases) and max(phases) <= figures["sync.peak_rss_mb"]
     assert figures["sync.wall_seconds"] > 0 and figures["bare.wall_seconds"] > 0
     # the printed seconds are rounded to milliseconds, which at this tiny size moves the ratio a little
     assert figures["sync.overhead_ratio"] == pytest.approx(

@@ -177,3 +177,28 @@ def test_a_refresh_updates_what_it_suggested_when_the_target_side_arrives(integr
     assert (again.status, again.reason, again.target_code, again.target_external_id) == (
         MappingStatus.SUGGESTED, MappingReason.EXACT_CODE, "61200", "sys-61200")
     assert again.candidates[0]["code"] == "61200" and again.updated_at > first.updated_at
+
+
+def test_a_refresh_of_more_codes_than_a_chunk_suggests_every_one_and_audits_once(integration):
+    """Thousands of purchase orders are refreshed a chunk at a time: every code is suggested or left
+    unmapped as one pass would, a person's decision still stands, and one audit event tells the totals."""
+    from integrations.engine.mappings import REFRESH_CHUNK, refresh_suggestions
+    from integrations.models import AuditEvent
+
+    count = REFRESH_CHUNK + 150
+    ReferenceRecord.objects.bulk_create(
+        [ReferenceRecord(integration=integration, side=Side.SOURCE, kind="gl_account", code=f"6{n:05d}",
+                         label=f"Account {n}" if n < count - 10 else "") for n in range(count)]  # no name: no fuzzy
+        + [ReferenceRecord(integration=integration, side=Side.TARGET, kind="gl_account", code=f"6{n:05d}",
+                           label=f"Account {n}") for n in range(count - 10)])
+    decided = Mapping.objects.create(integration=integration, kind="gl_account", source_code="600007",
+                                     source_label="Account 7", status=MappingStatus.APPROVED, target_code="699999")
+    refresh_suggestions(integration, "gl_account")
+    rows = dict(Mapping.objects.filter(integration=integration, kind="gl_account").values_list("source_code", "status"))
+    assert len(rows) == count
+    assert sum(status == MappingStatus.SUGGESTED for status in rows.values()) == count - 10 - 1
+    assert [code for code, status in rows.items() if status == MappingStatus.UNMAPPED] == [
+        f"6{n:05d}" for n in range(count - 10, count)]
+    assert Mapping.objects.get(pk=decided.pk).target_code == "699999"
+    event = AuditEvent.objects.get(action="mapping.suggested", integration_id=integration.pk)
+    assert event.detail == {"kind": "gl_account", "suggested": count - 11, "changed": count - 1}

@@ -355,3 +355,36 @@ def test_a_page_of_more_jobs_than_a_part_posts_each_job_once_and_resumes_after_t
     last = max(st.rows("jpm", "jobs"), key=lambda job: (job["modifiedOn"], job["id"]))
     state = integration.streams.get(stream="job_costs")
     assert state.checkpoint["key"].lstrip("0") == str(last["id"])
+
+
+def test_inventory_bills_keep_the_purchase_orders_of_one_page_only(synced: Pair) -> None:
+    """Memory follows a page, not every bill ever read: a page's orders replace the page before's,
+    and an order both pages share is not asked for again."""
+    from integrations.engine.context import Cycle, stream_context
+    from integrations.flows.servicetitan_x3_postings import InventoryBills
+
+    bills = sorted(synced.st.rows("accounting", "inventory-bills"), key=lambda bill: bill["id"])[:3]
+    first, second = [bills[0], bills[1]], [bills[1], bills[2]]
+    stream = InventoryBills()
+    cycle = Cycle(synced.integration)
+
+    def asked_for_orders() -> list[str]:
+        return [request.url for request in synced.st.requests if "/inventory/" in request.url
+                and "purchase-orders" in request.url]
+
+    try:
+        with stream_context(synced.integration, cycle) as ctx:
+            stream.prepare_page(ctx, [InventoryBills._record(bill, True) for bill in first])
+            asked = len(asked_for_orders())
+            stream.prepare_page(ctx, [InventoryBills._record(bill, True) for bill in second])
+            later = asked_for_orders()[asked:]
+            assert set(stream._st_orders) == {str(bill["purchaseOrderId"]) for bill in second}
+            assert len(stream._x3_orders) == len({bill["purchaseOrderId"] for bill in second})
+            kept = str(bills[1]["purchaseOrderId"])
+            if kept != str(bills[2]["purchaseOrderId"]):
+                assert len(later) == 1 and kept not in later[0].split("ids=")[1].split("&")[0].split("%2C")
+            # the page's bills still become invoices against their orders
+            payload = stream.transform(ctx, InventoryBills._record(bills[2], True))
+            assert payload
+    finally:
+        cycle.close()
