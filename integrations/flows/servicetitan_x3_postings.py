@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -29,6 +30,7 @@ from integrations.flows.base import (
 from integrations.flows.values import text
 from integrations.systems.concurrency import concurrently, write_limit
 from integrations.systems.errors import BudgetExhausted, SyncError
+from integrations.systems.external_sort import sorted_spilling
 from integrations.systems.servicetitan import amount as st_amount
 from integrations.systems.servicetitan import job_cost_fields
 
@@ -58,25 +60,40 @@ def order_of(record_id: Any) -> str:
     return raw.zfill(20) if raw.isdigit() else raw
 
 
-def changed(ctx: StreamContext, module: str, resource: str, checkpoint: Checkpoint
+# changed rows sorted in memory at a time; beyond it they are sorted on disk (a ledger's jobs or
+# purchase orders read whole on a first sync)
+SORT_WINDOW = 5000
+
+
+def changed(ctx: StreamContext, module: str, resource: str, checkpoint: Checkpoint, *, window: int = SORT_WINDOW
             ) -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
     """Pages of ``(cursor, position, record)`` changed since the checkpoint, in (time, id) order.
 
     ServiceTitan lists in its own order (by id) and filters by ``modifiedOnOrAfter``: what changed
-    since the checkpoint is read whole, then ordered here, so the checkpoint is a true position.
-    A run cut short resumes strictly after its last record.
+    since the checkpoint is read whole, then ordered here (up to ``window`` rows in memory, the
+    rest in sorted runs on disk: :func:`~integrations.systems.external_sort.sorted_spilling`), so
+    the checkpoint is a true position and memory does not grow with the list. A run cut short
+    resumes strictly after its last record.
     """
-    rows = []
-    for page in ctx.source.iter_list(module, resource, modified_since=since_of(checkpoint.cursor)):
-        for row in page:
-            if isinstance(row, dict) and row.get("id") is not None:
-                rows.append((cursor_of(row.get("modifiedOn")), order_of(row["id"]), row))
-    rows.sort(key=lambda entry: (entry[0], entry[1]))
-    if checkpoint.seek:
-        rows = [entry for entry in rows if (entry[0], entry[1]) > (checkpoint.cursor, checkpoint.key)]
+    def scanned() -> Iterator[tuple[tuple[str, str], dict[str, Any]]]:
+        for page in ctx.source.iter_list(module, resource, modified_since=since_of(checkpoint.cursor)):
+            for row in page:
+                if isinstance(row, dict) and row.get("id") is not None:
+                    position = (cursor_of(row.get("modifiedOn")), order_of(row["id"]))
+                    if checkpoint.seek and position <= (checkpoint.cursor, checkpoint.key):
+                        continue
+                    yield position, row
+
     size = max(1, int(getattr(ctx.source, "page_size", 500) or 500))
-    for start in range(0, len(rows), size):
-        yield rows[start:start + size]
+    with closing(sorted_spilling(scanned(), window)) as ordered:
+        rows: list[tuple[str, str, dict[str, Any]]] = []
+        for (cursor, position), row in ordered:
+            rows.append((cursor, position, row))
+            if len(rows) >= size:
+                yield rows
+                rows = []
+        if rows:
+            yield rows
 
 
 def day_of(value: Any) -> str:

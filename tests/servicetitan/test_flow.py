@@ -388,3 +388,31 @@ def test_inventory_bills_keep_the_purchase_orders_of_one_page_only(synced: Pair)
             assert payload
     finally:
         cycle.close()
+
+
+def test_changed_lists_come_out_in_time_then_id_order_the_same_when_sorted_on_disk(pair: Pair) -> None:
+    """ServiceTitan lists by id; the portal orders what changed by (modifiedOn, id) itself. Beyond its
+    window it sorts on disk: the pages are the same, so memory does not grow with the list."""
+    from integrations.engine.context import Cycle, stream_context
+    from integrations.flows.base import Checkpoint
+    from integrations.flows.servicetitan_x3_postings import changed
+
+    pair.load()
+    cycle = Cycle(pair.integration)
+    try:
+        with stream_context(pair.integration, cycle) as ctx:
+            whole = [[(c, p, row["id"]) for c, p, row in page]
+                     for page in changed(ctx, "inventory", "purchase-orders", Checkpoint())]
+            spilled = [[(c, p, row["id"]) for c, p, row in page]
+                       for page in changed(ctx, "inventory", "purchase-orders", Checkpoint(), window=2)]
+            flat = [entry for page in whole for entry in page]
+            assert spilled == whole and len(flat) >= 3
+            assert [(c, p) for c, p, _ in flat] == sorted((c, p) for c, p, _ in flat)
+            # a run cut short resumes strictly after its last record, sorted on disk or not
+            middle = flat[len(flat) // 2]
+            resumed = [row["id"] for page in changed(ctx, "inventory", "purchase-orders",
+                                                      Checkpoint(cursor=middle[0], key=middle[1]), window=2)
+                       for _, _, row in page]
+            assert resumed == [entry[2] for entry in flat[len(flat) // 2 + 1:]]
+    finally:
+        cycle.close()
