@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import closing
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -30,7 +29,7 @@ from integrations.flows.base import (
 from integrations.flows.values import text
 from integrations.systems.concurrency import concurrently, write_limit
 from integrations.systems.errors import BudgetExhausted, SyncError
-from integrations.systems.external_sort import sorted_spilling
+from integrations.systems.external_sort import sorted_pages
 from integrations.systems.servicetitan import amount as st_amount
 from integrations.systems.servicetitan import job_cost_fields
 
@@ -85,15 +84,7 @@ def changed(ctx: StreamContext, module: str, resource: str, checkpoint: Checkpoi
                     yield position, row
 
     size = max(1, int(getattr(ctx.source, "page_size", 500) or 500))
-    with closing(sorted_spilling(scanned(), window)) as ordered:
-        rows: list[tuple[str, str, dict[str, Any]]] = []
-        for (cursor, position), row in ordered:
-            rows.append((cursor, position, row))
-            if len(rows) >= size:
-                yield rows
-                rows = []
-        if rows:
-            yield rows
+    yield from sorted_pages(scanned(), window, size, lambda entry: (*entry[0], entry[1]))
 
 
 def day_of(value: Any) -> str:

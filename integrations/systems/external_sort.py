@@ -17,8 +17,8 @@ from __future__ import annotations
 import heapq
 import pickle
 import tempfile
-from collections.abc import Iterable, Iterator
-from contextlib import ExitStack
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, closing
 from operator import itemgetter
 from typing import IO, Any
 
@@ -63,6 +63,21 @@ def sorted_spilling(entries: Iterable[Entry], window: int) -> Iterator[Entry]:
             yield from held
             return
         yield from heapq.merge(*map(_read, runs), held, key=_key)
+
+
+def sorted_pages(entries: Iterable[Entry], window: int, size: int,
+                 item: Callable[[Entry], Any] = itemgetter(1)) -> Iterator[list[Any]]:
+    """Pages of ``size`` items (``item(entry)``: the value by default) of :func:`sorted_spilling`'s
+    order; its temporary files are closed as soon as the reader stops."""
+    with closing(sorted_spilling(entries, window)) as ordered:
+        page: list[Any] = []
+        for entry in ordered:
+            page.append(item(entry))
+            if len(page) >= size:
+                yield page
+                page = []
+        if page:
+            yield page
 
 
 def _spill(entries: Iterable[Entry], size: int) -> IO[bytes]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -37,7 +37,7 @@ import requests
 
 from integrations.systems.auth import Token, TokenManager, TokenStore, utcnow
 from integrations.systems.errors import AuthError, SessionExpired, SyncError, SystemicError
-from integrations.systems.external_sort import sorted_spilling
+from integrations.systems.external_sort import sorted_pages
 from integrations.systems.http import CallCounter, HttpClient, HttpPolicy, new_session
 from integrations.systems.intacct_envelope import (
     XML_HEADERS,
@@ -394,15 +394,7 @@ class IntacctClient:
                         continue  # done by the run that stopped there
                     yield (cursor, *natural), row
 
-        with closing(sorted_spilling(scanned(), self.scan_window)) as ordered:
-            page: list[dict[str, Any]] = []
-            for _, row in ordered:
-                page.append(row)
-                if len(page) >= self.page_size:
-                    yield page
-                    page = []
-            if page:
-                yield page
+        yield from sorted_pages(scanned(), self.scan_window, self.page_size)
 
     def read(self, obj: str, keys: Sequence[str], fields: Sequence[str] = ("*",)) -> list[dict[str, Any]]:
         """Whole records (with their lines) by RECORDNO, up to 100 keys per function."""
