@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
 
     from integrations.benchmark.measure import busy_pct, machine_cpu_ticks
     from integrations.benchmark.pairs import _x3_servicenow_document
-    from integrations.engine.mappings import approve
+    from integrations.engine.mappings import approve_all
     from integrations.engine.runner import run_integration
     from integrations.models import Integration, Mapping, MappingStatus, RecordStatus, RunStatus, SyncRecord, SyncRun
     from integrations.tenants import load_document
@@ -56,7 +56,7 @@ def main(argv: list[str]) -> int:
         integration = Integration.objects.select_related("source", "target", "tenant").get(
             tenant__slug=f"scale-{index + 1}")
         run_integration(integration, streams=REFERENCE)
-        approve(list(Mapping.objects.filter(integration=integration, status=MappingStatus.SUGGESTED)))
+        approve_all(Mapping.objects.filter(integration=integration, status=MappingStatus.SUGGESTED))
         integrations.append(integration)
 
     first_run = SyncRun.objects.order_by("-pk").values_list("pk", flat=True).first() or 0

@@ -11,7 +11,9 @@ environment (it passes through ``manage.py benchmark``) the full sync is profile
 into FILE, for ``python -m pstats FILE``; with ``BENCH_TRACE=FILE`` every HTTP call of the full
 sync is listed in FILE ("start duration kind METHOD path", seconds, in order), to see which calls
 exceed the minimum and, from the gaps between them, where no call was out; with
-``BENCH_QUERIES=FILE`` its most frequent SQL statements, with their counts.
+``BENCH_QUERIES=FILE`` its most frequent SQL statements, with their counts; with
+``BENCH_MEMORY=FILE`` (slow: ``tracemalloc``) the biggest Python heap seen in each part of the full
+sync, by the lines that allocated it, to see what grows with the records.
 """
 
 from __future__ import annotations
@@ -71,6 +73,54 @@ def _runs_summary(runs: list[Any]) -> dict[str, Any]:
     return totals
 
 
+class HeapSampler:
+    """With ``BENCH_MEMORY=FILE``: snapshots of the traced Python heap every few seconds, the
+    biggest of each part kept and written to FILE when the part ends: its top allocations, each
+    with the lines that made it, the allocating line first."""
+
+    def __init__(self, path: str) -> None:
+        import threading
+        import tracemalloc
+
+        self.path, self.tracemalloc = path, tracemalloc
+        self.biggest: Any = None
+        self.size = 0
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        tracemalloc.start(8)
+        with open(path, "w", encoding="utf-8"):
+            pass
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        while not self.stop.wait(3):
+            self.take()
+
+    def take(self) -> None:
+        with self.lock:
+            size = self.tracemalloc.get_traced_memory()[0]
+            if size > self.size:
+                self.biggest, self.size = self.tracemalloc.take_snapshot(), size
+
+    def part(self, name: str) -> None:
+        self.take()
+        with self.lock:
+            biggest, size = self.biggest, self.size
+            self.biggest, self.size = None, 0
+        lines = [f"== {name}: biggest traced heap {size / 2**20:.1f} MiB"]
+        if biggest is not None:
+            for stat in biggest.statistics("traceback")[:25]:
+                lines.append(f"{stat.size / 2**20:8.1f} MiB {stat.count:9d} blocks")
+                lines.extend(f"      {frame.filename}:{frame.lineno}" for frame in list(reversed(stat.traceback))[:6])
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write("\n".join(lines) + "\n")
+
+    def close(self) -> None:
+        self.stop.set()
+        self.tracemalloc.stop()
+
+
 def _phase_peak(peak: Any, reset: Any) -> float:
     """The peak RSS since the last reset, then reset it to the current RSS for the next phase."""
     found = peak()
@@ -84,7 +134,7 @@ def sync(config: dict[str, Any]) -> dict[str, Any]:
     from django.db.models import Count
 
     from integrations.benchmark.measure import peak_rss_mb, reset_peak_rss, tally_http
-    from integrations.engine.mappings import approve
+    from integrations.engine.mappings import approve_all
     from integrations.engine.runner import ensure_streams, run_integration
     from integrations.flows import get_flow
     from integrations.models import Integration, Mapping, MappingStatus, SyncRecord
@@ -104,6 +154,7 @@ def sync(config: dict[str, Any]) -> dict[str, Any]:
 
         profiler = cProfile.Profile()
     queries = QueryCounter()
+    sampler = HeapSampler(os.environ["BENCH_MEMORY"]) if os.environ.get("BENCH_MEMORY") else None
     reset_peak_rss()
     with tally_http() as tally, connection.execute_wrapper(queries):
         if os.environ.get("BENCH_TRACE"):
@@ -114,14 +165,21 @@ def sync(config: dict[str, Any]) -> dict[str, Any]:
         phases: dict[str, float] = {}  # each phase's peak RSS (VmHWM reset as it starts)
         runs = run_integration(integration, actor="benchmark", streams=references)
         phases["reference_data"] = _phase_peak(peak_rss_mb, reset_peak_rss)
+        if sampler:
+            sampler.part("reference_data")
         # An approver accepts every suggestion before the invoices move (all codes match here).
-        approve(list(Mapping.objects.filter(integration=integration, status=MappingStatus.SUGGESTED)
-                     .select_related("integration")), actor="benchmark")
+        approve_all(Mapping.objects.filter(integration=integration, status=MappingStatus.SUGGESTED), actor="benchmark")
         phases["approval"] = _phase_peak(peak_rss_mb, reset_peak_rss)
+        if sampler:
+            sampler.part("approval")
         runs += run_integration(integration, actor="benchmark", streams=records)
         phases["records"] = _phase_peak(peak_rss_mb, reset_peak_rss)
+        if sampler:
+            sampler.part("records")
         if profiler:
             profiler.disable()
+        if sampler:
+            sampler.close()
         wall, cpu = time.perf_counter() - started, time.process_time() - cpu
         full = {"wall_seconds": wall, "cpu_seconds": cpu, "http": tally.snapshot(), "queries": queries.count,
                 "runs": _runs_summary(runs), "peak_rss_mb_by_phase": phases}

@@ -16,6 +16,7 @@ from django.utils import timezone
 from integrations.engine import locks
 from integrations.engine.audit import audit
 from integrations.engine.tokens import ConnectionTokenStore
+from integrations.flows import get_flow
 from integrations.flows.base import MappingLookup, StreamContext
 from integrations.models import (
     Connection,
@@ -82,10 +83,20 @@ def build_client(connection: Connection, counter: CallCounter, run_id: int | Non
 
 
 def approved_mappings(integration: Integration) -> MappingLookup:
-    rows = Mapping.objects.filter(integration=integration, status=MappingStatus.APPROVED).order_by().values_list(
-        "kind", "source_code", "target_code", "target_external_id"
-    )
-    return MappingLookup({(kind, code): (target, ext) for kind, code, target, ext in rows})
+    """The integration's approved mappings: whole, but for its flow's document numbers, read a page
+    at a time (:class:`~integrations.flows.base.MappingLookup`)."""
+    paged = {kind.name for kind in get_flow(integration.kind).mapping_kinds if kind.by_number}
+    approved = Mapping.objects.filter(integration=integration, status=MappingStatus.APPROVED).order_by()
+    rows = approved.exclude(kind__in=paged).values_list("kind", "source_code", "target_code", "target_external_id")
+
+    def read(kind: str, codes: set[str]) -> dict[str, tuple[str, str]]:
+        ordered = sorted(codes)
+        return {code: (target, ext) for start in range(0, len(ordered), 500)
+                for code, target, ext in approved.filter(kind=kind, source_code__in=ordered[start:start + 500])
+                .values_list("source_code", "target_code", "target_external_id")}
+
+    return MappingLookup({(kind, code): (target, ext) for kind, code, target, ext in rows}, paged=paged,
+                         read=lambda kind, codes: read_on_owner(read, kind, codes))
 
 
 def lineage_lookup(integration: Integration):

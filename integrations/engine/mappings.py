@@ -116,13 +116,18 @@ def _refresh(integration: Integration, mapping_kind: MappingKind, actor: Any) ->
     """
     kind = mapping_kind.name
     of_integration = ReferenceRecord.objects.filter(integration=integration)
-    scorer = Scorer(Target(*row) for row in of_integration.filter(
-        side=Side.TARGET, kind=mapping_kind.target_kind).values_list("code", "label", "external_id"))
+    targets = of_integration.filter(side=Side.TARGET, kind=mapping_kind.target_kind).values_list(
+        "code", "label", "external_id")
+    # document numbers: each chunk reads only the targets of its own numbers (a ledger's purchase
+    # orders are not all held to be matched); other kinds are scored against the whole list
+    whole = None if mapping_kind.by_number else Scorer(Target(*row) for row in targets)
     threshold = int((integration.settings or {}).get("suggest_at") or SUGGEST_AT)
     learned, rejected = _decisions_elsewhere(integration, kind)
     suggested = touched = 0
     for sources in _source_chunks(of_integration.filter(side=Side.SOURCE, kind=mapping_kind.source_kind),
                                   mapping_kind):
+        scorer = whole or _numbers_scorer(targets, [mapping_kind.match_of(source)[0] for source in sources]
+                                          + [learned[source.code][0] for source in sources if source.code in learned])
         existing = {m.source_code: m for m in Mapping.objects.filter(
             integration=integration, kind=kind, source_code__in=[source.code for source in sources])}
         new, changed = [], []
@@ -159,6 +164,13 @@ def _refresh(integration: Integration, mapping_kind: MappingKind, actor: Any) ->
               integration_id=integration.pk, actor=actor,
               detail={"kind": kind, "suggested": suggested, "changed": touched})
     return suggested
+
+
+def _numbers_scorer(targets: QuerySet, numbers: list[str]) -> Scorer:
+    """A scorer of the targets with these numbers only (as written, or in upper or lower case)."""
+    wanted = sorted({variant for number in numbers if number for variant in (number, number.upper(), number.lower())})
+    return Scorer((Target(*row) for start in range(0, len(wanted), 500)
+                   for row in targets.filter(code__in=wanted[start:start + 500])), fuzzy=False)
 
 
 def _source_chunks(found: QuerySet, mapping_kind: MappingKind) -> Iterator[list[Any]]:
@@ -249,6 +261,33 @@ def approve(mappings: list[Mapping], actor: Any = None, request_id: str = "") ->
         audit_many(events)
     decision.released_ids = sorted(set(decision.released_ids))
     return decision
+
+
+APPROVE_CHUNK = 2000
+
+
+def approve_all(mappings: QuerySet, actor: Any = None, request_id: str = "") -> Decision:
+    """Approve every mapping ``mappings`` finds that has a target: "approve all suggestions" of a
+    fit check or a first sync, which may be tens of thousands of purchase-order codes.
+
+    All of them in one transaction, as :func:`approve` would, but read :data:`APPROVE_CHUNK` at a
+    time in id order, so memory stays that of one chunk, however many there are.
+    """
+    total = Decision()
+    after = 0
+    with transaction.atomic():
+        while True:
+            chunk = list(mappings.filter(pk__gt=after).select_related("integration").order_by("pk")[:APPROVE_CHUNK])
+            if not chunk:
+                break
+            after = chunk[-1].pk
+            decision = approve(chunk, actor, request_id)
+            total.approved += decision.approved
+            total.released_ids.extend(decision.released_ids)
+            if len(chunk) < APPROVE_CHUNK:
+                break
+    total.released_ids = sorted(set(total.released_ids))
+    return total
 
 
 APPROVED_FIELDS = ["status", "decided_by", "decided_at", "updated_at", "ignore_reason", "target_code", "target_label",

@@ -174,7 +174,7 @@ def _plan_page(run: SyncRun, stream: RecordStream, ctx: StreamContext, page: lis
         for row in SyncRecord.objects.filter(integration_id=integration_id, stream=stream.name, source_key__in=keys)
         .order_by()  # no sort: the unique key finds them (see SyncRecord.Meta.ordering)
     }
-    ctx.forget_lineage()
+    ctx.forget_page()
     stream.prepare_page(ctx, page)
     # the runner loaded the integration with its connections: no query
     source_settings = run.integration.source.settings or {}

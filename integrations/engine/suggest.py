@@ -63,7 +63,10 @@ class Target:
 class Scorer:
     """The target side of one mapping kind, indexed once, scoring many source rows."""
 
-    def __init__(self, targets: Iterable[Target]) -> None:
+    def __init__(self, targets: Iterable[Target], *, fuzzy: bool = True) -> None:
+        """``fuzzy=False``: the same code or name only, no search for names alike (document
+        numbers, where the targets given are only those a chunk of codes may match)."""
+        self.fuzzy = fuzzy
         self.targets = list(targets)
         self.by_code = {t.code: t for t in self.targets}
         self.by_code_folded = {t.code.casefold(): t for t in self.targets}
@@ -121,9 +124,9 @@ class Scorer:
         if name:
             offer(self.by_name.get(name), 97, "same name once case, punctuation and legal suffixes are ignored",
                   "name_match")
-            if exact is not None and exact.code not in excluded:
+            if not self.fuzzy or (exact is not None and exact.code not in excluded):
                 # the same code on both sides is the answer: no fuzzy search (a chart of ten thousand
-                # accounts or purchase orders would otherwise compare every pair)
+                # accounts would otherwise compare every pair)
                 return sorted(found.values(), key=lambda c: (-c.score, c.code))[:TOP]
             nearby = {index for _, _, index in process.extract(name, self.names, scorer=fuzz.token_set_ratio,
                                                                limit=10, score_cutoff=50)}

@@ -233,17 +233,51 @@ class WriteResult:
     error: SyncError | None = None
 
 
-class MappingLookup:
-    """Approved mappings of one integration: (kind, source_code) → (target_code, target_external_id)."""
+MappingReader = Callable[[str, set[str]], dict[str, tuple[str, str]]]
 
-    def __init__(self, approved: dict[tuple[str, str], tuple[str, str]]) -> None:
+
+class MappingLookup:
+    """Approved mappings of one integration: (kind, source_code) → (target_code, target_external_id).
+
+    ``approved`` holds them whole, but for the ``paged`` kinds: document numbers (purchase orders,
+    :attr:`MappingKind.by_number`), as many as the documents, are read a page at a time by ``read``
+    (kind, codes → {code: (target, external id)}). A stream resolving one of those prefetches its
+    page's codes in ``prepare_page`` (one query); a code not prefetched is read on its own.
+    """
+
+    def __init__(self, approved: dict[tuple[str, str], tuple[str, str]], paged: Iterable[str] = (),
+                 read: MappingReader | None = None) -> None:
         self.approved = approved
+        self.paged = frozenset(paged)
+        self._read = read
+        self._page: dict[tuple[str, str], tuple[str, str] | None] = {}
+
+    def get(self, kind: str, code: str) -> tuple[str, str] | None:
+        """The target (code, external id) approved for ``kind:code``, or ``None``."""
+        if kind not in self.paged:
+            return self.approved.get((kind, code))
+        if (kind, code) not in self._page:
+            self.prefetch(kind, [code])
+        return self._page.get((kind, code))
+
+    def prefetch(self, kind: str, codes: Iterable[str]) -> None:
+        """Read the approved targets of many codes of a paged kind in one query (``prepare_page``)."""
+        if kind not in self.paged or self._read is None:
+            return
+        wanted = {code for code in codes if code and (kind, code) not in self._page}
+        if wanted:
+            found = self._read(kind, wanted)
+            for code in wanted:
+                self._page[(kind, code)] = found.get(code)
+
+    def forget_page(self) -> None:
+        self._page.clear()
 
     def resolve(self, kind: str, code: str | None, missing: list[str]) -> tuple[str, str]:
         """Return the target (code, external id), or note ``kind:code`` in ``missing``."""
         if code in (None, ""):
             return "", ""
-        found = self.approved.get((kind, str(code)))
+        found = self.get(kind, str(code))
         if found is None:
             missing.append(f"{kind}:{code}")
             return "", ""
@@ -301,8 +335,10 @@ class StreamContext:
             self.prefetch(stream, [key])
         return self._lineage_cache.get((stream, key))
 
-    def forget_lineage(self) -> None:
+    def forget_page(self) -> None:
+        """Drop what the last page read of lineage and paged mappings (memory follows the page)."""
         self._lineage_cache.clear()
+        self.mappings.forget_page()
 
 
 # --- what month-end reconciliation counts --------------------------------------------------------
@@ -512,12 +548,17 @@ class MappingKind:
 
     ``match`` gives the (code, label) a source row is suggested a target by (exact code first, then
     name); by default its own. A department segment, say, for a GL account → cost center mapping.
+
+    ``by_number``: the codes are document numbers (purchase orders), suggested only where the
+    other side has the same number: two orders a digit apart are different orders, not names
+    alike. Only the numbers of the codes being suggested are read, however long the list.
     """
 
     name: str
     source: str = ""
     target: str = ""
     match: Callable[[Any], tuple[str, str]] | None = None
+    by_number: bool = False
 
     @property
     def source_kind(self) -> str:

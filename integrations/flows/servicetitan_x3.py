@@ -82,14 +82,13 @@ class StReference(ReferenceStream):
         return text(row.get("id")), text(row.get("name")).strip()
 
     def read(self, ctx: StreamContext, checkpoint: Checkpoint) -> Iterator[list[RefItem]]:
-        for page in changed(ctx, self.module, self.resource, checkpoint):
-            items = []
-            for cursor, position, row in page:
-                code, label = self.item(row)
-                if code:
-                    items.append(RefItem(code=code, label=label, external_id=text(row.get("id")), cursor=cursor,
-                                         order_key=position))
-            yield items
+        for page in changed(ctx, self.module, self.resource, checkpoint, keep=self._kept):
+            yield [RefItem(code=code, label=label, external_id=external_id, cursor=cursor, order_key=position)
+                   for cursor, position, (code, label, external_id) in page if code]
+
+    def _kept(self, row: dict[str, Any]) -> tuple[str, str, str]:
+        """What the list is sorted with: the row's code, label and id, not the whole row."""
+        return (*self.item(row), text(row.get("id")))
 
 
 class StJobTypes(StReference):
@@ -203,7 +202,7 @@ class Vendors(RecordStream):
         """X3 suppliers named like the page's unlinked vendors (one query)."""
         ctx.prefetch(self.name, [r.key for r in records])
         names = [_clean(r.data.get("name")) for r in records
-                 if ctx.lineage_of(self.name, r.key) is None and ("supplier", r.key) not in ctx.mappings.approved]
+                 if ctx.lineage_of(self.name, r.key) is None and ctx.mappings.get("supplier", r.key) is None]
         shape = ctx.target.shape("BPSUPPLIER")
         found = ctx.target.find("BPSUPPLIER", "name", [n for n in names if n]) if any(names) else []
         self._named = {_clean(shape.get(row, "name")).lower() for row in found}
@@ -211,7 +210,7 @@ class Vendors(RecordStream):
     def transform(self, ctx: StreamContext, record: SourceRecord) -> dict[str, Any]:
         vendor = record.data
         ours = ctx.lineage_of(self.name, record.key)
-        mapped = ctx.mappings.approved.get(("supplier", record.key))
+        mapped = ctx.mappings.get("supplier", record.key)
         if ours is None:
             if mapped:
                 raise SkipRecord(f"Mapped to the X3 supplier {mapped[0]}; kept as X3 has it")
@@ -350,7 +349,7 @@ MAPPING_KINDS = (
     MappingKind("cost_center", source="business_unit", target="cost_center", match=lambda row: ("", row.label)),
     MappingKind("gl_account", source="st_gl_account", target="gl_account"),
     MappingKind("supplier", source="vendor", target="supplier", match=lambda row: ("", row.label)),
-    MappingKind("purchase_order", source="st_purchase_order", target="purchase_order"),
+    MappingKind("purchase_order", source="st_purchase_order", target="purchase_order", by_number=True),
 )
 
 

@@ -64,9 +64,11 @@ def order_of(record_id: Any) -> str:
 SORT_WINDOW = 5000
 
 
-def changed(ctx: StreamContext, module: str, resource: str, checkpoint: Checkpoint, *, window: int = SORT_WINDOW
-            ) -> Iterator[list[tuple[str, str, dict[str, Any]]]]:
-    """Pages of ``(cursor, position, record)`` changed since the checkpoint, in (time, id) order.
+def changed(ctx: StreamContext, module: str, resource: str, checkpoint: Checkpoint, *, window: int = SORT_WINDOW,
+            keep: Callable[[dict[str, Any]], Any] | None = None) -> Iterator[list[tuple[str, str, Any]]]:
+    """Pages of ``(cursor, position, record)`` changed since the checkpoint, in (time, id) order;
+    with ``keep``, ``keep(record)`` instead of the record (what a reference list needs of a purchase
+    order is its number, not its lines).
 
     ServiceTitan lists in its own order (by id) and filters by ``modifiedOnOrAfter``: what changed
     since the checkpoint is read whole, then ordered here (up to ``window`` rows in memory, the
@@ -81,7 +83,7 @@ def changed(ctx: StreamContext, module: str, resource: str, checkpoint: Checkpoi
                     position = (cursor_of(row.get("modifiedOn")), order_of(row["id"]))
                     if checkpoint.seek and position <= (checkpoint.cursor, checkpoint.key):
                         continue
-                    yield position, row
+                    yield position, keep(row) if keep else row
 
     size = max(1, int(getattr(ctx.source, "page_size", 500) or 500))
     yield from sorted_pages(scanned(), window, size, lambda entry: (*entry[0], entry[1]))
@@ -416,10 +418,11 @@ class InventoryBills(_X3Documents):
                                                                                    "active": "Any"}):
                 for po in page:
                     self._st_orders[text(po.get("id"))] = po
+        numbers = [text(self._st_orders.get(po_id, {}).get("number")).strip() for po_id in wanted]
+        ctx.mappings.prefetch("purchase_order", numbers)  # the page's order mappings, one query
         targets = set()
-        for po_id in wanted:
-            number = text(self._st_orders.get(po_id, {}).get("number")).strip()
-            target, _ = ctx.mappings.approved.get(("purchase_order", number), ("", ""))
+        for number in numbers:
+            target, _ = ctx.mappings.get("purchase_order", number) or ("", "")
             if not target:
                 continue
             if target in kept_x3:

@@ -240,7 +240,7 @@ class CostCentres(RecordStream):
 
     def transform(self, ctx: StreamContext, record: SourceRecord) -> dict[str, str]:
         ours = ctx.lineage_of(self.name, record.key)
-        mapped = ctx.mappings.approved.get(("cost_center", record.key))
+        mapped = ctx.mappings.get("cost_center", record.key)
         if mapped and (ours is None or mapped[1] != ours[0]):
             raise SkipRecord(f"Mapped to the ServiceNow cost center {mapped[0]}; nothing to create")
         if ours is None and record.key in self._existing:

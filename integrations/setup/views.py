@@ -25,7 +25,7 @@ from accounts.models import Role, Tenant
 from accounts.scoping import has_role, tenants_for
 from accounts.signup import needs_verification
 from integrations.engine.checks import test_connection
-from integrations.engine.mappings import approve
+from integrations.engine.mappings import approve_all
 from integrations.engine.operations import set_enabled
 from integrations.flows import get_flow
 from integrations.models import Integration, Mapping, MappingStatus, SyncRecord, SyncRun
@@ -239,8 +239,8 @@ def fit_csv(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def approve_suggestions(request: HttpRequest, pk: int) -> HttpResponse:
     integration = _integration(request, pk)
-    decision = approve(list(Mapping.objects.filter(integration=integration, status=MappingStatus.SUGGESTED)
-                            .select_related("integration")), actor=request.user, request_id=request_id(request))
+    decision = approve_all(Mapping.objects.filter(integration=integration, status=MappingStatus.SUGGESTED),
+                           actor=request.user, request_id=request_id(request))
     queue_release(decision, request.user)
     messages.success(request, f"Approved {decision.approved} suggested mapping(s).")
     return redirect(request.POST.get("next") == "fit" and reverse("setup:fit", args=[pk])

@@ -416,3 +416,105 @@ def test_changed_lists_come_out_in_time_then_id_order_the_same_when_sorted_on_di
             assert resumed == [entry[2] for entry in flat[len(flat) // 2 + 1:]]
     finally:
         cycle.close()
+
+
+def test_a_reference_list_is_sorted_with_each_rows_code_name_and_id_not_the_whole_row(pair: Pair) -> None:
+    """A purchase order carries its lines; the reference list of them needs its number and id only,
+    and sorts those (on disk too), so a window of purchase orders is not a window of their lines."""
+    from integrations.engine.context import Cycle, stream_context
+    from integrations.flows.base import Checkpoint
+    from integrations.flows.servicetitan_x3 import StPurchaseOrders
+    from integrations.flows.servicetitan_x3_postings import changed
+
+    pair.load()
+    cycle = Cycle(pair.integration)
+    stream = StPurchaseOrders()
+    try:
+        with stream_context(pair.integration, cycle) as ctx:
+            rows = [(c, p, row) for page in changed(ctx, "inventory", "purchase-orders", Checkpoint()) for c, p, row in page]
+            assert rows and all(row.get("items") for _, _, row in rows), "the premise: orders come with their lines"
+            for window in (2, 5000):
+                kept = [entry for page in changed(ctx, "inventory", "purchase-orders", Checkpoint(), window=window,
+                                                  keep=stream._kept) for entry in page]
+                assert kept == [(c, p, (str(row["number"]).strip(), str(row["number"]).strip(), str(row["id"])))
+                                for c, p, row in rows]
+            items = [item for page in stream.read(ctx, Checkpoint()) for item in page]
+            assert [(i.code, i.external_id, i.cursor, i.order_key) for i in items] == [
+                (str(row["number"]).strip(), str(row["id"]), c, p) for c, p, row in rows]
+    finally:
+        cycle.close()
+
+
+def test_purchase_orders_are_suggested_by_the_same_number_only_reading_just_the_numbers_of_each_chunk(
+        pair: Pair, monkeypatch) -> None:
+    """Purchase-order numbers are not names: the same number (in either case) is suggested, a number a
+    digit apart is not an order "alike", and each chunk of codes reads only the X3 orders with its numbers."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from integrations.engine import mappings as engine
+    from integrations.models import Mapping, MappingStatus, ReferenceRecord, Side
+
+    monkeypatch.setattr(engine, "REFRESH_CHUNK", 3)
+    pair.load()
+    integration = pair.integration
+    ReferenceRecord.objects.bulk_create(
+        [ReferenceRecord(integration=integration, side=Side.SOURCE, kind="st_purchase_order", code=code, label=code)
+         for code in ("PO-000101", "PO-000102", "po-000103", "PO-000999", "PO-000104", "PO-000105", "PO-000106")]
+        + [ReferenceRecord(integration=integration, side=Side.TARGET, kind="purchase_order", code=code, label=code)
+           for code in ("PO-000101", "PO-000102", "PO-000103", "PO-000998", "PO-000104", "PO-000105", "PO-000106",
+                        *(f"PO-9{n:05d}" for n in range(50)))])
+
+    with CaptureQueriesContext(connection) as queries:
+        engine.refresh_suggestions(integration, "st_purchase_order")
+
+    found = {m.source_code: m for m in Mapping.objects.filter(integration=integration, kind="purchase_order")}
+    assert {code: m.target_code for code, m in found.items() if m.status == MappingStatus.SUGGESTED} == {
+        "PO-000101": "PO-000101", "PO-000102": "PO-000102", "po-000103": "PO-000103", "PO-000104": "PO-000104",
+        "PO-000105": "PO-000105", "PO-000106": "PO-000106"}
+    assert found["PO-000999"].status == MappingStatus.UNMAPPED and found["PO-000999"].candidates == []
+    reads = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("SELECT")
+             and 'FROM "integrations_referencerecord"' in q["sql"] and "'purchase_order'" in q["sql"]]
+    assert len(reads) == 3, "one read of X3 orders per chunk of three codes"
+    assert all(" IN (" in sql for sql in reads), "no read of every X3 order"
+
+
+def test_purchase_order_mappings_are_read_for_each_page_in_one_query_not_held_whole(synced: Pair) -> None:
+    """A ledger's purchase orders are as many as its bills: the run holds the mappings of its master
+    data whole (suppliers, accounts, cost centers) and reads the order mappings of each page's bills
+    in one query; the next page forgets them."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from integrations.engine.context import Cycle, approved_mappings, stream_context
+    from integrations.engine.pages import plan_page
+    from integrations.flows.servicetitan_x3_postings import InventoryBills
+    from integrations.models import SyncRun
+
+    orders = dict(Mapping.objects.filter(integration=synced.integration, kind="purchase_order",
+                                         status=MappingStatus.APPROVED).values_list("source_code", "target_code"))
+    assert len(orders) >= 2, "the premise: the bills' orders are mapped"
+    lookup = approved_mappings(synced.integration)
+    assert not [key for key in lookup.approved if key[0] == "purchase_order"]
+    assert [key for key in lookup.approved if key[0] == "supplier"]
+
+    bills = sorted(synced.st.rows("accounting", "inventory-bills"), key=lambda bill: bill["id"])
+    stream = InventoryBills()
+    cycle = Cycle(synced.integration)
+    run = SyncRun.objects.create(integration=synced.integration, stream=stream.name)
+    try:
+        with stream_context(synced.integration, cycle) as ctx:
+            for page in (bills[:2], bills[2:4]):
+                with CaptureQueriesContext(connection) as queries:
+                    plan = plan_page(run, stream, ctx, [InventoryBills._record(bill, True) for bill in page],
+                                     replay=True)  # already posted: planned again, as a replay is
+                reads = [q["sql"] for q in queries.captured_queries if 'FROM "integrations_mapping"' in q["sql"]]
+                assert len(reads) == 1 and "'purchase_order'" in reads[0]
+                assert len(plan.items) == len(page), "each bill is planned for X3"
+                held = {key: value for key, value in ctx.mappings._page.items() if value}
+                page_orders = {str(synced.st.record("inventory", "purchase-orders", bill["purchaseOrderId"])["number"])
+                               for bill in page}
+                assert {code for _, code in held} == page_orders and all(
+                    orders[code] == target for (_, code), (target, _) in held.items())
+    finally:
+        cycle.close()

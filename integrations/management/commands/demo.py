@@ -28,7 +28,7 @@ from integrations.demo import (
     x3_servicenow_document,
 )
 from integrations.engine.alerts import install_schedules as install_alert_schedules
-from integrations.engine.mappings import approve
+from integrations.engine.mappings import approve_all
 from integrations.engine.reconcile import money_streams, reconcile
 from integrations.engine.reconcile_schedule import install_schedule as install_reconcile_schedule
 from integrations.engine.replay import replay_records
@@ -168,8 +168,8 @@ class Command(BaseCommand):
             tenant__slug=tenant, name=name)
         self.stdout.write(f"First sync of {label} over HTTP...")
         run_integration(integration, trigger=Trigger.MANUAL, actor="demo")
-        decision = approve(list(Mapping.objects.filter(integration=integration, status=MappingStatus.SUGGESTED)),
-                           actor="demo")
+        decision = approve_all(Mapping.objects.filter(integration=integration, status=MappingStatus.SUGGESTED),
+                               actor="demo")
         replay_records(decision.released_ids, actor="demo", reason="demo: suggested mappings approved",
                        trigger=Trigger.MAPPING)
         counts = {s: SyncRecord.objects.filter(integration=integration, status=s).count() for s in RecordStatus.values}

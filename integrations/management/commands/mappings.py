@@ -8,7 +8,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from integrations.engine import mapping_csv
-from integrations.engine.mappings import approve
+from integrations.engine.mappings import approve_all
 from integrations.engine.replay import replay_records
 from integrations.management.commands._common import dump, get_integration
 from integrations.models import Mapping, MappingKind, MappingStatus, Trigger
@@ -58,7 +58,7 @@ class Command(BaseCommand):
                 raise CommandError("--min-confidence is a percentage, 0 to 100")
             chosen = qs.filter(status=MappingStatus.SUGGESTED, confidence__gte=min_confidence) if min_confidence \
                 else qs.filter(status=MappingStatus.SUGGESTED)
-            decision = approve(list(chosen), actor="cli")
+            decision = approve_all(chosen, actor="cli")
             replayed = replay_records(decision.released_ids, actor="cli", reason="mapping approved",
                                       trigger=Trigger.MAPPING) if decision.released_ids else None
             result["approved"] = decision.approved
