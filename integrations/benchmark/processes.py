@@ -29,7 +29,11 @@ class Sandbox:
         self._log_file = log.open("w", encoding="utf-8")
         self.process = subprocess.Popen(command, cwd=BASE_DIR, stdout=subprocess.PIPE, stderr=self._log_file,
                                         text=True, start_new_session=True)
-        self.url = self._wait_for_url(timeout)
+        try:
+            self.url = self._wait_for_url(timeout)
+        except BaseException:  # stopped while it starts (Ctrl-C, SIGTERM): no ``with`` will stop it
+            self.stop()
+            raise
 
     def _wait_for_url(self, timeout: float) -> str:
         assert self.process.stdout is not None

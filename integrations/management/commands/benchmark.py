@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from integrations.benchmark.pairs import PAIRS
 from integrations.benchmark.processes import BenchmarkError
 from integrations.benchmark.run import run_benchmark, summary_table
+from integrations.management.stopping import stopped_as_by_ctrl_c
 from integrations.systems.concurrency import MAX_CONCURRENCY
 
 
@@ -55,6 +56,13 @@ class Command(BaseCommand):
             write_concurrency = settings.SYNC_WRITE_CONCURRENCY
         if not 1 <= write_concurrency <= MAX_CONCURRENCY:
             raise CommandError(f"--write-concurrency must be 1 to {MAX_CONCURRENCY}")
+        # stopped by SIGTERM or SIGHUP as by Ctrl-C: each sandbox server and worker it started is stopped
+        with stopped_as_by_ctrl_c():
+            self._run(pair, records, lines_per_invoice, admin, admin_rows, latency_ms, as_json, scale, tenants,
+                      workers, reconcile, x3_transport, write_concurrency, repeat)
+
+    def _run(self, pair, records, lines_per_invoice, admin, admin_rows, latency_ms, as_json, scale, tenants,
+             workers, reconcile, x3_transport, write_concurrency, repeat) -> None:
         progress = None if as_json else (lambda message: self.stderr.write(message))
         if scale:
             self._scale(tenants, records, lines_per_invoice, workers, latency_ms or 50, as_json, progress)

@@ -36,6 +36,7 @@ from integrations.engine.runner import run_integration
 from integrations.engine.schedules import sync_schedules
 from integrations.engine.webhooks import process_pending
 from integrations.engine.webhooks import receive as receive_webhook
+from integrations.management.stopping import stopped_as_by_ctrl_c
 from integrations.models import Integration, Mapping, MappingStatus, Period, RecordStatus, SyncRecord, Trigger
 from integrations.sandbox.sage_x3 import SageX3Simulator
 from integrations.sandbox.server import SimServer, serve
@@ -52,10 +53,6 @@ SANDBOXES = {"x3": ("sage_x3", 8124), "sn": ("servicenow", 8125), "intacct": ("s
 # Served from this process (the demo changes a job there and sends its webhook): ServiceTitan and
 # the contractor's own X3 (folder FIELD), after the sandboxes above when ports are offset.
 IN_PROCESS = {"st": 8131, "x3_field": 8133}
-
-
-def _stop_on_signal(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
 
 
 class Command(BaseCommand):
@@ -75,17 +72,10 @@ class Command(BaseCommand):
         self.x3_transport = x3_transport
         self.children: list[subprocess.Popen] = []
         self.servers: list[SimServer] = []
-        # Stopped by SIGTERM or a closed terminal (SIGHUP) as by Ctrl-C: the sandbox servers run in
-        # their own sessions, so they would otherwise keep their ports and the next demo would fail.
-        previous = {sig: signal.signal(sig, _stop_on_signal) for sig in (signal.SIGTERM, signal.SIGHUP)}
-        try:
+        # Stopped by SIGTERM or a closed terminal (SIGHUP) as by Ctrl-C: the sandbox servers would
+        # otherwise keep their ports and the next demo would fail.
+        with stopped_as_by_ctrl_c(self._stop_children):
             self._run(host, port, sandbox_base_port, no_serve)
-        finally:
-            for sig in previous:  # a second signal must not cut the clean-up short
-                signal.signal(sig, signal.SIG_IGN)
-            self._stop_children()
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
     def _run(self, host: str, port: int, base_port: int, no_serve: bool) -> None:
         call_command("migrate", verbosity=0)
