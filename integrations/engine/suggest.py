@@ -76,13 +76,13 @@ class Scorer:
             if name:
                 self.by_name.setdefault(name, target)
         # Words many names share ("hydraulics", "expense") say little about which row is meant:
-        # names are alike when their distinctive words are.
+        # names are alike when their distinctive words are. (Only a fuzzy search needs them.)
         self._noise_cache: dict[str, bool] = {}
-        frequency = Counter(word for name in self.names for word in set(name.split()))
+        frequency = Counter(word for name in self.names for word in set(name.split())) if fuzzy else Counter()
         floor = max(3, len(self.names) // 20)
         self.common = frozenset(word for word, count in frequency.items() if count >= floor)
-        self.distinctive = [self._distinctive(name) for name in self.names]
-        self.compact = [name.replace(" ", "") for name in self.names]
+        self.distinctive = [self._distinctive(name) for name in self.names] if fuzzy else []
+        self.compact = [name.replace(" ", "") for name in self.names] if fuzzy else []
 
     def _distinctive(self, name: str) -> str:
         return " ".join(word for word in name.split() if not self._noise(word)) or name
