@@ -31,7 +31,7 @@ class Sandbox:
                                         text=True, start_new_session=True)
         try:
             self.url = self._wait_for_url(timeout)
-        except BaseException:  # stopped while it starts (Ctrl-C, SIGTERM): no ``with`` will stop it
+        except BaseException:  # it did not start, or we were stopped meanwhile: no ``with`` will stop it
             self.stop()
             raise
 
@@ -47,7 +47,6 @@ class Sandbox:
                     return line.rsplit(" ", 1)[-1].strip()
             if self.process.poll() is not None:
                 break
-        self.stop()
         raise BenchmarkError(f"the {self.system} sandbox did not start: {self.log.read_text()[-2000:]}")
 
     def cpu_seconds(self) -> float:

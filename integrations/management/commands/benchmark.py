@@ -46,8 +46,13 @@ class Command(BaseCommand):
         parser.add_argument("--workers", default="1,2,4", help="--scale: worker counts to compare")
         parser.add_argument("--json", action="store_true", dest="as_json", help="print all figures as one JSON object")
 
-    def handle(self, *args, pair, records, lines_per_invoice, admin, admin_rows, latency_ms, as_json, scale, tenants,
-               workers, reconcile, x3_transport, write_concurrency, repeat, **options):
+    def handle(self, *args, **options):
+        # stopped by SIGTERM or SIGHUP as by Ctrl-C: each sandbox server and worker it started is stopped
+        with stopped_as_by_ctrl_c():
+            self._handle(**options)
+
+    def _handle(self, *, pair, records, lines_per_invoice, admin, admin_rows, latency_ms, as_json, scale, tenants,
+                workers, reconcile, x3_transport, write_concurrency, repeat, **options):
         if records < 0 or lines_per_invoice < 1 or not 0 <= latency_ms <= 10_000:
             raise CommandError("--records must be >= 0, --lines-per-invoice >= 1 and --latency-ms 0 to 10000")
         if not 1 <= repeat <= 10:
@@ -56,13 +61,6 @@ class Command(BaseCommand):
             write_concurrency = settings.SYNC_WRITE_CONCURRENCY
         if not 1 <= write_concurrency <= MAX_CONCURRENCY:
             raise CommandError(f"--write-concurrency must be 1 to {MAX_CONCURRENCY}")
-        # stopped by SIGTERM or SIGHUP as by Ctrl-C: each sandbox server and worker it started is stopped
-        with stopped_as_by_ctrl_c():
-            self._run(pair, records, lines_per_invoice, admin, admin_rows, latency_ms, as_json, scale, tenants,
-                      workers, reconcile, x3_transport, write_concurrency, repeat)
-
-    def _run(self, pair, records, lines_per_invoice, admin, admin_rows, latency_ms, as_json, scale, tenants,
-             workers, reconcile, x3_transport, write_concurrency, repeat) -> None:
         progress = None if as_json else (lambda message: self.stderr.write(message))
         if scale:
             self._scale(tenants, records, lines_per_invoice, workers, latency_ms or 50, as_json, progress)
