@@ -25,6 +25,7 @@ from integrations.models import (
     Mapping,
     MappingStatus,
     RecordStatus,
+    ReferenceRecord,
     StreamState,
     SyncRecord,
 )
@@ -110,6 +111,19 @@ def lineage_lookup(integration: Integration):
         return {key: (target, refs or {}) for key, target, refs in rows}
 
     return lambda stream, keys: read_on_owner(lookup, stream, keys)  # a helper thread's read asks the page's thread
+
+
+def reference_lookup(integration: Integration):
+    """Codes of stored reference rows by the system's own ids (reference kinds are one side's each)."""
+
+    def lookup(kind: str, ids: Iterable[str]) -> dict[str, str]:
+        wanted = sorted({i for i in ids if i})
+        return {external_id: code for start in range(0, len(wanted), 500)
+                for external_id, code in ReferenceRecord.objects.filter(
+                    integration=integration, kind=kind, external_id__in=wanted[start:start + 500],
+                ).order_by().values_list("external_id", "code")}
+
+    return lambda kind, ids: read_on_owner(lookup, kind, ids)
 
 
 def written_lookup(integration: Integration):
@@ -314,6 +328,7 @@ def stream_context(integration: Integration, cycle: Cycle, run_id: int | None = 
             mappings=approved_mappings(integration),
             lineage=lineage_lookup(integration),
             written=written_lookup(integration),
+            references=reference_lookup(integration),
             force=force,
             namespace=integration.source.source_namespace,
         )

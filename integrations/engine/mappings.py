@@ -264,6 +264,10 @@ def approve(mappings: list[Mapping], actor: Any = None, request_id: str = "") ->
 
 
 APPROVE_CHUNK = 2000
+# what approve reads and writes of a mapping, and of its integration: not its candidates (a list of
+# three scored rows) nor the integration's settings, decoded for every row of a chunk otherwise
+APPROVE_READS = ("integration_id", "integration__tenant_id", "kind", "source_code", "status", "reason",
+                 "target_code", "target_label", "target_external_id", "released_records")
 
 
 def approve_all(mappings: QuerySet, actor: Any = None, request_id: str = "") -> Decision:
@@ -277,7 +281,8 @@ def approve_all(mappings: QuerySet, actor: Any = None, request_id: str = "") -> 
     after = 0
     with transaction.atomic():
         while True:
-            chunk = list(mappings.filter(pk__gt=after).select_related("integration").order_by("pk")[:APPROVE_CHUNK])
+            chunk = list(mappings.filter(pk__gt=after).select_related("integration").only(*APPROVE_READS)
+                         .order_by("pk")[:APPROVE_CHUNK])
             if not chunk:
                 break
             after = chunk[-1].pk

@@ -199,7 +199,7 @@ def _plan_page(run: SyncRun, stream: RecordStream, ctx: StreamContext, page: lis
             setattr(row, name, value)
         row.source_hash = digest
         row.source_cursor = record.cursor
-        row.last_run = run
+        row.last_run_id = run.pk  # by id: the related-object descriptor is slow in a per-record loop
         row.error_class = ""
         row.error_message = ""
         row.missing = ""

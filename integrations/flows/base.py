@@ -298,6 +298,9 @@ class StreamContext:
     lineage: LineageFn
     # (stream, target ids) -> (the ids that stream created, whether any of its writes is unaccounted for)
     written: Callable[[str, Iterable[str]], tuple[set[str], bool]] = lambda stream, ids: (set(), True)
+    # (reference kind, system ids) -> system id -> code, as that kind's reference stream last stored
+    # them (a ServiceTitan purchase order's number by its id); ids it never stored are left out
+    references: Callable[[str, Iterable[str]], dict[str, str]] = lambda kind, ids: {}
     force: bool = False
     # prefix of the identity the target knows a record by (see ``identity``)
     namespace: str = ""
@@ -448,7 +451,8 @@ class RecordStream(Stream):
     ledger: ClassVar[Ledger | None] = None
     # The engine reads the next page on a helper thread while this one is transformed and
     # written (``systems.concurrency.read_ahead``). Only for a stream whose page work never calls
-    # the client it reads from: that client is then used by one thread at a time.
+    # the client it reads from (that client is then used by one thread at a time), or only calls
+    # one that may be called from two threads at once, as a pipelined stream's target is.
     read_ahead: ClassVar[bool] = False
     # The engine writes a page on a helper thread while it transforms the next one and books the
     # one before (``engine.pipeline``). Only for a stream whose transforms never depend on what an

@@ -375,9 +375,13 @@ class InventoryBills(_X3Documents):
     default_schedule = "hourly"
     depends_on = ("vendors", "st_vendors", "st_purchase_orders", "st_gl_accounts", "st_business_units", "x3_suppliers",
                   "x3_purchase_orders", "x3_gl_accounts", "x3_cost_centers")
+    # the next page of the export feed is read while this one is planned: its page work calls
+    # ServiceTitan only for an order the reference list has not stored, and the ServiceTitan
+    # client may be called from two threads (its calls are paced under a lock)
+    read_ahead = True
 
     def __init__(self) -> None:
-        self._st_orders: dict[str, dict[str, Any]] = {}
+        self._po_numbers: dict[str, str] = {}  # ServiceTitan purchase order id → its number
         self._x3_orders: dict[str, dict[str, Any] | None] = {}
 
     @staticmethod
@@ -404,21 +408,25 @@ class InventoryBills(_X3Documents):
         return self._record(bill, not inactive)
 
     def prepare_page(self, ctx: StreamContext, records: list[SourceRecord]) -> None:
-        """The page's ServiceTitan purchase orders (for their numbers) and the X3 orders they are
-        mapped to (for their line numbers): a call each, per page. Only the page's orders are kept
-        (those of the page before that it shares are not asked again): memory follows the page,
-        not the number of bills ever read."""
+        """The numbers of the page's ServiceTitan purchase orders and the X3 orders they are mapped
+        to (for their line numbers). The numbers are those the purchase orders' reference list
+        stored when it was read (one query; it runs before the bills); ServiceTitan is asked (one
+        call) only for the orders it has not stored, e.g. one entered since. X3 is asked for the mapped orders
+        in one call, so their lines are as X3 has them now. Only the page's orders are kept (those
+        of the page before that it shares are not looked up again): memory follows the page, not
+        the number of bills ever read."""
         ctx.prefetch(self.name, [r.key for r in records])  # which bills were posted before, one query
         wanted = {text(r.data.get("purchaseOrderId")) for r in records if r.data.get("purchaseOrderId")}
-        self._st_orders = {po_id: po for po_id, po in self._st_orders.items() if po_id in wanted}
+        self._po_numbers = {po_id: number for po_id, number in self._po_numbers.items() if po_id in wanted}
         kept_x3, self._x3_orders = self._x3_orders, {}
-        ids = sorted(wanted - set(self._st_orders))
+        self._po_numbers.update(ctx.references("st_purchase_order", wanted - set(self._po_numbers)))
+        ids = sorted(wanted - set(self._po_numbers))
         if ids:
             for page in ctx.source.iter_list("inventory", "purchase-orders", params={"ids": ",".join(ids),
                                                                                    "active": "Any"}):
                 for po in page:
-                    self._st_orders[text(po.get("id"))] = po
-        numbers = [text(self._st_orders.get(po_id, {}).get("number")).strip() for po_id in wanted]
+                    self._po_numbers[text(po.get("id"))] = text(po.get("number")).strip()
+        numbers = [self._po_numbers.get(po_id, "") for po_id in wanted]
         ctx.mappings.prefetch("purchase_order", numbers)  # the page's order mappings, one query
         targets = set()
         for number in numbers:
@@ -485,10 +493,10 @@ class InventoryBills(_X3Documents):
         center, _ = ctx.mappings.resolve("cost_center", text((bill.get("businessUnit") or {}).get("id")), missing)
         order = ""
         if bill.get("purchaseOrderId"):
-            st_order = self._st_orders.get(text(bill.get("purchaseOrderId")))
-            if st_order is None:
+            number = self._po_numbers.get(text(bill.get("purchaseOrderId")))
+            if number is None:
                 raise InvalidRecord(f"ServiceTitan has no purchase order {bill.get('purchaseOrderId')} for this bill")
-            order, _ = ctx.mappings.resolve("purchase_order", text(st_order.get("number")).strip(), missing)
+            order, _ = ctx.mappings.resolve("purchase_order", number, missing)
         x3_lines = self._po_lines(ctx, order) if order else []
         lines, used = [], set()
         for item in bill.get("items") or []:

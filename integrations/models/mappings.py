@@ -96,6 +96,8 @@ class ReferenceRecord(models.Model):
         indexes = [
             # autocomplete of target codes in the mapping screen searches label too
             models.Index(fields=["integration", "side", "kind", "label"], name="reference_label_idx"),
+            # a document's reference row by the system's own id (a bill's purchase order)
+            models.Index(fields=["integration", "kind", "external_id"], name="reference_external_idx"),
         ]
 
     def __str__(self) -> str:

@@ -358,15 +358,22 @@ def test_a_page_of_more_jobs_than_a_part_posts_each_job_once_and_resumes_after_t
 
 
 def test_inventory_bills_keep_the_purchase_orders_of_one_page_only(synced: Pair) -> None:
-    """Memory follows a page, not every bill ever read: a page's orders replace the page before's,
-    and an order both pages share is not asked for again."""
+    """Memory follows a page, not every bill ever read: a page's orders replace the page before's.
+    Their numbers come from the purchase orders' reference list: ServiceTitan is asked only for an
+    order the list has not stored (entered since it was read), and for that order alone."""
     from integrations.engine.context import Cycle, stream_context
     from integrations.flows.servicetitan_x3_postings import InventoryBills
+    from integrations.models import ReferenceRecord
 
     bills = sorted(synced.st.rows("accounting", "inventory-bills"), key=lambda bill: bill["id"])[:3]
     first, second = [bills[0], bills[1]], [bills[1], bills[2]]
     stream = InventoryBills()
     cycle = Cycle(synced.integration)
+    newer = str(bills[2]["purchaseOrderId"])
+    assert str(bills[1]["purchaseOrderId"]) != newer  # the demo's bills each have their own order
+    # as if the order had been entered in ServiceTitan after its list was read
+    assert ReferenceRecord.objects.filter(integration=synced.integration, kind="st_purchase_order",
+                                          external_id=newer).delete()[0] == 1
 
     def asked_for_orders() -> list[str]:
         return [request.url for request in synced.st.requests if "/inventory/" in request.url
@@ -374,18 +381,22 @@ def test_inventory_bills_keep_the_purchase_orders_of_one_page_only(synced: Pair)
 
     try:
         with stream_context(synced.integration, cycle) as ctx:
-            stream.prepare_page(ctx, [InventoryBills._record(bill, True) for bill in first])
             asked = len(asked_for_orders())
+            stream.prepare_page(ctx, [InventoryBills._record(bill, True) for bill in first])
+            assert asked_for_orders()[asked:] == [], "the first page's orders are all in the stored list"
             stream.prepare_page(ctx, [InventoryBills._record(bill, True) for bill in second])
             later = asked_for_orders()[asked:]
-            assert set(stream._st_orders) == {str(bill["purchaseOrderId"]) for bill in second}
+            assert len(later) == 1 and later[0].split("ids=")[1].split("&")[0].split("%2C") == [newer]
+            assert stream._po_numbers == {
+                str(bill["purchaseOrderId"]): str(synced.st.record("inventory", "purchase-orders",
+                                                                   bill["purchaseOrderId"])["number"])
+                for bill in second}
             assert len(stream._x3_orders) == len({bill["purchaseOrderId"] for bill in second})
-            kept = str(bills[1]["purchaseOrderId"])
-            assert kept != str(bills[2]["purchaseOrderId"])  # the demo's bills each have their own order
-            assert len(later) == 1 and kept not in later[0].split("ids=")[1].split("&")[0].split("%2C")
             # the page's bills still become invoices against their orders
             payload = stream.transform(ctx, InventoryBills._record(bills[2], True))
-            assert payload
+            assert payload["lines"][0]["po"]
+            payload = stream.transform(ctx, InventoryBills._record(bills[1], True))
+            assert payload["lines"][0]["po"]
     finally:
         cycle.close()
 
