@@ -114,14 +114,21 @@ def lineage_lookup(integration: Integration):
 
 
 def reference_lookup(integration: Integration):
-    """Codes of stored reference rows by the system's own ids (reference kinds are one side's each)."""
+    """Codes of stored reference rows by the system's own ids (reference kinds are one side's each).
+
+    An id stored under two codes is left out, as one never stored is: a row renumbered at its
+    source (a purchase order's number corrected) leaves the row of its old code behind, and which
+    of the two is current the stored rows cannot tell (an unchanged row is not written again)."""
 
     def lookup(kind: str, ids: Iterable[str]) -> dict[str, str]:
         wanted = sorted({i for i in ids if i})
-        return {external_id: code for start in range(0, len(wanted), 500)
-                for external_id, code in ReferenceRecord.objects.filter(
+        found: dict[str, set[str]] = {}
+        for start in range(0, len(wanted), 500):
+            for external_id, code in ReferenceRecord.objects.filter(
                     integration=integration, kind=kind, external_id__in=wanted[start:start + 500],
-                ).order_by().values_list("external_id", "code")}
+            ).order_by().values_list("external_id", "code"):
+                found.setdefault(external_id, set()).add(code)
+        return {external_id: codes.pop() for external_id, codes in found.items() if len(codes) == 1}
 
     return lambda kind, ids: read_on_owner(lookup, kind, ids)
 

@@ -401,6 +401,39 @@ def test_inventory_bills_keep_the_purchase_orders_of_one_page_only(synced: Pair)
         cycle.close()
 
 
+def test_a_purchase_order_stored_under_two_numbers_is_asked_of_servicetitan(synced: Pair) -> None:
+    """A purchase order renumbered in ServiceTitan leaves the reference row of its old number beside
+    the row of its new one, and the stored rows cannot tell which is current: the bills ask
+    ServiceTitan for that order (alone) and take the number it has now."""
+    from integrations.engine.context import Cycle, stream_context
+    from integrations.flows.servicetitan_x3_postings import InventoryBills
+    from integrations.models import ReferenceRecord
+
+    bills = sorted(synced.st.rows("accounting", "inventory-bills"), key=lambda row: row["id"])[:2]
+    po_id, other = str(bills[0]["purchaseOrderId"]), str(bills[1]["purchaseOrderId"])
+    stored = ReferenceRecord.objects.get(integration=synced.integration, kind="st_purchase_order", external_id=po_id)
+    ReferenceRecord.objects.create(integration=synced.integration, side=stored.side, kind=stored.kind,
+                                   code=f"{stored.code}-A", label=f"{stored.code}-A", external_id=po_id)
+    now = str(synced.st.record("inventory", "purchase-orders", bills[0]["purchaseOrderId"])["number"])
+    stream = InventoryBills()
+    cycle = Cycle(synced.integration)
+
+    def asked_for_orders() -> list[str]:
+        return [request.url for request in synced.st.requests if "/inventory/" in request.url
+                and "purchase-orders" in request.url]
+
+    try:
+        with stream_context(synced.integration, cycle) as ctx:
+            assert ctx.references("st_purchase_order", [po_id, other]).keys() == {other}
+            asked = len(asked_for_orders())
+            stream.prepare_page(ctx, [InventoryBills._record(bill, True) for bill in bills])
+            later = asked_for_orders()[asked:]
+            assert len(later) == 1 and later[0].split("ids=")[1].split("&")[0].split("%2C") == [po_id]
+            assert stream._po_numbers[po_id] == now
+    finally:
+        cycle.close()
+
+
 def test_changed_lists_come_out_in_time_then_id_order_the_same_when_sorted_on_disk(pair: Pair) -> None:
     """ServiceTitan lists by id; the portal orders what changed by (modifiedOn, id) itself. Beyond its
     window it sorts on disk: the pages are the same, so memory does not grow with the list."""
