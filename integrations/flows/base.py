@@ -299,7 +299,8 @@ class StreamContext:
     # (stream, target ids) -> (the ids that stream created, whether any of its writes is unaccounted for)
     written: Callable[[str, Iterable[str]], tuple[set[str], bool]] = lambda stream, ids: (set(), True)
     # (reference kind, system ids) -> system id -> code, as that kind's reference stream last stored
-    # them (a ServiceTitan purchase order's number by its id); ids it never stored are left out
+    # them (a ServiceTitan purchase order's number by its id); ids it never stored, or stored under
+    # two codes (renumbered at the source), are left out
     references: Callable[[str, Iterable[str]], dict[str, str]] = lambda kind, ids: {}
     force: bool = False
     # prefix of the identity the target knows a record by (see ``identity``)

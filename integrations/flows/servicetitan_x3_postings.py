@@ -411,9 +411,9 @@ class InventoryBills(_X3Documents):
         """The numbers of the page's ServiceTitan purchase orders and the X3 orders they are mapped
         to (for their line numbers). The numbers are those the purchase orders' reference list
         stored when it was read (one query; it runs before the bills); ServiceTitan is asked (one
-        call) only for the orders it has not stored, e.g. one entered since. X3 is asked for the
-        mapped orders in one call, so their lines are as X3 has them now. Only the page's orders
-        are kept (those of the page before that it shares are not looked up again): memory follows
+        call) only for the orders it has not stored (e.g. one entered since) or has stored under two
+        numbers (one renumbered). X3 is asked for the mapped orders in one call, so their lines are
+        as X3 has them now. Only the page's orders are kept (those of the page before that it shares are not looked up again): memory follows
         the page, not the number of bills ever read."""
         ctx.prefetch(self.name, [r.key for r in records])  # which bills were posted before, one query
         wanted = {text(r.data.get("purchaseOrderId")) for r in records if r.data.get("purchaseOrderId")}
