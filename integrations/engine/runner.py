@@ -265,6 +265,8 @@ def _read_pages(run: SyncRun, state: StreamState, token: str, stream: Stream, ct
     if counter.exhausted:
         return RunStatus.PARTIAL
     pages = stream.read(ctx, checkpoint)
+    if isinstance(stream, RecordStream):
+        pages = _looked_ahead(stream, ctx, pages)
     if getattr(stream, "read_ahead", False) and settings.SYNC_READ_AHEAD:
         pages = read_ahead(pages)
     try:
@@ -272,6 +274,23 @@ def _read_pages(run: SyncRun, state: StreamState, token: str, stream: Stream, ct
     finally:
         close = getattr(pages, "close", None)
         if close is not None:  # the reading stops here (and its helper thread, if any)
+            close()
+
+
+def _looked_ahead(stream: RecordStream, ctx: Any, pages: Iterator[Any]) -> Iterator[Any]:
+    """``pages``, each after the stream's :meth:`~RecordStream.look_ahead` for it, on the thread that
+    reads them. A look-up that fails is logged and dropped: the page's own work makes it again."""
+    try:
+        for page in pages:
+            try:
+                stream.look_ahead(ctx, page)
+            except Exception:
+                logger.warning("%s: looking ahead for a page failed; its plan looks up what it needs itself",
+                               stream.name, exc_info=True)
+            yield page
+    finally:
+        close = getattr(pages, "close", None)
+        if close is not None:
             close()
 
 

@@ -270,6 +270,15 @@ class MappingLookup:
             for code in wanted:
                 self._page[(kind, code)] = found.get(code)
 
+    def read(self, kind: str, codes: Iterable[str]) -> dict[str, tuple[str, str]]:
+        """The approved targets of ``codes``, read now and not kept: for a stream's
+        :meth:`RecordStream.look_ahead`, on another thread than the page's (its read goes to the
+        thread that owns the database)."""
+        wanted = {code for code in codes if code}
+        if kind not in self.paged:
+            return {code: self.approved[(kind, code)] for code in wanted if (kind, code) in self.approved}
+        return self._read(kind, wanted) if wanted and self._read is not None else {}
+
     def forget_page(self) -> None:
         self._page.clear()
 
@@ -502,6 +511,20 @@ class RecordStream(Stream):
         larger page is worked in parts of this size, each written while the next is transformed
         (the checkpoint still moves once per page); 0 keeps pages whole."""
         return 0
+
+    def look_ahead(self, ctx: StreamContext, records: list[SourceRecord]) -> None:
+        """Make calls the page's :meth:`prepare_page` will need, as soon as the page is read.
+
+        A sync calls it for each page it reads, on the thread that reads it: with :attr:`read_ahead`,
+        the helper, while the page before is planned and written, so the wait for the answers
+        overlaps that work. What it finds it keeps for ``prepare_page`` (guarded: the two run on two
+        threads), which must still do without it: a record retried from its snapshot is not read,
+        and a look-up here may fail. It may call the clients :attr:`read_ahead` allows, and read
+        the database only through the context's look-ups (``references``, ``mappings.read``), which
+        the owning thread answers. An error here is logged and dropped: ``prepare_page`` makes the
+        call again and meets it there.
+        """
+        return None
 
     def prepare_page(self, ctx: StreamContext, records: list[SourceRecord]) -> None:
         """Load what the page's transforms look up, in as few queries as possible."""

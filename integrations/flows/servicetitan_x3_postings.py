@@ -6,6 +6,8 @@ ServiceTitan lists are read in (time, id) order.
 from __future__ import annotations
 
 import json
+import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -375,14 +377,18 @@ class InventoryBills(_X3Documents):
     default_schedule = "hourly"
     depends_on = ("vendors", "st_vendors", "st_purchase_orders", "st_gl_accounts", "st_business_units", "x3_suppliers",
                   "x3_purchase_orders", "x3_gl_accounts", "x3_cost_centers")
-    # the next page of the export feed is read while this one is planned: its page work calls
-    # ServiceTitan only for an order the reference list has not stored, and the ServiceTitan
-    # client may be called from two threads (its calls are paced under a lock)
+    # the next page of the export feed is read (and looked ahead for) while this one is planned:
+    # its page work calls ServiceTitan only for an order the reference list has not stored, and
+    # the ServiceTitan client may be called from two threads (its calls are paced under a lock);
+    # X3, the look-ahead's other client, is already called from two as the pipelined target
     read_ahead = True
 
     def __init__(self) -> None:
         self._po_numbers: dict[str, str] = {}  # ServiceTitan purchase order id → its number
         self._x3_orders: dict[str, dict[str, Any] | None] = {}
+        # what look_ahead found for the last two pages read: (order id → number, X3 order → row)
+        self._ahead: deque[tuple[dict[str, str], dict[str, dict[str, Any] | None]]] = deque(maxlen=2)
+        self._ahead_lock = threading.Lock()
 
     @staticmethod
     def _record(bill: dict[str, Any], active: bool) -> SourceRecord:
@@ -407,18 +413,54 @@ class InventoryBills(_X3Documents):
                     for row in page if text(row.get("id")) == key]
         return self._record(bill, not inactive)
 
+    @staticmethod
+    def _orders_of(records: list[SourceRecord]) -> set[str]:
+        return {text(r.data.get("purchaseOrderId")) for r in records if r.data.get("purchaseOrderId")}
+
+    def look_ahead(self, ctx: StreamContext, records: list[SourceRecord]) -> None:
+        """The page's purchase orders, looked up while the page before is planned: their stored
+        numbers, and the X3 orders approved for those numbers (one call). ``prepare_page`` takes
+        what it finds here and looks up the rest itself, with the mappings as they are then."""
+        numbers = ctx.references("st_purchase_order", self._orders_of(records))
+        approved = ctx.mappings.read("purchase_order", numbers.values())
+        rows = self._read_x3_orders(ctx, {target for target, _ in approved.values() if target})
+        with self._ahead_lock:
+            self._ahead.append((numbers, rows))
+
+    def _read_x3_orders(self, ctx: StreamContext, targets: set[str]) -> dict[str, dict[str, Any] | None]:
+        """X3 purchase orders with their lines, in one call (``None`` for one X3 does not have)."""
+        if not targets:
+            return {}
+        x3 = ctx.target
+        shape = x3.shape("PORDER")
+        found = {text(shape.get(row, "key")): row for row in x3.find("PORDER", "key", sorted(targets))}
+        rows: dict[str, dict[str, Any] | None] = {}
+        for target in targets:
+            row = found.get(target)
+            if row is not None and shape["lines"] not in row:  # installs whose $query has no lines
+                row = x3.read("PORDER", target)
+            rows[target] = row
+        return rows
+
     def prepare_page(self, ctx: StreamContext, records: list[SourceRecord]) -> None:
         """The numbers of the page's ServiceTitan purchase orders and the X3 orders they are mapped
-        to (for their line numbers). The numbers are those the purchase orders' reference list
-        stored when it was read (one query; it runs before the bills); ServiceTitan is asked (one
-        call) only for the orders it has not stored (e.g. one entered since) or has stored under two
-        numbers (one renumbered). X3 is asked for the mapped orders in one call, so their lines are
-        as X3 has them now. Only the page's orders are kept (those of the page before that it shares are not looked up again): memory follows
-        the page, not the number of bills ever read."""
+        to (for their line numbers). What :meth:`look_ahead` found for the page is taken as is.
+        Otherwise the numbers are those the purchase orders' reference list stored when it was read
+        (one query; it runs before the bills); ServiceTitan is asked (one call) only for the orders
+        it has not stored (e.g. one entered since) or has stored under two numbers (one
+        renumbered). X3 is asked for the mapped orders in one call, so their lines are as X3 has
+        them now. Only the page's orders are kept (those of the page before that it shares are not
+        looked up again): memory follows the page, not the number of bills ever read."""
         ctx.prefetch(self.name, [r.key for r in records])  # which bills were posted before, one query
-        wanted = {text(r.data.get("purchaseOrderId")) for r in records if r.data.get("purchaseOrderId")}
+        wanted = self._orders_of(records)
+        with self._ahead_lock:
+            ahead = list(self._ahead)
         self._po_numbers = {po_id: number for po_id, number in self._po_numbers.items() if po_id in wanted}
         kept_x3, self._x3_orders = self._x3_orders, {}
+        for numbers, rows in ahead:
+            self._po_numbers.update({po_id: numbers[po_id] for po_id in wanted.intersection(numbers)
+                                     if po_id not in self._po_numbers})
+            kept_x3 = {**kept_x3, **rows}
         self._po_numbers.update(ctx.references("st_purchase_order", wanted - set(self._po_numbers)))
         ids = sorted(wanted - set(self._po_numbers))
         if ids:
@@ -437,15 +479,7 @@ class InventoryBills(_X3Documents):
                 self._x3_orders[target] = kept_x3[target]
             else:
                 targets.add(target)
-        if targets:
-            x3 = ctx.target
-            shape = x3.shape("PORDER")
-            found = {text(shape.get(row, "key")): row for row in x3.find("PORDER", "key", sorted(targets))}
-            for target in targets:
-                row = found.get(target)
-                if row is not None and shape["lines"] not in row:  # installs whose $query has no lines
-                    row = x3.read("PORDER", target)
-                self._x3_orders[target] = row
+        self._x3_orders.update(self._read_x3_orders(ctx, targets))
 
     def document(self, snapshot: dict[str, Any], source_settings: dict[str, Any]) -> Money | None:
         """The bill for the console (not counted by reconciliation): its reference number (the

@@ -5,6 +5,7 @@ front of a person, and not one write to ServiceTitan's invoices or bills."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -17,8 +18,19 @@ from integrations.demo import servicetitan_x3_document
 from integrations.engine.mappings import approve, map_manually
 from integrations.engine.replay import replay_records
 from integrations.engine.runner import run_integration
+from integrations.flows import get_flow
 from integrations.flows.servicetitan_x3_postings import DOCUMENTS_PER_PART
-from integrations.models import AuditEvent, Integration, Mapping, MappingStatus, RecordStatus, SyncRecord, Trigger
+from integrations.models import (
+    AuditEvent,
+    Integration,
+    Mapping,
+    MappingStatus,
+    RecordStatus,
+    RunStatus,
+    SyncRecord,
+    Trigger,
+)
+from integrations.sandbox.base import SimResponse
 from integrations.sandbox.bench import build_benchmark_simulator
 from integrations.sandbox.inprocess import mount
 from integrations.sandbox.sage_x3 import SageX3Simulator
@@ -401,6 +413,84 @@ def test_inventory_bills_keep_the_purchase_orders_of_one_page_only(synced: Pair)
         cycle.close()
 
 
+@pytest.fixture
+def mapped_before_bills(pair: Pair) -> Pair:
+    """Reference lists read and their suggestions approved before the bills' first run, the bills'
+    export feed two bills a page (the demo has five: three pages)."""
+    pair.st.export_page_size = 2
+    pair.load()
+    pair.run(*[name for name in get_flow(pair.integration.kind).stream_names() if name not in ("job_costs",
+                                                                                             "inventory_bills")])
+    pair.approve_suggested()
+    renamed = next(row for row in pair.x3.records("BPSUPPLIER", FIELD_SERVICE_FOLDER)
+                   if row["BPSNAM"] == FIELD_SUPPLIER_RENAMED["Tailspin Tools"])
+    map_manually(Mapping.objects.get(integration=pair.integration, kind="supplier", source_label="Tailspin Tools"),
+                 renamed["BPSNUM"])
+    return pair
+
+
+def _x3_order_reads(pair: Pair) -> list[str]:
+    """The thread each X3 purchase-order read came from (seen at the simulator, the HTTP boundary)."""
+    threads: list[str] = []
+    handle = pair.x3.handle
+
+    def recording(request):
+        if request.method == "GET" and "/PORDER" in request.url:
+            threads.append(threading.current_thread().name)
+        return handle(request)
+
+    pair.x3.handle = recording
+    return threads
+
+
+def _posted_against_their_orders(pair: Pair) -> None:
+    invoices = {inv["BPRVCR"]: inv for inv in pair.invoices()}
+    assert sorted(invoices) == ["8001", "8002", "8003", "8004"]
+    for number, invoice in invoices.items():
+        bill = pair.st.record("accounting", "inventory-bills", int(number))
+        po = pair.st.record("inventory", "purchase-orders", bill["purchaseOrderId"])
+        item_lines = [line for line in invoice["PINVOICED"] if line.get("POHNUM")]
+        assert {line["POHNUM"] for line in item_lines} == {po["number"]}
+        assert [line["POPLIN"] for line in item_lines] == list(range(1, len(po["items"]) + 1))
+
+
+def test_the_bills_x3_orders_are_read_ahead_on_the_reading_thread(mapped_before_bills: Pair, settings) -> None:
+    """While a page of bills is planned, the next page's X3 purchase orders (for their line numbers)
+    are read on the thread reading the bills: the plan waits for none of them."""
+    settings.SYNC_READ_AHEAD = True
+    threads = _x3_order_reads(mapped_before_bills)
+
+    run = mapped_before_bills.run("inventory_bills")[0]
+
+    assert run.status == RunStatus.SUCCEEDED and run.created == 4
+    assert len(threads) == 3 and set(threads) == {"read-ahead"}  # one read a page, none on the plan's thread
+    _posted_against_their_orders(mapped_before_bills)
+
+
+def test_a_failed_look_ahead_leaves_the_orders_to_the_page_plan(mapped_before_bills: Pair, settings, caplog) -> None:
+    """A look-ahead X3 refuses is logged and dropped: the page's plan reads the orders itself, and the
+    bills are still posted against their order lines."""
+    settings.SYNC_READ_AHEAD = True
+    threads = _x3_order_reads(mapped_before_bills)
+    recording = mapped_before_bills.x3.handle
+
+    def refusing_the_reading_thread(request):
+        if request.method == "GET" and "/PORDER" in request.url and threading.current_thread().name == "read-ahead":
+            recording(request)  # noted
+            return SimResponse.json(500, {"$diagnoses": [{"$severity": "error", "$message": "Server busy"}]})
+        return recording(request)
+
+    mapped_before_bills.x3.handle = refusing_the_reading_thread
+
+    run = mapped_before_bills.run("inventory_bills")[0]
+
+    assert run.status == RunStatus.SUCCEEDED and run.created == 4
+    main = threading.current_thread().name
+    assert threads.count(main) == 3, "each page's plan read its orders itself"
+    assert "looking ahead for a page failed" in caplog.text
+    _posted_against_their_orders(mapped_before_bills)
+
+
 def test_a_purchase_order_stored_under_two_numbers_is_asked_of_servicetitan(synced: Pair) -> None:
     """A purchase order renumbered in ServiceTitan leaves the reference row of its old number beside
     the row of its new one, and the stored rows cannot tell which is current: the bills ask
@@ -562,3 +652,26 @@ def test_purchase_order_mappings_are_read_for_each_page_in_one_query_not_held_wh
                     orders[code] == target for (_, code), (target, _) in held.items())
     finally:
         cycle.close()
+
+
+def test_a_look_ahead_reads_order_mappings_without_keeping_them(synced: Pair) -> None:
+    """``MappingLookup.read`` (for a stream's look-ahead, on another thread than the page's plan):
+    a paged kind's approved targets in one query, a held kind's from what the run holds, and nothing
+    kept for the page being planned."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from integrations.engine.context import approved_mappings
+
+    orders = dict(Mapping.objects.filter(integration=synced.integration, kind="purchase_order",
+                                         status=MappingStatus.APPROVED).values_list("source_code", "target_code"))
+    supplier = Mapping.objects.filter(integration=synced.integration, kind="supplier",
+                                      status=MappingStatus.APPROVED).first()
+    lookup = approved_mappings(synced.integration)
+    with CaptureQueriesContext(connection) as queries:
+        found = lookup.read("purchase_order", [*orders, "no-such-order", ""])
+        held = lookup.read("supplier", [supplier.source_code, "no-such-vendor"])
+    assert {code: target for code, (target, _) in found.items()} == orders
+    assert len(queries.captured_queries) == 1
+    assert held == {supplier.source_code: (supplier.target_code, supplier.target_external_id)}
+    assert lookup._page == {}
